@@ -1,0 +1,33 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+# Everything installs into the project: a virtualenv in .venv, the proxy in node_modules.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PROXY := node_modules/.bin/configurable-http-proxy
+
+.PHONY: demo test lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+$(PROXY): package.json package-lock.json
+	npm ci --no-fund --no-audit --loglevel=error
+	touch $@
+
+demo: $(VENV)/.installed $(PROXY)
+	$(BIN)/notebooks-service demo
+
+test: $(VENV)/.installed $(PROXY)
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check notebooks_service tests
+	$(BIN)/ruff format --check notebooks_service tests
+
+clean:
+	rm -rf $(VENV) node_modules .demo

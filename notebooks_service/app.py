@@ -1,0 +1,327 @@
+"""The NotebooksService application: configuration, route table, start-up.
+
+Configuration is traitlets (``notebooks_service_config.py``, like the Hub's).
+Every setting a Hub passes to a managed service (``JUPYTERHUB_API_TOKEN``,
+``JUPYTERHUB_API_URL``, ``JUPYTERHUB_SERVICE_PREFIX``, ...) is read from the
+environment by default, so the same process also runs as an external service.
+"""
+
+import asyncio
+import binascii
+import logging
+import os
+import re
+import secrets
+import signal
+import sys
+from urllib.parse import urlparse
+
+import jinja2
+from jupyterhub.services.auth import HubOAuth
+from tornado import web
+from tornado.log import access_log
+from traitlets import Bytes, Dict, Float, Integer, List, Unicode, default, validate
+from traitlets.config import Application
+from traitlets.utils.importstring import import_item
+
+from . import __version__
+from .handlers import (
+    HealthHandler,
+    NotFoundHandler,
+    OAuthCallbackHandler,
+    ServerHandler,
+    ServerListHandler,
+    UserHandler,
+)
+from .hub import HubClient
+from .images import normalise_catalogue
+from .workspaces import POLICY_ALIASES, StaticWorkspacePolicy, WorkspacePolicy
+
+_TOKEN_IN_URL = re.compile(r"([?&](?:token|code|state)=)[^&]*")
+
+
+def _env(name: str, fallback: str = "") -> str:
+    return os.environ.get(name) or fallback
+
+
+def _default_template_paths() -> list[str]:
+    here = os.path.dirname(os.path.abspath(__file__))
+    candidates = [
+        os.path.join(os.path.dirname(here), "templates"),  # source checkout, editable install
+        os.path.join(sys.prefix, "share", "notebooks-service", "templates"),  # wheel install
+    ]
+    return [p for p in candidates if os.path.isdir(p)][:1]
+
+
+def log_request(handler: web.RequestHandler) -> None:
+    """Tornado's access log, without secrets that may ride in the URL."""
+    status = handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    uri = _TOKEN_IN_URL.sub(r"\1[secret]", handler.request.uri or "")
+    access_log.log(
+        level, "%d %s %s %.1fms", status, handler.request.method, uri, 1000 * handler.request.request_time()
+    )
+
+
+class NotebooksService(Application):
+    """A JupyterHub service that starts workspace-scoped named servers."""
+
+    name = "notebooks-service"
+    version = __version__
+    description = "Start, watch and stop workspace-scoped notebook servers through JupyterHub."
+
+    aliases = {
+        "config": "NotebooksService.config_file",
+        "ip": "NotebooksService.ip",
+        "port": "NotebooksService.port",
+        "log-level": "Application.log_level",
+    }
+    subcommands = {
+        "demo": ("notebooks_service.demo.app.DemoApp", "Run a local JupyterHub with this service and demo data."),
+    }
+
+    config_file = Unicode(
+        "notebooks_service_config.py", help="The configuration file to load (Python, like the Hub's)."
+    ).tag(config=True)
+
+    # -- where we listen and who we are ---------------------------------------
+
+    service_name = Unicode(help="This service's name in the Hub ($JUPYTERHUB_SERVICE_NAME).").tag(config=True)
+
+    @default("service_name")
+    def _service_name(self):
+        return _env("JUPYTERHUB_SERVICE_NAME", "notebooks")
+
+    service_url = Unicode(
+        help="URL this service listens on ($JUPYTERHUB_SERVICE_URL); gives the default ip and port."
+    ).tag(config=True)
+
+    @default("service_url")
+    def _service_url(self):
+        return _env("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10101")
+
+    ip = Unicode(help="IP to listen on (default: from service_url).").tag(config=True)
+
+    @default("ip")
+    def _ip(self):
+        return urlparse(self.service_url).hostname or "127.0.0.1"
+
+    port = Integer(help="Port to listen on (default: from service_url).").tag(config=True)
+
+    @default("port")
+    def _port(self):
+        return urlparse(self.service_url).port or 10101
+
+    service_prefix = Unicode(
+        help="URL prefix the Hub's proxy routes to this service ($JUPYTERHUB_SERVICE_PREFIX)."
+    ).tag(config=True)
+
+    @default("service_prefix")
+    def _service_prefix(self):
+        return _env("JUPYTERHUB_SERVICE_PREFIX", f"/services/{self.service_name}/")
+
+    @validate("service_prefix")
+    def _slashes(self, proposal):
+        return "/" + proposal.value.strip("/") + "/" if proposal.value.strip("/") else "/"
+
+    # -- the Hub --------------------------------------------------------------
+
+    hub_api_url = Unicode(help="The Hub's REST API ($JUPYTERHUB_API_URL).").tag(config=True)
+
+    @default("hub_api_url")
+    def _hub_api_url(self):
+        return _env("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api")
+
+    hub_api_token = Unicode(
+        help="This service's Hub API token ($JUPYTERHUB_API_TOKEN). Never logged."
+    ).tag(config=True)
+
+    @default("hub_api_token")
+    def _hub_api_token(self):
+        return _env("JUPYTERHUB_API_TOKEN")
+
+    hub_prefix = Unicode(help="The Hub's URL prefix, for login and its CSS (default: $JUPYTERHUB_BASE_URL + 'hub/').").tag(
+        config=True
+    )
+
+    @default("hub_prefix")
+    def _hub_prefix(self):
+        return _env("JUPYTERHUB_BASE_URL", "/").rstrip("/") + "/hub/"
+
+    hub_host = Unicode(
+        help="Public origin of the Hub if it differs from this service's ($JUPYTERHUB_HOST), e.g. https://hub.example.org."
+    ).tag(config=True)
+
+    @default("hub_host")
+    def _hub_host(self):
+        return _env("JUPYTERHUB_HOST")
+
+    oauth_client_id = Unicode(help="OAuth client id registered with the Hub ($JUPYTERHUB_CLIENT_ID).").tag(config=True)
+
+    @default("oauth_client_id")
+    def _oauth_client_id(self):
+        return _env("JUPYTERHUB_CLIENT_ID", f"service-{self.service_name}")
+
+    oauth_redirect_uri = Unicode(help="OAuth callback URL ($JUPYTERHUB_OAUTH_CALLBACK_URL).").tag(config=True)
+
+    @default("oauth_redirect_uri")
+    def _oauth_redirect_uri(self):
+        return _env("JUPYTERHUB_OAUTH_CALLBACK_URL", self.service_prefix + "oauth_callback")
+
+    cookie_secret = Bytes(
+        help="""Secret that signs this service's login cookie.
+        Default: hex from $NOTEBOOKS_SERVICE_COOKIE_SECRET, else random per process
+        (logins then do not survive a restart and replicas cannot share them)."""
+    ).tag(config=True)
+
+    @default("cookie_secret")
+    def _cookie_secret(self):
+        value = _env("NOTEBOOKS_SERVICE_COOKIE_SECRET")
+        if value:
+            try:
+                return binascii.a2b_hex(value.strip())
+            except binascii.Error:
+                raise ValueError("NOTEBOOKS_SERVICE_COOKIE_SECRET must be hex") from None
+        return secrets.token_bytes(32)
+
+    hub_request_timeout = Float(30, help="Seconds to wait for one Hub API answer.").tag(config=True)
+    hub_max_retries = Integer(4, help="Retries of a safe Hub API call after a 5xx, 429 or connection error.").tag(
+        config=True
+    )
+    hub_concurrency = Integer(10, help="Hub API calls in flight at once from this process.").tag(config=True)
+
+    # -- what users may start -------------------------------------------------
+
+    images = Dict(
+        help="""The image catalogue: name -> container image reference, or
+        name -> {"image": ..., "display_name": ..., "description": ...}.
+        Only these images can be started."""
+    ).tag(config=True)
+
+    @validate("images")
+    def _check_images(self, proposal):
+        return normalise_catalogue(proposal.value)
+
+    workspace_members = Dict(
+        value_trait=List(Unicode()),
+        help="User name -> workspaces that user may use (for the 'static' workspace policy).",
+    ).tag(config=True)
+
+    workspace_policy_class = Unicode(
+        "static",
+        help="""Who may use which workspace: 'static' (workspace_members), 'hub-groups'
+        (configure HubGroupsWorkspacePolicy.group_template), or the import path of a
+        WorkspacePolicy subclass.""",
+    ).tag(config=True)
+
+    notebook_url_template = Unicode(
+        "{server_url}lab/tree/{notebook}",
+        help="Where a requested notebook opens in a ready server; {server_url} ends with '/'.",
+    ).tag(config=True)
+
+    template_paths = List(Unicode(), help="Folders with the jinja2 page templates.").tag(config=True)
+
+    @default("template_paths")
+    def _template_paths(self):
+        return _default_template_paths()
+
+    # -- assembly -------------------------------------------------------------
+
+    def make_policy(self) -> WorkspacePolicy:
+        cls = POLICY_ALIASES.get(self.workspace_policy_class) or import_item(self.workspace_policy_class)
+        if not (isinstance(cls, type) and issubclass(cls, WorkspacePolicy)):
+            raise ValueError(f"{self.workspace_policy_class!r} is not a WorkspacePolicy")
+        policy = cls(parent=self)
+        if isinstance(policy, StaticWorkspacePolicy) and not policy.members:
+            policy.members = self.workspace_members
+        return policy
+
+    def make_hub_auth(self) -> HubOAuth:
+        if not self.hub_api_token:
+            raise ValueError("No Hub API token: set JUPYTERHUB_API_TOKEN or NotebooksService.hub_api_token")
+        auth = HubOAuth(
+            parent=self,
+            api_url=self.hub_api_url,
+            api_token=self.hub_api_token,
+            hub_prefix=self.hub_prefix,
+            hub_host=self.hub_host,
+            base_url=self.service_prefix,
+            oauth_client_id=self.oauth_client_id,
+            oauth_redirect_uri=self.oauth_redirect_uri,
+        )
+        if not auth.access_scopes:
+            # set by the Hub for managed services; an external one must still require access
+            auth.access_scopes = {f"access:services!service={self.service_name}"}
+        return auth
+
+    def make_app(self) -> web.Application:
+        """The Tornado application with every route under the service prefix."""
+        prefix = self.service_prefix
+        routes = [
+            (prefix, ServerListHandler),
+            (prefix + "health", HealthHandler),
+            (prefix + "user", UserHandler),
+            (prefix + "oauth_callback", OAuthCallbackHandler),
+            (prefix + r"(?P<workspace>[^/]+)/(?P<image>[^/]+)(?:/(?P<notebook>.+))?", ServerHandler),
+            (prefix.rstrip("/") or "/", web.RedirectHandler, {"url": prefix}),
+            (r".*", NotFoundHandler),
+        ]
+        settings = dict(
+            hub_auth=self.make_hub_auth(),
+            hub_client=HubClient(
+                self.hub_api_url,
+                self.hub_api_token,
+                request_timeout=self.hub_request_timeout,
+                max_retries=self.hub_max_retries,
+                concurrency=self.hub_concurrency,
+            ),
+            workspace_policy=self.make_policy(),
+            image_catalogue=self.images,
+            service_prefix=prefix,
+            hub_prefix=self.hub_prefix,
+            notebook_url_template=self.notebook_url_template,
+            jinja_env=jinja2.Environment(loader=jinja2.FileSystemLoader(self.template_paths), autoescape=True),
+            cookie_secret=self.cookie_secret,
+            login_url=self.hub_prefix + "login",
+            log_function=log_request,
+            serve_traceback=False,
+        )
+        return web.Application(routes, **settings)
+
+    def initialize(self, argv=None) -> None:
+        super().initialize(argv)
+        if self.subapp:
+            return
+        if os.path.exists(self.config_file):
+            self.load_config_file(self.config_file)
+        elif self.config_file != self.__class__.config_file.default_value:
+            raise SystemExit(f"Config file not found: {self.config_file}")
+        self.load_config_environ()
+        if not self.images:
+            self.log.warning("The image catalogue is empty: nobody can start a server (set NotebooksService.images).")
+
+    async def _serve(self) -> None:
+        app = self.make_app()
+        server = app.listen(self.port, self.ip, xheaders=True)
+        self.log.info("notebooks-service %s listening on http://%s:%i%s", __version__, self.ip, self.port, self.service_prefix)
+        self.log.info("Hub API at %s; %d image(s) in the catalogue", self.hub_api_url, len(self.images))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        self.log.info("Shutting down")
+        server.stop()
+
+    def start(self) -> None:
+        if self.subapp:
+            self.subapp.start()
+            return
+        try:
+            asyncio.run(self._serve())
+        except ValueError as e:
+            self.log.critical("%s", e)
+            raise SystemExit(1) from None
+
+
+main = NotebooksService.launch_instance

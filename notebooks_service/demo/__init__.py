@@ -1,0 +1,40 @@
+"""The embedded demo: a local JupyterHub with this service, no Kubernetes needed.
+
+The demo data lives here once; both the Hub's and the service's demo
+configuration files import it.
+"""
+
+SERVICE_NAME = "notebooks"
+
+#: the Hub role the service needs, and nothing more (see README "Registering with a Hub")
+SERVICE_SCOPES = [
+    "read:users",  # the caller's user model, groups and servers
+    "servers",  # start and stop users' servers, read their models and progress
+]
+
+#: what every user needs to reach the service (OAuth and API tokens)
+USER_SCOPES = ["self", f"access:services!service={SERVICE_NAME}"]
+
+USERS = ["alice", "bob"]
+
+WORKSPACE_MEMBERS = {
+    "alice": ["alpha", "beta"],
+    "bob": ["alpha"],
+}
+
+# Locally, an image picks which single-user server starts; on Kubernetes it is a container image.
+IMAGES = {
+    "python": {
+        "image": "quay.io/jupyter/scipy-notebook:latest",
+        "display_name": "Python (JupyterLab)",
+        "description": "JupyterLab with the scientific Python stack.",
+        "local_default_url": "/lab",
+    },
+    "minimal": {
+        "image": "quay.io/jupyter/base-notebook:latest",
+        "display_name": "Minimal (Jupyter Server)",
+        "description": "A plain Jupyter Server without JupyterLab.",
+        "local_default_url": "/api/status",
+        "local_args": ["--ServerApp.jpserver_extensions={'jupyterlab': False}"],
+    },
+}

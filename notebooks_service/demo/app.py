@@ -1,0 +1,150 @@
+"""`notebooks-service demo`: a real local JupyterHub with this service registered.
+
+``DemoHub`` runs one Hub process in its own run folder on free ports; the
+demo command and the test suite both use it.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from traitlets import Integer, Unicode, default
+from traitlets.config import Application
+
+from . import SERVICE_NAME
+
+HUB_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "jupyterhub_config.py")
+_PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def find_proxy_command() -> str | None:
+    """configurable-http-proxy: from $CONFIGPROXY_COMMAND, the project's node_modules, or PATH."""
+    candidates = [
+        os.environ.get("CONFIGPROXY_COMMAND", ""),
+        os.path.join(os.getcwd(), "node_modules", ".bin", "configurable-http-proxy"),
+        os.path.join(_PROJECT_ROOT, "node_modules", ".bin", "configurable-http-proxy"),
+        shutil.which("configurable-http-proxy") or "",
+    ]
+    return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
+
+
+class DemoHub:
+    """One JupyterHub subprocess with the demo configuration, in its own run folder."""
+
+    def __init__(self, run_dir: str, *, ip: str = "127.0.0.1", port: int = 0, extra_config: str | None = None):
+        self.run_dir = os.path.abspath(run_dir)
+        self.ip = ip
+        self.port = port or free_port()
+        self.extra_config = extra_config
+        self.process: subprocess.Popen | None = None
+        self.log_path = os.path.join(self.run_dir, "jupyterhub.log")
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.ip}:{self.port}"
+
+    @property
+    def service_url(self) -> str:
+        return f"{self.url}/services/{SERVICE_NAME}/"
+
+    def start(self, *, log_to_file: bool = True) -> None:
+        proxy = find_proxy_command()
+        if not proxy:
+            raise RuntimeError(
+                "configurable-http-proxy not found: run `npm ci` in the project (or `make demo`), "
+                "or set CONFIGPROXY_COMMAND"
+            )
+        os.makedirs(self.run_dir, exist_ok=True)
+        env = dict(
+            os.environ,
+            NOTEBOOKS_DEMO_RUN_DIR=self.run_dir,
+            NOTEBOOKS_DEMO_IP=self.ip,
+            NOTEBOOKS_DEMO_PORT=str(self.port),
+            NOTEBOOKS_DEMO_HUB_PORT=str(free_port()),
+            NOTEBOOKS_DEMO_PROXY_API_PORT=str(free_port()),
+            NOTEBOOKS_DEMO_SERVICE_PORT=str(free_port()),
+            NOTEBOOKS_DEMO_PROXY_COMMAND=proxy,
+            NOTEBOOKS_DEMO_EXTRA_CONFIG=self.extra_config or "",
+        )
+        # the Hub must find jupyterhub-singleuser and node next to this Python
+        env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+        output = open(self.log_path, "ab") if log_to_file else None
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "jupyterhub", "-f", HUB_CONFIG],
+            cwd=self.run_dir,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT if output else None,
+        )
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Poll until the proxy routes both the Hub's API and this service's health page."""
+        deadline = time.monotonic() + timeout
+        for url in (f"{self.url}/hub/api/", f"{self.service_url}health"):
+            while True:
+                if self.process and self.process.poll() is not None:
+                    raise RuntimeError(f"JupyterHub exited with {self.process.returncode}; see {self.log_path}")
+                try:
+                    with urllib.request.urlopen(url, timeout=2) as r:
+                        if r.status == 200:
+                            break
+                except (urllib.error.URLError, OSError):
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{url} not ready after {timeout}s; see {self.log_path}")
+                time.sleep(0.1)
+
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM and wait: the Hub then stops the proxy, the service and the servers it started."""
+        if not self.process or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class DemoApp(Application):
+    """Run a local JupyterHub with notebooks-service and demo users, workspaces and images."""
+
+    name = "notebooks-service-demo"
+    description = "Run a local JupyterHub with notebooks-service registered at /services/notebooks/."
+    aliases = {"port": "DemoApp.port", "ip": "DemoApp.ip", "run-dir": "DemoApp.run_dir"}
+
+    ip = Unicode("127.0.0.1", help="IP the Hub's proxy listens on.").tag(config=True)
+    port = Integer(8000, help="Port the Hub's proxy listens on.").tag(config=True)
+    run_dir = Unicode(help="Folder for the Hub's database, secrets, pid files and user homes.").tag(config=True)
+
+    @default("run_dir")
+    def _run_dir(self):
+        return os.path.join(os.getcwd(), ".demo")
+
+    def start(self) -> None:
+        hub = DemoHub(self.run_dir, ip=self.ip, port=self.port)
+        hub.start(log_to_file=False)
+        try:
+            hub.wait_ready(timeout=120)
+            print(
+                f"\n  notebooks-service demo is up: open {hub.service_url}\n"
+                "  log in as alice or bob (any password); press Ctrl-C to stop.\n",
+                flush=True,
+            )
+            hub.process.wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            hub.stop()

@@ -1,0 +1,71 @@
+# JupyterHub configuration of the demo (started by `notebooks-service demo`, and by the tests).
+# Everything machine-specific comes from NOTEBOOKS_DEMO_* variables that DemoHub sets.
+import os
+import sys
+
+from notebooks_service.demo import IMAGES, SERVICE_NAME, SERVICE_SCOPES, USER_SCOPES, USERS
+
+c = get_config()  # noqa: F821
+env = os.environ
+run_dir = env["NOTEBOOKS_DEMO_RUN_DIR"]
+ip = env.get("NOTEBOOKS_DEMO_IP", "127.0.0.1")
+bin_dir = os.path.dirname(sys.executable)
+
+# one run folder per Hub: database, secrets, pid files, user homes
+c.JupyterHub.ip = ip
+c.JupyterHub.port = int(env["NOTEBOOKS_DEMO_PORT"])
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = int(env["NOTEBOOKS_DEMO_HUB_PORT"])
+c.JupyterHub.db_url = f"sqlite:///{run_dir}/jupyterhub.sqlite"
+c.JupyterHub.cookie_secret_file = f"{run_dir}/jupyterhub_cookie_secret"
+c.JupyterHub.pid_file = f"{run_dir}/jupyterhub.pid"
+c.ConfigurableHTTPProxy.pid_file = f"{run_dir}/proxy.pid"
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{env['NOTEBOOKS_DEMO_PROXY_API_PORT']}"
+c.ConfigurableHTTPProxy.command = [env["NOTEBOOKS_DEMO_PROXY_COMMAND"]]
+
+# JupyterHub 6.1 answers 500 to a start whose spawn outlives slow_spawn_timeout; 0 makes it answer 202 at once
+c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}
+c.JupyterHub.allow_named_servers = True
+
+# any password logs in as alice or bob
+c.JupyterHub.authenticator_class = "dummy"
+c.Authenticator.allowed_users = set(USERS)
+
+
+def select_image(spawner):
+    """Locally, the catalogue's image picks which single-user server starts."""
+    image = IMAGES.get((spawner.user_options or {}).get("image"), IMAGES["python"])
+    spawner.default_url = image["local_default_url"]
+    spawner.args = spawner.args + image.get("local_args", [])
+
+
+c.JupyterHub.spawner_class = "jupyterhub.spawner.SimpleLocalProcessSpawner"
+c.SimpleLocalProcessSpawner.home_dir_template = f"{run_dir}/home/{{username}}"
+c.Spawner.cmd = [os.path.join(bin_dir, "jupyterhub-singleuser")]
+c.Spawner.pre_spawn_hook = select_image
+c.Spawner.start_timeout = 60
+c.Spawner.http_timeout = 60
+if os.getuid() == 0:
+    c.Spawner.args = ["--allow-root"]  # CI and these machines run as root
+
+c.JupyterHub.services = [
+    {
+        "name": SERVICE_NAME,
+        "url": f"http://127.0.0.1:{env['NOTEBOOKS_DEMO_SERVICE_PORT']}",
+        "command": [
+            sys.executable,
+            "-m",
+            "notebooks_service",
+            "--config",
+            os.path.join(os.path.dirname(__file__), "notebooks_service_config.py"),
+        ],
+        "oauth_no_confirm": True,
+    }
+]
+c.JupyterHub.load_roles = [
+    {"name": "notebooks-service", "scopes": SERVICE_SCOPES, "services": [SERVICE_NAME]},
+    {"name": "user", "scopes": USER_SCOPES},
+]
+
+if env.get("NOTEBOOKS_DEMO_EXTRA_CONFIG"):
+    load_subconfig(env["NOTEBOOKS_DEMO_EXTRA_CONFIG"])  # noqa: F821

@@ -1,0 +1,311 @@
+"""Thin Tornado handlers: parse, authorize, call the Hub client, render.
+
+``BaseHandler`` owns authentication (HubOAuth cookies for browsers, Hub API
+tokens for JSON clients), the choice between HTML and JSON, and the one error
+shape: ``{"status": <code>, "message": "..."}`` or an error page.
+"""
+
+import json
+import posixpath
+from http.client import responses
+from typing import Any
+from urllib.parse import quote
+
+from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated, UserNotAllowed
+from tornado import web
+
+from .errors import InvalidRequest, NotFound, ServiceError
+from .images import lookup_image
+from .naming import check_workspace, display_name, server_name
+
+
+class BaseHandler(HubOAuthenticated, web.RequestHandler):
+    """Authentication, content negotiation and errors for every page and API call."""
+
+    #: False for handlers anyone may call (health probes)
+    requires_user = True
+
+    @property
+    def hub_auth(self):
+        return self.settings["hub_auth"]
+
+    @hub_auth.setter
+    def hub_auth(self, value):  # HubAuthenticated defines a setter; keep ours read-only in effect
+        pass
+
+    @property
+    def hub(self):
+        return self.settings["hub_client"]
+
+    @property
+    def policy(self):
+        return self.settings["workspace_policy"]
+
+    @property
+    def catalogue(self) -> dict[str, dict[str, Any]]:
+        return self.settings["image_catalogue"]
+
+    @property
+    def prefix(self) -> str:
+        return self.settings["service_prefix"]
+
+    def wants_json(self) -> bool:
+        """JSON for clients that ask for it, and for token clients that do not ask for HTML."""
+        accept = self.request.headers.get("Accept", "")
+        if "application/json" in accept:
+            return True
+        return "Authorization" in self.request.headers and "text/html" not in accept
+
+    def get_current_user(self):
+        # resolved asynchronously in prepare(); never block the loop on the Hub here
+        return None
+
+    async def prepare(self) -> None:
+        if not self.requires_user:
+            return
+        self.current_user = await self._authenticate()
+        if self.current_user:
+            if self.current_user.get("kind", "user") != "user":
+                raise web.HTTPError(403, "Only Hub users can use the notebooks service.")
+            return
+        if self.request.method in ("GET", "HEAD") and not self.wants_json():
+            self.redirect(self.get_login_url())
+            return
+        if self.hub_auth.cookie_name in self.request.cookies and self.request.method not in ("GET", "HEAD"):
+            raise web.HTTPError(
+                403, "Missing or invalid XSRF token: send the '_xsrf' form field or the X-XSRFToken header."
+            )
+        raise web.HTTPError(401, "Authentication required: log in through the Hub or send a Hub API token.")
+
+    async def _authenticate(self) -> dict[str, Any] | None:
+        """The caller's Hub identity (token first, then OAuth cookie), or None."""
+        try:
+            model = await self.hub_auth.get_user(self, sync=False)
+        except web.HTTPError as e:
+            # HubAuth reports an unreachable Hub as a 500; that is not our bug, say what it is
+            self.log.error("Cannot check authentication with the Hub: %s", e.log_message)
+            raise ServiceError("Cannot check your login: the Hub is not reachable right now.", 503) from None
+        if not model:
+            return None
+        try:
+            return self.check_hub_user(model)
+        except UserNotAllowed:
+            raise web.HTTPError(403, f"{model['name']} may not use the notebooks service.") from None
+
+    # -- rendering ------------------------------------------------------------
+
+    def render_template(self, name: str, **context: Any) -> None:
+        template = self.settings["jinja_env"].get_template(name)
+        self.finish(
+            template.render(
+                prefix=self.prefix,
+                hub_prefix=self.settings["hub_prefix"],
+                user=self.current_user,
+                xsrf=self.xsrf_token.decode() if self.current_user else "",
+                static_url=self.settings["hub_prefix"] + "static/",
+                **context,
+            )
+        )
+
+    def write_json(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(data))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        message = getattr(exc, "log_message", None) if isinstance(exc, web.HTTPError) else None
+        if not message:
+            # never a traceback to the client: a 500 means our bug, and is logged
+            message = responses.get(status_code, "Unknown error")
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after:
+            self.set_header("Retry-After", str(retry_after))
+        if self.wants_json():
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps({"status": status_code, "message": message}))
+            return
+        try:
+            self.render_template("error.html", status_code=status_code, reason=responses.get(status_code, "Error"), message=message)
+        except Exception:
+            self.log.exception("Failed to render the error page")
+            self.set_header("Content-Type", "text/plain")
+            self.finish(f"{status_code}: {message}")
+
+    # -- servers of this service ----------------------------------------------
+
+    def server_view(self, name: str, server: dict[str, Any], notebook: str | None = None) -> dict[str, Any]:
+        """Our JSON model of one of the user's servers, from the Hub's model."""
+        options = server.get("user_options") or {}
+        view = {
+            "name": name,
+            "workspace": options.get("workspace"),
+            "image": options.get("image"),
+            "display_name": server.get("display_name") or display_name(options.get("workspace", ""), options.get("image", "")),
+            "ready": bool(server.get("ready")),
+            "pending": server.get("pending"),
+            "url": server.get("url"),
+            "progress_url": server.get("progress_url"),
+            "started": server.get("started"),
+            "last_activity": server.get("last_activity"),
+            "status_url": f"{self.prefix}{quote(options.get('workspace', ''))}/{quote(options.get('image', ''))}",
+        }
+        if notebook:
+            view["notebook_url"] = self.notebook_url(view["url"], notebook)
+        return view
+
+    def notebook_url(self, server_url: str, notebook: str) -> str:
+        return self.settings["notebook_url_template"].format(
+            server_url=server_url, notebook=quote(notebook)
+        )
+
+    def my_servers(self, user_model: dict[str, Any]) -> list[dict[str, Any]]:
+        """The user's active servers that this service started, as our models."""
+        views = []
+        for name, server in sorted((user_model.get("servers") or {}).items()):
+            options = server.get("user_options") or {}
+            workspace, image = options.get("workspace"), options.get("image")
+            if isinstance(workspace, str) and isinstance(image, str) and server_name(workspace, image) == name:
+                views.append(self.server_view(name, server))
+        return views
+
+    async def start(self, workspace: str, image: str, notebook: str | None) -> None:
+        """Start (workspace, image) for the caller and answer: 201 ready, 202 pending, or a redirect."""
+        check_workspace(workspace)
+        lookup_image(self.catalogue, image)
+        notebook = check_notebook_path(notebook)
+        user = await self.hub.get_user(self.current_user["name"])
+        await self.policy.check_member(user, workspace)
+        name = server_name(workspace, image)
+        server = await self.hub.start_server(
+            user["name"], name, display_name(workspace, image), {"workspace": workspace, "image": image}
+        )
+        view = self.server_view(name, server, notebook)
+        if self.wants_json():
+            self.write_json(view, 201 if view["ready"] else 202)
+        else:
+            status_page = view["status_url"] + (f"/{quote(notebook)}" if notebook else "")
+            self.redirect(status_page, status=303)
+
+
+def check_notebook_path(notebook: str | None) -> str | None:
+    """A relative path inside the server, or a 400: no '..', nothing absolute."""
+    if not notebook:
+        return None
+    parts = notebook.split("/")
+    if notebook.startswith(("/", "\\")) or "\\" in notebook or any(p in ("", ".", "..") for p in parts):
+        raise InvalidRequest(f"Invalid notebook path {notebook[:200]!r}: use a relative path without '..'")
+    return posixpath.normpath(notebook)
+
+
+class ServerListHandler(BaseHandler):
+    """``<prefix>/``: the caller's servers; a form POST starts one."""
+
+    async def get(self) -> None:
+        user = await self.hub.get_user(self.current_user["name"])
+        servers = self.my_servers(user)
+        if self.wants_json():
+            self.write_json(servers)
+            return
+        self.render_template(
+            "servers.html",
+            servers=servers,
+            workspaces=sorted(await self.policy.workspaces(user)),
+            images=self.catalogue,
+        )
+
+    async def post(self) -> None:
+        workspace = self.get_body_argument("workspace", "")
+        image = self.get_body_argument("image", "")
+        if not workspace or not image:
+            raise InvalidRequest("Choose a workspace and an image.")
+        await self.start(workspace, image, None)
+
+
+class ServerHandler(BaseHandler):
+    """``<prefix>/<workspace>/<image>[/<notebook>]``: show, start and stop one server."""
+
+    async def get(self, workspace: str, image: str, notebook: str | None = None) -> None:
+        check_workspace(workspace)
+        entry = lookup_image(self.catalogue, image)
+        notebook = check_notebook_path(notebook)
+        user = await self.hub.get_user(self.current_user["name"])
+        await self.policy.check_member(user, workspace)
+        name = server_name(workspace, image)
+        server = (user.get("servers") or {}).get(name)
+        if self.wants_json():
+            if server is None:
+                raise NotFound(f"You have no server for {display_name(workspace, image)}.")
+            self.write_json(self.server_view(name, server, notebook))
+            return
+        view = self.server_view(name, server, notebook) if server else None
+        if view and view["ready"]:
+            self.redirect(view.get("notebook_url") or view["url"])
+            return
+        self.render_template(
+            "status.html",
+            server=view,
+            workspace=workspace,
+            image=entry,
+            notebook=notebook,
+            action_url=f"{self.prefix}{quote(workspace)}/{quote(image)}" + (f"/{quote(notebook)}" if notebook else ""),
+        )
+
+    async def post(self, workspace: str, image: str, notebook: str | None = None) -> None:
+        # HTML forms cannot send DELETE: a form field asks for a stop instead
+        if self.get_body_argument("action", "start") == "stop":
+            await self.delete(workspace, image)
+            return
+        await self.start(workspace, image, notebook)
+
+    async def delete(self, workspace: str, image: str, notebook: str | None = None) -> None:
+        # no membership or catalogue check: users may always stop their own servers,
+        # even after leaving the workspace or once the image is withdrawn
+        check_workspace(workspace)
+        name = server_name(workspace, image)
+        stopped = await self.hub.stop_server(self.current_user["name"], name)
+        if self.wants_json():
+            if stopped:
+                self.set_status(204)
+                self.finish()
+            else:
+                self.write_json({"name": name, "workspace": workspace, "image": image, "pending": "stop"}, 202)
+        else:
+            self.redirect(self.prefix, status=303)
+
+
+class UserHandler(BaseHandler):
+    """``<prefix>/user``: the caller's Hub user model."""
+
+    async def get(self) -> None:
+        self.write_json(await self.hub.get_user(self.current_user["name"]))
+
+
+class HealthHandler(BaseHandler):
+    """``<prefix>/health``: liveness of this process; no login, no Hub call."""
+
+    requires_user = False
+
+    def get(self) -> None:
+        self.write_json({"status": "ok"})
+
+
+class OAuthCallbackHandler(HubOAuthCallbackHandler):
+    """Completes the Hub's OAuth login and sets the service's cookie."""
+
+    @property
+    def hub_auth(self):
+        return self.settings["hub_auth"]
+
+    @hub_auth.setter
+    def hub_auth(self, value):
+        pass
+
+
+class NotFoundHandler(BaseHandler):
+    """Anything else under the prefix: a 404 in the usual shape."""
+
+    requires_user = False
+
+    def prepare(self) -> None:
+        raise NotFound(f"No such page: {self.request.path[:200]}")
