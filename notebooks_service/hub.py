@@ -216,7 +216,11 @@ class HubClient:
 
             server = await self.get_server(user, server_name)
             if server is None:
-                raise HubError(f"The Hub did not start the server ({response.code}: {message or 'no message'}).")
+                # accepted, then gone: the spawn failed at once (the Hub's log says why)
+                raise HubError(
+                    f"The server failed to start (the Hub answered {response.code}"
+                    f"{': ' + message if message else ''}). Ask an operator to check the Hub's log."
+                )
             return server
 
     async def stop_server(self, user: str, server_name: str) -> bool:

@@ -38,3 +38,10 @@ IMAGES = {
         "local_args": ["--ServerApp.jpserver_extensions={'jupyterlab': False}"],
     },
 }
+
+
+def select_local_image(spawner) -> None:
+    """Hub pre_spawn_hook of the demo: the catalogue's image picks which single-user server starts."""
+    image = IMAGES.get((spawner.user_options or {}).get("image"), IMAGES["python"])
+    spawner.default_url = image["local_default_url"]
+    spawner.args = spawner.args + image.get("local_args", [])

@@ -135,6 +135,8 @@ class DemoApp(Application):
 
     def start(self) -> None:
         hub = DemoHub(self.run_dir, ip=self.ip, port=self.port)
+        # SIGTERM must stop the Hub too, or its proxy and servers outlive us
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         hub.start(log_to_file=False)
         try:
             hub.wait_ready(timeout=120)

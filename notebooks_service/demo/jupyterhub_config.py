@@ -3,7 +3,7 @@
 import os
 import sys
 
-from notebooks_service.demo import IMAGES, SERVICE_NAME, SERVICE_SCOPES, USER_SCOPES, USERS
+from notebooks_service.demo import SERVICE_NAME, SERVICE_SCOPES, USER_SCOPES, USERS, select_local_image
 
 c = get_config()  # noqa: F821
 env = os.environ
@@ -31,18 +31,10 @@ c.JupyterHub.allow_named_servers = True
 c.JupyterHub.authenticator_class = "dummy"
 c.Authenticator.allowed_users = set(USERS)
 
-
-def select_image(spawner):
-    """Locally, the catalogue's image picks which single-user server starts."""
-    image = IMAGES.get((spawner.user_options or {}).get("image"), IMAGES["python"])
-    spawner.default_url = image["local_default_url"]
-    spawner.args = spawner.args + image.get("local_args", [])
-
-
 c.JupyterHub.spawner_class = "jupyterhub.spawner.SimpleLocalProcessSpawner"
 c.SimpleLocalProcessSpawner.home_dir_template = f"{run_dir}/home/{{username}}"
 c.Spawner.cmd = [os.path.join(bin_dir, "jupyterhub-singleuser")]
-c.Spawner.pre_spawn_hook = select_image
+c.Spawner.pre_spawn_hook = select_local_image
 c.Spawner.start_timeout = 60
 c.Spawner.http_timeout = 60
 if os.getuid() == 0:

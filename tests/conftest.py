@@ -1,0 +1,174 @@
+"""Fixtures: one real JupyterHub (proxy, local spawner, this service) for the session.
+
+The Hub runs the demo configuration plus ``hub_test_config.py`` (an admin
+service for test setup, and a switch to make spawns slow). Tests talk to it
+over real HTTP through its proxy.
+"""
+
+import json
+import os
+import time
+import urllib.request
+from dataclasses import dataclass, field
+
+import pytest
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
+
+from notebooks_service.demo.app import DemoHub
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ADMIN_TOKEN = "test-admin-token-not-secret-0123456789"
+
+
+def admin_request(hub: DemoHub, method: str, path: str, body=None) -> tuple[int, object]:
+    """A synchronous Hub API call with the test-admin token (fixtures only)."""
+    request = urllib.request.Request(
+        f"{hub.url}/hub/api{path}",
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"token {ADMIN_TOKEN}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            data = r.read()
+            return r.status, json.loads(data) if data else None
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def wait_for(predicate, timeout: float = 30, interval: float = 0.1, message: str = "condition"):
+    """Poll ``predicate`` until it returns something truthy, or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory):
+    """A running JupyterHub with notebooks-service at /services/notebooks/."""
+    run_dir = tmp_path_factory.mktemp("hub")
+    hub = DemoHub(str(run_dir), extra_config=os.path.join(HERE, "hub_test_config.py"))
+    os.environ["NOTEBOOKS_TEST_ADMIN_TOKEN"] = ADMIN_TOKEN
+    hub.start()
+    try:
+        hub.wait_ready(timeout=90)
+        status, _ = admin_request(hub, "POST", "/users", {"usernames": ["alice", "bob"]})
+        assert status in (201, 409)
+        yield hub
+    finally:
+        hub.stop()
+
+
+@dataclass
+class Tokens:
+    hub: DemoHub
+    tokens: dict = field(default_factory=dict)
+
+    def __getitem__(self, user: str) -> str:
+        if user not in self.tokens:
+            status, model = admin_request(self.hub, "POST", f"/users/{user}/tokens", {"note": "tests"})
+            assert status == 201, model
+            self.tokens[user] = model["token"]
+        return self.tokens[user]
+
+
+@pytest.fixture(scope="session")
+def tokens(hub) -> Tokens:
+    """Hub API tokens of the test users, made on first use."""
+    return Tokens(hub)
+
+
+def stop_all_servers(hub: DemoHub, user: str) -> None:
+    status, model = admin_request(hub, "GET", f"/users/{user}")
+    for name in (model.get("servers") or {}) if status == 200 else {}:
+        admin_request(hub, "DELETE", f"/users/{user}/servers/{name}", {"remove": True})
+
+    def no_servers():
+        status, model = admin_request(hub, "GET", f"/users/{user}")
+        return status == 200 and not model.get("servers")
+
+    wait_for(no_servers, timeout=60, message=f"{user}'s servers to stop")
+
+
+@pytest.fixture
+def clean_servers(hub):
+    """Every test that starts servers leaves none behind."""
+    set_spawn_delay(hub, None)
+    yield
+    set_spawn_delay(hub, None)
+    for user in ("alice", "bob"):
+        stop_all_servers(hub, user)
+
+
+def set_spawn_delay(hub: DemoHub, seconds: float | None) -> None:
+    """Make the test Hub's spawns wait ``seconds`` before starting (None: no delay)."""
+    path = os.path.join(hub.run_dir, "spawn-delay")
+    if seconds is None:
+        if os.path.exists(path):
+            os.remove(path)
+    else:
+        with open(path, "w") as f:
+            f.write(str(seconds))
+
+
+class ServiceClient:
+    """Calls the service through the Hub's proxy as a JSON client with a Hub token."""
+
+    def __init__(self, hub: DemoHub, token: str | None):
+        self.hub = hub
+        self.token = token
+        self.http = AsyncHTTPClient(force_instance=True)
+
+    async def request(self, method: str, path: str, *, headers=None, body=None, **kw) -> HTTPResponse:
+        all_headers = {"Accept": "application/json"}
+        if self.token:
+            all_headers["Authorization"] = f"token {self.token}"
+        all_headers.update(headers or {})
+        url = path if path.startswith("http") else self.hub.service_url + path.lstrip("/")
+        if body is None and method in ("POST", "PUT", "PATCH"):
+            body = b""
+        request = HTTPRequest(
+            url, method=method, headers=all_headers, body=body, follow_redirects=False,
+            allow_nonstandard_methods=True, request_timeout=60, **kw,
+        )
+        return await self.http.fetch(request, raise_error=False)
+
+    async def json(self, method: str, path: str, **kw) -> tuple[int, object]:
+        response = await self.request(method, path, **kw)
+        return response.code, json.loads(response.body) if response.body else None
+
+    async def wait_ready(self, path: str, timeout: float = 60) -> dict:
+        """Poll the server model until it is ready (a 201/202 does not mean ready)."""
+        import asyncio
+
+        deadline = time.monotonic() + timeout
+        while True:
+            code, model = await self.json("GET", path)
+            if code == 200 and model["ready"]:
+                return model
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{path} not ready after {timeout}s: {code} {model}")
+            await asyncio.sleep(0.2)
+
+    def close(self):
+        self.http.close()
+
+
+@pytest.fixture
+def client(hub, tokens):
+    """``client("alice")``: a JSON client with alice's Hub token; ``client(None)``: no token."""
+    made = []
+
+    def make(user: str | None) -> ServiceClient:
+        c = ServiceClient(hub, tokens[user] if user else None)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.close()

@@ -1,0 +1,70 @@
+import re
+import string
+
+from hypothesis import given
+from hypothesis import strategies as st
+from jupyterhub.slugs import is_valid_safe_slug
+
+from notebooks_service.errors import InvalidRequest
+from notebooks_service.naming import check_workspace, is_valid_server_name, is_valid_workspace, server_name
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+workspaces = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,58}[a-z0-9])?", fullmatch=True)
+images = st.text(alphabet=string.ascii_letters + string.digits + "-_.:@ é", min_size=1, max_size=80)
+
+
+def test_simple_pair_keeps_its_readable_name():
+    assert server_name("alpha", "python") == "alpha-python"
+
+
+def test_long_or_hyphenated_pairs_get_a_hash_suffix():
+    name = server_name("my-workspace", "python")
+    assert name.startswith("my-workspace-python-")
+    assert len(server_name("a" * 60, "python")) <= 30
+
+
+def test_hyphens_cannot_make_two_pairs_meet():
+    assert server_name("a-b", "c") != server_name("a", "b-c")
+
+
+@given(workspaces, images)
+def test_server_names_are_valid_for_the_hub(workspace, image):
+    name = server_name(workspace, image)
+    assert is_valid_server_name(name)
+    assert is_valid_safe_slug(name), name  # JupyterHub's own rule agrees with ours
+
+
+@given(workspaces, images)
+def test_server_names_are_deterministic(workspace, image):
+    assert server_name(workspace, image) == server_name(workspace, image)
+
+
+@given(st.tuples(workspaces, images), st.tuples(workspaces, images))
+def test_distinct_pairs_get_distinct_names(a, b):
+    if a != b:
+        assert server_name(*a) != server_name(*b)
+
+
+@given(workspaces)
+def test_valid_workspaces_make_namespace_names(workspace):
+    assert is_valid_workspace(workspace)
+    namespace = f"ws-{workspace}"
+    assert len(namespace) <= 63 and DNS_LABEL.match(namespace)
+
+
+@given(st.text(max_size=70))
+def test_workspace_check_matches_the_dns_rule(workspace):
+    expected = len(f"ws-{workspace}") <= 63 and bool(DNS_LABEL.match(workspace))
+    assert is_valid_workspace(workspace) == expected
+
+
+def test_invalid_workspace_is_a_400_that_says_why():
+    for bad in ["Alpha", "-alpha", "alpha-", "al_pha", "a" * 61, "", "al.pha"]:
+        try:
+            check_workspace(bad)
+        except InvalidRequest as e:
+            assert e.status_code == 400
+            assert "Invalid workspace name" in e.message
+        else:
+            raise AssertionError(f"{bad!r} accepted")
