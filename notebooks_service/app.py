@@ -10,7 +10,6 @@ import asyncio
 import binascii
 import logging
 import os
-import re
 import secrets
 import signal
 import sys
@@ -19,8 +18,8 @@ from urllib.parse import urlparse
 import jinja2
 from jupyterhub.services.auth import HubOAuth
 from tornado import web
-from tornado.log import access_log
-from traitlets import Bytes, Dict, Float, Integer, List, Unicode, default, validate
+from tornado.log import LogFormatter
+from traitlets import Bytes, Dict, Float, Integer, List, TraitError, Unicode, default, validate
 from traitlets.config import Application
 from traitlets.utils.importstring import import_item
 
@@ -35,9 +34,8 @@ from .handlers import (
 )
 from .hub import HubClient
 from .images import normalise_catalogue
+from .log import log_request
 from .workspaces import POLICY_ALIASES, StaticWorkspacePolicy, WorkspacePolicy
-
-_TOKEN_IN_URL = re.compile(r"([?&](?:token|code|state)=)[^&]*")
 
 
 def _env(name: str, fallback: str = "") -> str:
@@ -51,16 +49,6 @@ def _default_template_paths() -> list[str]:
         os.path.join(sys.prefix, "share", "notebooks-service", "templates"),  # wheel install
     ]
     return [p for p in candidates if os.path.isdir(p)][:1]
-
-
-def log_request(handler: web.RequestHandler) -> None:
-    """Tornado's access log, without secrets that may ride in the URL."""
-    status = handler.get_status()
-    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
-    uri = _TOKEN_IN_URL.sub(r"\1[secret]", handler.request.uri or "")
-    access_log.log(
-        level, "%d %s %s %.1fms", status, handler.request.method, uri, 1000 * handler.request.request_time()
-    )
 
 
 class NotebooksService(Application):
@@ -79,6 +67,13 @@ class NotebooksService(Application):
     subcommands = {
         "demo": ("notebooks_service.demo.app.DemoApp", "Run a local JupyterHub with this service and demo data."),
     }
+
+    _log_formatter_cls = LogFormatter
+    log_datefmt = Unicode("%Y-%m-%d %H:%M:%S", help="Timestamp format of log lines.").tag(config=True)
+    log_format = Unicode(
+        "%(color)s[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s %(module)s:%(lineno)d]%(end_color)s %(message)s",
+        help="Log line format.",
+    ).tag(config=True)
 
     config_file = Unicode(
         "notebooks_service_config.py", help="The configuration file to load (Python, like the Hub's)."
@@ -200,7 +195,10 @@ class NotebooksService(Application):
 
     @validate("images")
     def _check_images(self, proposal):
-        return normalise_catalogue(proposal.value)
+        try:
+            return normalise_catalogue(proposal.value)
+        except ValueError as e:
+            raise TraitError(f"NotebooksService.images: {e}") from None
 
     workspace_members = Dict(
         value_trait=List(Unicode()),
@@ -297,6 +295,12 @@ class NotebooksService(Application):
         elif self.config_file != self.__class__.config_file.default_value:
             raise SystemExit(f"Config file not found: {self.config_file}")
         self.load_config_environ()
+        # one log stream: tornado's and our modules' loggers go through the app's handler
+        for name in ("tornado.access", "tornado.application", "tornado.general", "notebooks_service", "jupyterhub"):
+            logger = logging.getLogger(name)
+            logger.propagate = True
+            logger.parent = self.log
+            logger.setLevel(self.log.level)
         if not self.images:
             self.log.warning("The image catalogue is empty: nobody can start a server (set NotebooksService.images).")
 

@@ -13,9 +13,11 @@ from urllib.parse import quote
 
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated, UserNotAllowed
 from tornado import web
+from tornado.log import app_log
 
 from .errors import InvalidRequest, NotFound, ServiceError
 from .images import lookup_image
+from .log import request_summary
 from .naming import check_workspace, display_name, server_name
 
 
@@ -83,7 +85,7 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             model = await self.hub_auth.get_user(self, sync=False)
         except web.HTTPError as e:
             # HubAuth reports an unreachable Hub as a 500; that is not our bug, say what it is
-            self.log.error("Cannot check authentication with the Hub: %s", e.log_message)
+            app_log.error("Cannot check authentication with the Hub: %s", e.log_message)
             raise ServiceError("Cannot check your login: the Hub is not reachable right now.", 503) from None
         if not model:
             return None
@@ -91,6 +93,16 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             return self.check_hub_user(model)
         except UserNotAllowed:
             raise web.HTTPError(403, f"{model['name']} may not use the notebooks service.") from None
+
+    def _request_summary(self) -> str:
+        # tornado logs this for every error; keep tokens in the URL out of it
+        return request_summary(self)
+
+    def log_exception(self, typ, value, tb) -> None:
+        if isinstance(value, web.HTTPError):
+            super().log_exception(typ, value, tb)
+        else:  # tornado's default would log repr(request), URL and all
+            app_log.error("Uncaught exception %s", self._request_summary(), exc_info=(typ, value, tb))
 
     # -- rendering ------------------------------------------------------------
 
@@ -128,7 +140,7 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         try:
             self.render_template("error.html", status_code=status_code, reason=responses.get(status_code, "Error"), message=message)
         except Exception:
-            self.log.exception("Failed to render the error page")
+            app_log.exception("Failed to render the error page")
             self.set_header("Content-Type", "text/plain")
             self.finish(f"{status_code}: {message}")
 

@@ -1,0 +1,76 @@
+"""Configuration: the Hub's environment for managed services, a config file, and bad values."""
+
+import pytest
+from traitlets import TraitError
+
+from notebooks_service.app import NotebooksService
+from notebooks_service.workspaces import HubGroupsWorkspacePolicy, StaticWorkspacePolicy
+
+HUB_ENV = {
+    "JUPYTERHUB_API_TOKEN": "abc",
+    "JUPYTERHUB_API_URL": "http://hub:8081/hub/api",
+    "JUPYTERHUB_SERVICE_PREFIX": "/services/nb/",
+    "JUPYTERHUB_SERVICE_URL": "http://0.0.0.0:9999",
+    "JUPYTERHUB_SERVICE_NAME": "nb",
+    "JUPYTERHUB_CLIENT_ID": "service-nb",
+    "JUPYTERHUB_BASE_URL": "/jupyter/",
+}
+
+
+@pytest.fixture
+def hub_env(monkeypatch):
+    for key, value in HUB_ENV.items():
+        monkeypatch.setenv(key, value)
+
+
+def test_reads_the_environment_a_hub_gives_a_managed_service(hub_env):
+    app = NotebooksService()
+    assert (app.ip, app.port) == ("0.0.0.0", 9999)
+    assert app.service_prefix == "/services/nb/"
+    assert app.hub_api_url == "http://hub:8081/hub/api"
+    assert app.hub_prefix == "/jupyter/hub/"
+    assert app.oauth_redirect_uri == "/services/nb/oauth_callback"
+    auth = app.make_hub_auth()
+    assert auth.oauth_client_id == "service-nb"
+    assert auth.access_scopes == {"access:services!service=nb"}
+
+
+def test_config_file_sets_catalogue_and_policy(hub_env, tmp_path):
+    config = tmp_path / "notebooks_service_config.py"
+    config.write_text(
+        "c.NotebooksService.images = {'python': 'quay.io/jupyter/scipy-notebook'}\n"
+        "c.NotebooksService.workspace_policy_class = 'hub-groups'\n"
+        "c.HubGroupsWorkspacePolicy.group_template = 'ws-{workspace}'\n"
+    )
+    app = NotebooksService()
+    app.initialize(["--config", str(config)])
+    assert app.images["python"]["image"] == "quay.io/jupyter/scipy-notebook"
+    policy = app.make_policy()
+    assert isinstance(policy, HubGroupsWorkspacePolicy) and policy.group_template == "ws-{workspace}"
+
+
+def test_static_policy_takes_workspace_members(hub_env):
+    app = NotebooksService(workspace_members={"alice": ["alpha"]})
+    policy = app.make_policy()
+    assert isinstance(policy, StaticWorkspacePolicy) and policy.members == {"alice": ["alpha"]}
+
+
+def test_missing_config_file_is_a_clear_exit(hub_env, tmp_path):
+    with pytest.raises(SystemExit, match="Config file not found"):
+        NotebooksService().initialize(["--config", str(tmp_path / "nope.py")])
+
+
+def test_missing_token_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("JUPYTERHUB_API_TOKEN", raising=False)
+    with pytest.raises(ValueError, match="JUPYTERHUB_API_TOKEN"):
+        NotebooksService().make_hub_auth()
+
+
+def test_bad_catalogue_is_refused():
+    with pytest.raises(TraitError):
+        NotebooksService(images={"python": {"display_name": "no image"}})
+
+
+def test_unknown_policy_class_is_refused(hub_env):
+    with pytest.raises(ValueError, match="not a WorkspacePolicy"):
+        NotebooksService(workspace_policy_class="notebooks_service.images.lookup_image").make_policy()

@@ -1,0 +1,74 @@
+"""The service as an external process whose Hub is down: clear 503s, no tracebacks."""
+
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+import requests
+
+from notebooks_service.demo.app import free_port
+
+
+@pytest.fixture(scope="module")
+def orphan_service(tmp_path_factory):
+    """notebooks-service configured by environment only, pointing at a Hub that is not there."""
+    port = free_port()
+    env = dict(
+        os.environ,
+        JUPYTERHUB_API_TOKEN="service-token-for-a-missing-hub",
+        JUPYTERHUB_API_URL=f"http://127.0.0.1:{free_port()}/hub/api",
+        JUPYTERHUB_SERVICE_URL=f"http://127.0.0.1:{port}",
+        JUPYTERHUB_SERVICE_PREFIX="/services/notebooks/",
+        JUPYTERHUB_CLIENT_ID="service-notebooks",
+    )
+    log_path = tmp_path_factory.mktemp("orphan") / "service.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "notebooks_service", "--NotebooksService.hub_max_retries=1"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(log_path.parent),
+        )
+    base = f"http://127.0.0.1:{port}/services/notebooks/"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(base + "health", timeout=2)
+            break
+        except (urllib.error.URLError, OSError):
+            assert process.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, "service did not start"
+            time.sleep(0.1)
+    yield base, log_path
+    process.terminate()
+    process.wait(10)
+
+
+def test_token_client_gets_503_json(orphan_service):
+    base, _ = orphan_service
+    response = requests.post(base + "alpha/python", headers={"Authorization": "token some-user-token"})
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": 503,
+        "message": "Cannot check your login: the Hub is not reachable right now.",
+    }
+
+
+def test_browser_gets_a_503_page_without_a_traceback(orphan_service):
+    base, _ = orphan_service
+    response = requests.get(base, headers={"Authorization": "token some-user-token", "Accept": "text/html"})
+    assert response.status_code == 503
+    assert response.headers["Content-Type"].startswith("text/html")
+    assert "not reachable" in response.text and "Traceback" not in response.text
+
+
+def test_tokens_never_reach_the_log(orphan_service):
+    base, log_path = orphan_service
+    requests.get(base + "?token=secret-in-url-123", headers={"Accept": "application/json"})
+    requests.get(base, headers={"Authorization": "token secret-in-header-456"})
+    log = log_path.read_text()
+    assert "/services/notebooks/?token=[secret]" in log  # the request was logged...
+    for secret in ("secret-in-url-123", "secret-in-header-456", "service-token-for-a-missing-hub"):
+        assert secret not in log  # ...without its secrets
