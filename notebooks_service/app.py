@@ -127,17 +127,15 @@ class NotebooksService(Application):
     def _hub_api_url(self):
         return _env("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api")
 
-    hub_api_token = Unicode(
-        help="This service's Hub API token ($JUPYTERHUB_API_TOKEN). Never logged."
-    ).tag(config=True)
+    hub_api_token = Unicode(help="This service's Hub API token ($JUPYTERHUB_API_TOKEN). Never logged.").tag(config=True)
 
     @default("hub_api_token")
     def _hub_api_token(self):
         return _env("JUPYTERHUB_API_TOKEN")
 
-    hub_prefix = Unicode(help="The Hub's URL prefix, for login and its CSS (default: $JUPYTERHUB_BASE_URL + 'hub/').").tag(
-        config=True
-    )
+    hub_prefix = Unicode(
+        help="The Hub's URL prefix, for login and its CSS (default: $JUPYTERHUB_BASE_URL + 'hub/')."
+    ).tag(config=True)
 
     @default("hub_prefix")
     def _hub_prefix(self):
@@ -307,7 +305,9 @@ class NotebooksService(Application):
     async def _serve(self) -> None:
         app = self.make_app()
         server = app.listen(self.port, self.ip, xheaders=True)
-        self.log.info("notebooks-service %s listening on http://%s:%i%s", __version__, self.ip, self.port, self.service_prefix)
+        self.log.info(
+            "notebooks-service %s listening on http://%s:%i%s", __version__, self.ip, self.port, self.service_prefix
+        )
         self.log.info("Hub API at %s; %d image(s) in the catalogue", self.hub_api_url, len(self.images))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

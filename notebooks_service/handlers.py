@@ -138,7 +138,9 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             self.finish(json.dumps({"status": status_code, "message": message}))
             return
         try:
-            self.render_template("error.html", status_code=status_code, reason=responses.get(status_code, "Error"), message=message)
+            self.render_template(
+                "error.html", status_code=status_code, reason=responses.get(status_code, "Error"), message=message
+            )
         except Exception:
             app_log.exception("Failed to render the error page")
             self.set_header("Content-Type", "text/plain")
@@ -153,7 +155,8 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             "name": name,
             "workspace": options.get("workspace"),
             "image": options.get("image"),
-            "display_name": server.get("display_name") or display_name(options.get("workspace", ""), options.get("image", "")),
+            "display_name": server.get("display_name")
+            or display_name(options.get("workspace", ""), options.get("image", "")),
             "ready": bool(server.get("ready")),
             "pending": server.get("pending"),
             "url": server.get("url"),
@@ -167,9 +170,7 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         return view
 
     def notebook_url(self, server_url: str, notebook: str) -> str:
-        return self.settings["notebook_url_template"].format(
-            server_url=server_url, notebook=quote(notebook)
-        )
+        return self.settings["notebook_url_template"].format(server_url=server_url, notebook=quote(notebook))
 
     def my_servers(self, user_model: dict[str, Any]) -> list[dict[str, Any]]:
         """The user's active servers that this service started, as our models."""

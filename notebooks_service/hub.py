@@ -112,9 +112,7 @@ class HubClient:
                     await asyncio.sleep(self._backoff(attempt))
                     attempt += 1
                     continue
-                raise HubUnavailable(
-                    "The Hub is not reachable right now; please try again in a moment."
-                ) from e
+                raise HubUnavailable("The Hub is not reachable right now; please try again in a moment.") from e
 
             result = HubResponse(response.code, _parse_body(response), response.headers)
             if attempt < self.max_retries:

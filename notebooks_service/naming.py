@@ -49,11 +49,7 @@ def server_name(workspace: str, image: str) -> str:
     of the exact pair, e.g. ``my-ws-jupyter-sci-3f2a9c1b``.
     """
     plain = f"{workspace}-{image}"
-    if (
-        _PLAIN_PART.match(workspace)
-        and _PLAIN_PART.match(image)
-        and len(plain) <= SERVER_NAME_MAX_LENGTH
-    ):
+    if _PLAIN_PART.match(workspace) and _PLAIN_PART.match(image) and len(plain) <= SERVER_NAME_MAX_LENGTH:
         return plain
     digest = hashlib.sha256(f"{workspace}\0{image}".encode()).hexdigest()[:_HASH_LENGTH]
     readable = re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-")

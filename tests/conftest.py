@@ -133,8 +133,14 @@ class ServiceClient:
         if body is None and method in ("POST", "PUT", "PATCH"):
             body = b""
         request = HTTPRequest(
-            url, method=method, headers=all_headers, body=body, follow_redirects=False,
-            allow_nonstandard_methods=True, request_timeout=60, **kw,
+            url,
+            method=method,
+            headers=all_headers,
+            body=body,
+            follow_redirects=False,
+            allow_nonstandard_methods=True,
+            request_timeout=60,
+            **kw,
         )
         return await self.http.fetch(request, raise_error=False)
 

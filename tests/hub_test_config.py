@@ -17,6 +17,7 @@ c.JupyterHub.load_roles.append(
     }
 )
 
+
 async def slow_when_asked(spawner):
     """While <run_dir>/spawn-delay exists, spawns wait that many seconds (a slow cluster)."""
     path = os.path.join(run_dir, "spawn-delay")

@@ -3,6 +3,7 @@
 import asyncio
 
 import pytest
+
 from conftest import admin_request, set_spawn_delay, wait_for
 
 pytestmark = pytest.mark.usefixtures("clean_servers")

@@ -8,6 +8,7 @@ import re
 
 import pytest
 import requests
+
 from conftest import wait_for
 
 pytestmark = pytest.mark.usefixtures("clean_servers")

@@ -105,7 +105,9 @@ async def test_unreachable_hub_is_503():
 async def test_start_is_not_retried_and_a_5xx_means_read_the_state(fake_hub):
     # JupyterHub 6.1 answers 500 when a spawn outlives slow_spawn_timeout, yet the spawn goes on
     fake_hub.answer("GET", "/", (200, {"version": "6.1.1"}))
-    fake_hub.answer("GET", "/users/alice", (200, user_model()), (200, user_model({"alpha-python": server_model(False, "spawn")})))
+    fake_hub.answer(
+        "GET", "/users/alice", (200, user_model()), (200, user_model({"alpha-python": server_model(False, "spawn")}))
+    )
     fake_hub.answer("POST", "/users/alice/servers/alpha-python", (500, {"message": "InvalidStateError"}))
     server = await client_for(fake_hub).start_server("alice", "alpha-python", "alpha/python", {"workspace": "alpha"})
     assert server["pending"] == "spawn"
@@ -160,7 +162,9 @@ async def test_hub_refusals_map_to_our_errors(fake_hub, hub_answer, error):
 async def test_already_running_is_not_an_error(fake_hub):
     fake_hub.answer("GET", "/", (200, {"version": "6.1.1"}))
     fake_hub.answer("GET", "/users/alice", (200, user_model()), (200, user_model({"alpha-python": server_model()})))
-    fake_hub.answer("POST", "/users/alice/servers/alpha-python", (400, {"message": "alice:alpha-python is already running"}))
+    fake_hub.answer(
+        "POST", "/users/alice/servers/alpha-python", (400, {"message": "alice:alpha-python is already running"})
+    )
     server = await client_for(fake_hub).start_server("alice", "alpha-python", "alpha/python", {})
     assert server["ready"] is True
 
@@ -175,7 +179,8 @@ async def test_stop_is_idempotent(fake_hub, status, stopped):
 async def test_operations_on_one_server_are_serialised(fake_hub):
     fake_hub.answer("GET", "/", (200, {"version": "6.1.1"}))
     fake_hub.answer(
-        "GET", "/users/alice",
+        "GET",
+        "/users/alice",
         (200, user_model()),
         (200, user_model({"alpha-python": server_model()})),
         (200, user_model({"alpha-python": server_model()})),

@@ -29,7 +29,10 @@ def orphan_service(tmp_path_factory):
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "notebooks_service", "--NotebooksService.hub_max_retries=1"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=str(log_path.parent),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=str(log_path.parent),
         )
     base = f"http://127.0.0.1:{port}/services/notebooks/"
     deadline = time.monotonic() + 30

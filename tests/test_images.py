@@ -9,7 +9,10 @@ def test_entries_get_defaults_and_keep_extra_keys():
         {"python": "quay.io/jupyter/scipy-notebook", "r": {"image": "quay.io/jupyter/r-notebook", "cpu": 2}}
     )
     assert catalogue["python"] == {
-        "name": "python", "display_name": "python", "description": "", "image": "quay.io/jupyter/scipy-notebook",
+        "name": "python",
+        "display_name": "python",
+        "description": "",
+        "image": "quay.io/jupyter/scipy-notebook",
     }
     assert catalogue["r"]["cpu"] == 2
 

@@ -1,9 +1,10 @@
 import pytest
 
-from conftest import admin_request
 from notebooks_service.errors import NotAMember
 from notebooks_service.hub import HubClient
 from notebooks_service.workspaces import HubGroupsWorkspacePolicy, StaticWorkspacePolicy
+
+from conftest import ADMIN_TOKEN, admin_request
 
 
 async def test_static_policy_reads_the_member_map():
@@ -26,7 +27,7 @@ async def test_hub_groups_policy_against_real_hub_groups(hub):
     for group, members in {"ws-gamma": ["alice"], "ws-delta": ["alice", "bob"], "gamma-admins": ["bob"]}.items():
         status, _ = admin_request(hub, "POST", f"/groups/{group}", {"users": members})
         assert status in (201, 409)
-    client = HubClient(f"{hub.url}/hub/api", __import__("conftest").ADMIN_TOKEN)
+    client = HubClient(f"{hub.url}/hub/api", ADMIN_TOKEN)
     policy = HubGroupsWorkspacePolicy(group_template="ws-{workspace}")
     alice = await client.get_user("alice")
     bob = await client.get_user("bob")
