@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from conftest import admin_request, set_spawn_delay, wait_for
+from conftest import ADMIN_TOKEN, admin_request, set_spawn_delay, wait_for
 
 pytestmark = pytest.mark.usefixtures("clean_servers")
 
@@ -182,3 +182,14 @@ async def test_unknown_path_is_404_json(client):
 async def test_health_needs_no_login(client):
     code, body = await client(None).json("GET", "health")
     assert (code, body) == (200, {"status": "ok"})
+
+
+async def test_bearer_tokens_work_like_token_headers(client, tokens):
+    c = client(None)
+    code, model = await c.json("GET", "user", headers={"Authorization": f"Bearer {tokens['alice']}"})
+    assert code == 200 and model["name"] == "alice"
+
+
+async def test_a_service_token_without_access_is_refused(client):
+    code, body = await client(None).json("GET", "", headers={"Authorization": f"token {ADMIN_TOKEN}"})
+    assert code == 403 and body["status"] == 403
