@@ -35,6 +35,7 @@ from .handlers import (
 from .hub import HubClient
 from .images import normalise_catalogue
 from .log import log_request
+from .naming import DEFAULT_NAMESPACE_TEMPLATE
 from .workspaces import POLICY_ALIASES, StaticWorkspacePolicy, WorkspacePolicy
 
 
@@ -206,8 +207,13 @@ class NotebooksService(Application):
     workspace_policy_class = Unicode(
         "static",
         help="""Who may use which workspace: 'static' (workspace_members), 'hub-groups'
-        (configure HubGroupsWorkspacePolicy.group_template), or the import path of a
-        WorkspacePolicy subclass.""",
+        (configure HubGroupsWorkspacePolicy.group_template), 'claims' (configure
+        ClaimsWorkspacePolicy), or the import path of a WorkspacePolicy subclass.""",
+    ).tag(config=True)
+
+    namespace_template = Unicode(
+        DEFAULT_NAMESPACE_TEMPLATE,
+        help="Kubernetes namespace of a workspace's notebook pods (read by the Hub-side placement too).",
     ).tag(config=True)
 
     notebook_url_template = Unicode(
@@ -223,6 +229,15 @@ class NotebooksService(Application):
 
     # -- assembly -------------------------------------------------------------
 
+    @classmethod
+    def from_config_file(cls, path: str) -> "NotebooksService":
+        """A configured, unstarted instance (used by the Hub-side guard to share our config)."""
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"notebooks-service config file not found: {path}")
+        service = cls()
+        service.load_config_file(path)
+        return service
+
     def make_policy(self) -> WorkspacePolicy:
         cls = POLICY_ALIASES.get(self.workspace_policy_class) or import_item(self.workspace_policy_class)
         if not (isinstance(cls, type) and issubclass(cls, WorkspacePolicy)):
@@ -230,6 +245,7 @@ class NotebooksService(Application):
         policy = cls(parent=self)
         if isinstance(policy, StaticWorkspacePolicy) and not policy.members:
             policy.members = self.workspace_members
+        policy.check_config()
         return policy
 
     def make_hub_auth(self) -> HubOAuth:

@@ -24,6 +24,12 @@ class InvalidRequest(ServiceError):
     status_code = 400
 
 
+class Unauthorized(ServiceError):
+    """No valid credentials: the client should log in (again)."""
+
+    status_code = 401
+
+
 class NotAMember(ServiceError):
     status_code = 403
 

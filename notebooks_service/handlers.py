@@ -15,7 +15,7 @@ from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated,
 from tornado import web
 from tornado.log import app_log
 
-from .errors import InvalidRequest, NotFound, ServiceError
+from .errors import InvalidRequest, NotAMember, NotFound, ServiceError, Unauthorized
 from .images import lookup_image
 from .log import request_summary
 from .naming import check_workspace, display_name, server_name
@@ -80,7 +80,10 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         raise web.HTTPError(401, "Authentication required: log in through the Hub or send a Hub API token.")
 
     async def _authenticate(self) -> dict[str, Any] | None:
-        """The caller's Hub identity (token first, then OAuth cookie), or None."""
+        """The caller's Hub identity (identity-provider JWT, Hub token, then OAuth cookie), or None."""
+        jwt_token = self._bearer_jwt()
+        if jwt_token:
+            return await self._authenticate_jwt(jwt_token)
         try:
             model = await self.hub_auth.get_user(self, sync=False)
         except web.HTTPError as e:
@@ -103,6 +106,34 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             super().log_exception(typ, value, tb)
         else:  # tornado's default would log repr(request), URL and all
             app_log.error("Uncaught exception %s", self._request_summary(), exc_info=(typ, value, tb))
+
+    def _bearer_jwt(self) -> str | None:
+        """A JWT in ``Authorization: Bearer``, if the policy accepts those (Hub tokens have no dots)."""
+        if not getattr(self.policy, "accept_bearer_jwt", False):
+            return None
+        scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
+        token = token.strip()
+        return token if scheme.lower() == "bearer" and token.count(".") == 2 else None
+
+    async def _authenticate_jwt(self, token: str) -> dict[str, Any]:
+        """The Hub user a verified identity-provider JWT names; 401/403 otherwise."""
+        claims = await self.policy.verify(token)
+        name = claims.get(self.policy.username_claim)
+        if not isinstance(name, str) or not name:
+            raise Unauthorized(f"The access token has no {self.policy.username_claim!r} claim.")
+        try:
+            await self.hub.get_user(name)
+        except NotFound:
+            raise NotAMember(f"{name!r} is not a user of this Hub yet: log in to the Hub once.") from None
+        self._token_authenticated = True  # like a Hub token: no XSRF check
+        return {"name": name, "kind": "user", "access_token": token}
+
+    async def caller_model(self) -> dict[str, Any]:
+        """The caller's Hub user model, for policy checks (with the JWT they presented, if any)."""
+        model = await self.hub.get_user(self.current_user["name"])
+        if self.current_user.get("access_token"):
+            model = {**model, "access_token": self.current_user["access_token"]}
+        return model
 
     # -- rendering ------------------------------------------------------------
 
@@ -187,7 +218,7 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         check_workspace(workspace)
         lookup_image(self.catalogue, image)
         notebook = check_notebook_path(notebook)
-        user = await self.hub.get_user(self.current_user["name"])
+        user = await self.caller_model()
         await self.policy.check_member(user, workspace)
         name = server_name(workspace, image)
         server = await self.hub.start_server(
@@ -215,7 +246,7 @@ class ServerListHandler(BaseHandler):
     """``<prefix>/``: the caller's servers; a form POST starts one."""
 
     async def get(self) -> None:
-        user = await self.hub.get_user(self.current_user["name"])
+        user = await self.caller_model()
         servers = self.my_servers(user)
         if self.wants_json():
             self.write_json(servers)
@@ -242,7 +273,7 @@ class ServerHandler(BaseHandler):
         check_workspace(workspace)
         entry = lookup_image(self.catalogue, image)
         notebook = check_notebook_path(notebook)
-        user = await self.hub.get_user(self.current_user["name"])
+        user = await self.caller_model()
         await self.policy.check_member(user, workspace)
         name = server_name(workspace, image)
         server = (user.get("servers") or {}).get(name)
@@ -291,7 +322,9 @@ class UserHandler(BaseHandler):
     """``<prefix>/user``: the caller's Hub user model."""
 
     async def get(self) -> None:
-        self.write_json(await self.hub.get_user(self.current_user["name"]))
+        model = await self.hub.get_user(self.current_user["name"])
+        model.pop("auth_state", None)  # identity-provider tokens stay between the Hub and us
+        self.write_json(model)
 
 
 class HealthHandler(BaseHandler):

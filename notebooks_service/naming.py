@@ -13,6 +13,13 @@ from .errors import InvalidRequest
 
 SERVER_NAME_MAX_LENGTH = 30
 NAMESPACE_PREFIX = "ws-"
+DEFAULT_NAMESPACE_TEMPLATE = NAMESPACE_PREFIX + "{workspace}"
+
+# labels and annotations on notebook pods: written on the Hub side, read by kube.py
+LABEL_PREFIX = "notebooks-service.jupyter.org/"
+WORKSPACE_LABEL = LABEL_PREFIX + "workspace"
+IMAGE_LABEL = LABEL_PREFIX + "image"
+IMAGE_REF_ANNOTATION = LABEL_PREFIX + "image-ref"
 WORKSPACE_MAX_LENGTH = 63 - len(NAMESPACE_PREFIX)
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _SAFE_SLUG = re.compile(r"^[a-z](?:-?[a-z0-9])*$")
@@ -61,3 +68,17 @@ def server_name(workspace: str, image: str) -> str:
 def display_name(workspace: str, image: str) -> str:
     """What people read: ``<workspace>/<image>``."""
     return f"{workspace}/{image}"
+
+
+def namespace(workspace: str, template: str = DEFAULT_NAMESPACE_TEMPLATE) -> str:
+    """The Kubernetes namespace of a workspace's notebook pods."""
+    return template.format(workspace=workspace)
+
+
+def label_value(value: str) -> str:
+    """A Kubernetes label value (<= 63 chars of [A-Za-z0-9._-], alphanumeric ends) naming ``value``."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", value).strip("-._")
+    if cleaned == value and len(value) <= 63:
+        return value
+    digest = hashlib.sha256(value.encode()).hexdigest()[:_HASH_LENGTH]
+    return f"{cleaned[: 63 - _HASH_LENGTH - 1].rstrip('-._')}-{digest}".lstrip("-")

@@ -7,16 +7,21 @@ interface. The code has no dependency on the service process, so the Hub side
 can import it too.
 """
 
+import asyncio
 from typing import Any
 
-from traitlets import Dict, List, Unicode, validate
+import jwt
+from traitlets import Bool, Dict, Float, List, Unicode, validate
 from traitlets.config import LoggingConfigurable
 
-from .errors import NotAMember
+from .errors import NotAMember, ServiceError, Unauthorized
 
 
 class WorkspacePolicy(LoggingConfigurable):
     """Base class: decide the set of workspaces a user may use."""
+
+    def check_config(self) -> None:
+        """Raise ValueError at start-up if the policy cannot work as configured."""
 
     async def workspaces(self, user: dict[str, Any]) -> set[str]:
         """The workspaces ``user`` (a Hub user model) is a member of."""
@@ -66,8 +71,138 @@ class HubGroupsWorkspacePolicy(WorkspacePolicy):
         return found
 
 
+class ClaimsWorkspacePolicy(WorkspacePolicy):
+    """Membership from a verified OIDC access token's claims (e.g. Keycloak's ``workspaces``).
+
+    The token is the one the identity provider gave at Hub login, kept in the
+    Hub's ``auth_state`` (the service then needs the ``admin:auth_state``
+    scope), or a ``Bearer`` JWT a JSON client sent directly (``accept_bearer_jwt``).
+    It is verified against the provider's JWKS: signature, issuer, audience, expiry.
+    """
+
+    jwks_url = Unicode(
+        help="The identity provider's JWKS URL, e.g. https://idp/realms/eodh/protocol/openid-connect/certs"
+    ).tag(config=True)
+    issuer = Unicode(help="Required 'iss' of tokens.").tag(config=True)
+    audience = Unicode("", help="Required 'aud' of tokens; empty: not checked.").tag(config=True)
+    algorithms = List(
+        Unicode(),
+        ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512"],
+        help="Accepted signature algorithms. Only public-key ones; 'none' and HS* are never accepted.",
+    ).tag(config=True)
+    workspaces_claim = Unicode(
+        "workspaces", help="Claim that lists the user's workspaces; a dotted path for nested claims."
+    ).tag(config=True)
+    auth_state_token_key = Unicode("access_token", help="Key of the access token in the Hub's auth_state.").tag(
+        config=True
+    )
+    accept_bearer_jwt = Bool(
+        False, help="Let JSON clients authenticate with 'Authorization: Bearer <JWT>' from the identity provider."
+    ).tag(config=True)
+    username_claim = Unicode(
+        "preferred_username", help="Claim of a Bearer JWT that names the Hub user."
+    ).tag(config=True)
+    leeway = Float(30, help="Seconds of clock skew tolerated on 'exp' and 'nbf'.").tag(config=True)
+    jwks_cache_seconds = Float(300, help="How long fetched keys are trusted before the JWKS is read again.").tag(
+        config=True
+    )
+    jwks_refetch_cooldown = Float(
+        10, help="Least seconds between JWKS refetches caused by an unknown key id (rotation)."
+    ).tag(config=True)
+    jwks_timeout = Float(10, help="Seconds to wait for the JWKS endpoint.").tag(config=True)
+
+    @validate("algorithms")
+    def _public_key_only(self, proposal):
+        bad = [a for a in proposal.value if a.lower() == "none" or a.upper().startswith("HS")]
+        if bad:
+            raise ValueError(f"algorithms {bad} are not accepted: only public-key signatures")
+        return proposal.value
+
+    def check_config(self) -> None:
+        if not self.jwks_url or not self.issuer:
+            raise ValueError("ClaimsWorkspacePolicy needs jwks_url and issuer")
+
+    _jwks_client = None
+
+    @property
+    def jwks_client(self) -> jwt.PyJWKClient:
+        if self._jwks_client is None:
+            self._jwks_client = jwt.PyJWKClient(
+                self.jwks_url,
+                cache_jwk_set=True,
+                lifespan=self.jwks_cache_seconds,
+                timeout=self.jwks_timeout,
+                cooldown_duration=self.jwks_refetch_cooldown,
+            )
+        return self._jwks_client
+
+    async def verify(self, token: str) -> dict[str, Any]:
+        """The token's claims once signature, issuer, audience and expiry check out; else 401/403/503."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise Unauthorized("The access token is malformed.") from None
+        algorithm = header.get("alg")
+        if algorithm not in self.algorithms:
+            raise Unauthorized(f"Access tokens signed with {algorithm!r} are not accepted.")
+        try:
+            # PyJWKClient fetches with blocking I/O: keep it off the event loop
+            key = await asyncio.to_thread(self.jwks_client.get_signing_key_from_jwt, token)
+        except jwt.PyJWKClientConnectionError:
+            self.log.error("Cannot fetch the identity provider's keys from %s", self.jwks_url)
+            raise ServiceError("Cannot verify your access token: the identity provider is not reachable.", 503) from None
+        except jwt.PyJWTError:
+            raise Unauthorized("The access token is signed with a key the identity provider does not publish.") from None
+        try:
+            return jwt.decode(
+                token,
+                key.key,
+                algorithms=[algorithm],
+                issuer=self.issuer,
+                audience=self.audience or None,
+                leeway=self.leeway,
+                options={"require": ["exp", "iss"], "verify_aud": bool(self.audience)},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("The access token has expired: log in again.") from None
+        except jwt.InvalidSignatureError:
+            raise Unauthorized("The access token's signature does not verify.") from None
+        except jwt.InvalidIssuerError:
+            raise NotAMember(f"The access token was not issued by {self.issuer}.") from None
+        except jwt.InvalidAudienceError:
+            raise NotAMember(f"The access token is not meant for {self.audience}.") from None
+        except jwt.PyJWTError as e:
+            raise Unauthorized(f"The access token is not valid: {e}") from None
+
+    def token_of(self, user: dict[str, Any]) -> str | None:
+        """The access token for ``user``: one presented with this request, else the Hub's auth_state."""
+        return user.get("access_token") or (user.get("auth_state") or {}).get(self.auth_state_token_key)
+
+    async def workspaces(self, user: dict[str, Any]) -> set[str]:
+        token = self.token_of(user)
+        if not token:
+            raise NotAMember(
+                "No access token is known for you, so your workspaces cannot be checked: log in again. "
+                "(Operators: enable auth_state in the Hub and give the service 'admin:auth_state'.)"
+            )
+        return workspaces_in(await self.verify(token), self.workspaces_claim)
+
+
+def workspaces_in(claims: dict[str, Any], path: str) -> set[str]:
+    """The workspace names under a dotted claim path: a list, the keys of a dict, or one string."""
+    value: Any = claims
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, dict):
+        value = list(value)
+    return {v for v in value or [] if isinstance(v, str)} if isinstance(value, list) else set()
+
+
 # short names accepted by NotebooksService.workspace_policy_class
 POLICY_ALIASES = {
     "static": StaticWorkspacePolicy,
     "hub-groups": HubGroupsWorkspacePolicy,
+    "claims": ClaimsWorkspacePolicy,
 }

@@ -43,11 +43,22 @@ def find_proxy_command() -> str | None:
 class DemoHub:
     """One JupyterHub subprocess with the demo configuration, in its own run folder."""
 
-    def __init__(self, run_dir: str, *, ip: str = "127.0.0.1", port: int = 0, extra_config: str | None = None):
+    def __init__(
+        self,
+        run_dir: str,
+        *,
+        ip: str = "127.0.0.1",
+        port: int = 0,
+        extra_config: str | None = None,
+        service_config: str | None = None,
+        env: dict[str, str] | None = None,
+    ):
         self.run_dir = os.path.abspath(run_dir)
         self.ip = ip
         self.port = port or free_port()
-        self.extra_config = extra_config
+        self.extra_config = extra_config  # more Hub configuration, loaded last
+        self.service_config = service_config  # instead of the demo's service configuration
+        self.env = env or {}
         self.process: subprocess.Popen | None = None
         self.log_path = os.path.join(self.run_dir, "jupyterhub.log")
 
@@ -77,6 +88,8 @@ class DemoHub:
             NOTEBOOKS_DEMO_SERVICE_PORT=str(free_port()),
             NOTEBOOKS_DEMO_PROXY_COMMAND=proxy,
             NOTEBOOKS_DEMO_EXTRA_CONFIG=self.extra_config or "",
+            NOTEBOOKS_DEMO_SERVICE_CONFIG=self.service_config or "",
+            **self.env,
         )
         # the Hub must find jupyterhub-singleuser and node next to this Python
         env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")

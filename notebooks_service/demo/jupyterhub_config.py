@@ -4,12 +4,17 @@ import os
 import sys
 
 from notebooks_service.demo import SERVICE_NAME, SERVICE_SCOPES, USER_SCOPES, USERS, select_local_image
+from notebooks_service.hubside import setup_workspace_guard
 
 c = get_config()  # noqa: F821
 env = os.environ
 run_dir = env["NOTEBOOKS_DEMO_RUN_DIR"]
 ip = env.get("NOTEBOOKS_DEMO_IP", "127.0.0.1")
 bin_dir = os.path.dirname(sys.executable)
+# the service and the Hub-side guard read the same file: one catalogue, one policy
+service_config = env.get("NOTEBOOKS_DEMO_SERVICE_CONFIG") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "notebooks_service_config.py"
+)
 
 # one run folder per Hub: database, secrets, pid files, user homes
 c.JupyterHub.ip = ip
@@ -44,16 +49,13 @@ c.JupyterHub.services = [
     {
         "name": SERVICE_NAME,
         "url": f"http://127.0.0.1:{env['NOTEBOOKS_DEMO_SERVICE_PORT']}",
-        "command": [
-            sys.executable,
-            "-m",
-            "notebooks_service",
-            "--config",
-            os.path.join(os.path.dirname(__file__), "notebooks_service_config.py"),
-        ],
+        "command": [sys.executable, "-m", "notebooks_service", "--config", service_config],
         "oauth_no_confirm": True,
     }
 ]
+# the Hub refuses workspaces, images and names the service would refuse, even via its own API
+setup_workspace_guard(c, service_config)
+
 c.JupyterHub.load_roles = [
     {"name": "notebooks-service", "scopes": SERVICE_SCOPES, "services": [SERVICE_NAME]},
     {"name": "user", "scopes": USER_SCOPES},

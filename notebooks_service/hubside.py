@@ -1,0 +1,192 @@
+"""What runs inside the Hub: the workspace guard, and pod placement for KubeSpawner.
+
+Users can call the Hub's API themselves with any ``user_options``, so the
+service's checks alone do not protect a workspace. The guard makes the Hub
+refuse, with the same policy code and the same configuration file as the
+service, a workspace the user is not a member of, an image outside the
+catalogue, a malformed workspace name, or a server name that does not belong
+to the (workspace, image) pair. On KubeSpawner it then places the pod in the
+workspace's namespace with the workspace's storage. One line in
+``jupyterhub_config.py``::
+
+    from notebooks_service.hubside import setup_workspace_guard
+    setup_workspace_guard(c, "/etc/notebooks-service/notebooks_service_config.py")
+
+Importing this module starts nothing: it needs only the service's package.
+"""
+
+import os
+from typing import Any
+
+from traitlets import Bool, Unicode
+from traitlets.config import Config, LoggingConfigurable
+
+from .errors import InvalidRequest, NotAMember
+from .images import lookup_image
+from .naming import (
+    IMAGE_LABEL,
+    IMAGE_REF_ANNOTATION,
+    WORKSPACE_LABEL,
+    check_workspace,
+    display_name,
+    label_value,
+    namespace,
+    server_name,
+)
+
+
+class WorkspacePlacement(LoggingConfigurable):
+    """Where and how a workspace server's pod runs on Kubernetes (KubeSpawner only)."""
+
+    pvc_name_template = Unicode(
+        "pvc-{workspace}", help="PersistentVolumeClaim with the workspace's storage, in its namespace."
+    ).tag(config=True)
+    volume_mount_path = Unicode("/home/jovyan/workspace", help="Where the workspace storage is mounted.").tag(
+        config=True
+    )
+    env_configmap_template = Unicode(
+        "", help="ConfigMap in the workspace namespace whose keys become env vars, e.g. 'ws-{workspace}-env'; empty: none."
+    ).tag(config=True)
+    pod_name_template = Unicode(
+        "jupyter-{user_server}",
+        help="Pod name (KubeSpawner template fields); must include the server so one user can run several.",
+    ).tag(config=True)
+
+    def apply(self, spawner: Any, workspace: str, image: dict[str, Any], namespace_template: str) -> None:
+        """Set the KubeSpawner's namespace, image, pod name, volume, env, labels and annotations."""
+        ns = namespace(workspace, namespace_template)
+        spawner.namespace = ns
+        spawner.image = image["image"]
+        spawner.pod_name = spawner._expand_user_properties(self.pod_name_template)
+        spawner.dns_name = spawner.dns_name_template.format(namespace=ns, name=spawner.pod_name)
+        # copy, never mutate: these lists and dicts come from shared configuration
+        spawner.volumes = [
+            *spawner.volumes,
+            {"name": "workspace", "persistentVolumeClaim": {"claimName": self.pvc_name_template.format(workspace=workspace)}},
+        ]
+        spawner.volume_mounts = [*spawner.volume_mounts, {"name": "workspace", "mountPath": self.volume_mount_path}]
+        spawner.environment = {**spawner.environment, "WORKSPACE": workspace}
+        if self.env_configmap_template:
+            config_map = {"configMapRef": {"name": self.env_configmap_template.format(workspace=workspace), "optional": True}}
+            container = dict(spawner.extra_container_config)
+            container["envFrom"] = [*container.get("envFrom", []), config_map]
+            spawner.extra_container_config = container
+        spawner.extra_labels = {
+            **spawner.extra_labels,
+            WORKSPACE_LABEL: label_value(workspace),
+            IMAGE_LABEL: label_value(image["name"]),
+        }
+        spawner.extra_annotations = {
+            **spawner.extra_annotations,
+            WORKSPACE_LABEL: workspace,
+            IMAGE_LABEL: image["name"],
+            IMAGE_REF_ANNOTATION: image["image"],
+        }
+
+
+class WorkspaceGuard(LoggingConfigurable):
+    """Checks a spawn's ``user_options`` against the catalogue and the workspace policy."""
+
+    allow_unscoped_servers = Bool(
+        False,
+        help="""Let servers start without a workspace and image (e.g. the Hub's own
+        'Start My Server'). Off: every server on this Hub is a workspace server.""",
+    ).tag(config=True)
+
+    def __init__(self, service: Any, **kwargs):
+        super().__init__(**kwargs)
+        self.service = service  # a configured NotebooksService (not started): catalogue, policy
+        self.policy = service.make_policy()
+        self.placement = WorkspacePlacement(parent=self)
+
+    async def check(self, spawner: Any, user_options: dict[str, Any] | None) -> tuple[str, dict[str, Any]] | None:
+        """(workspace, catalogue entry) if this spawn may go ahead; None for an allowed unscoped server."""
+        options = user_options or {}
+        workspace, image = options.get("workspace"), options.get("image")
+        if workspace is None and image is None:
+            if self.allow_unscoped_servers:
+                return None
+            raise NotAMember("This Hub starts workspace servers only: start one from the notebooks service.")
+        if not isinstance(workspace, str) or not isinstance(image, str):
+            raise InvalidRequest("user_options need both 'workspace' and 'image' as strings.")
+        check_workspace(workspace)
+        entry = lookup_image(self.service.images, image)
+        expected = server_name(workspace, image)
+        if spawner.name != expected:
+            raise InvalidRequest(f"The server for {display_name(workspace, image)} must be named {expected!r}.")
+        await self.policy.check_member(await hub_user_model(spawner.user), workspace)
+        return workspace, entry
+
+    async def apply_user_options(self, spawner: Any, user_options: dict[str, Any] | None) -> None:
+        """``Spawner.apply_user_options`` hook (JupyterHub >= 5.3)."""
+        checked = await self.check(spawner, user_options)
+        if checked is None:
+            return
+        workspace, entry = checked
+        self.log.info("Starting %s/%s for %s in workspace %s", spawner.user.name, spawner.name, entry["name"], workspace)
+        if _is_kubespawner(spawner):
+            self.placement.apply(spawner, workspace, entry, self.service.namespace_template)
+
+    async def pre_spawn_hook(self, spawner: Any) -> None:
+        """The same, as ``Spawner.pre_spawn_hook`` for Hubs without apply_user_options."""
+        await self.apply_user_options(spawner, spawner.user_options)
+
+
+async def hub_user_model(user: Any) -> dict[str, Any]:
+    """The parts of the Hub's user model a workspace policy reads, from inside the Hub."""
+    return {
+        "name": user.name,
+        "groups": [group.name for group in user.groups],
+        "auth_state": await user.get_auth_state(),
+    }
+
+
+def _is_kubespawner(spawner: Any) -> bool:
+    try:
+        from kubespawner import KubeSpawner
+    except ImportError:
+        return False
+    return isinstance(spawner, KubeSpawner)
+
+
+def load_guard(service_config: str, hub_config: Config | None = None) -> WorkspaceGuard:
+    """A guard from the service's configuration file (and WorkspaceGuard/Placement settings in the Hub's)."""
+    from .app import NotebooksService  # the service's config classes, without starting anything
+
+    service = NotebooksService.from_config_file(service_config)
+    config = Config(service.config)
+    if hub_config is not None:
+        config.merge(Config({k: v for k, v in hub_config.items() if k in ("WorkspaceGuard", "WorkspacePlacement")}))
+    return WorkspaceGuard(service, config=config)
+
+
+def setup_workspace_guard(c: Config, service_config: str) -> None:
+    """Install the guard in a ``jupyterhub_config.py``: ``setup_workspace_guard(c, path)``.
+
+    ``path`` is the service's configuration file, so the Hub and the service
+    share the catalogue, the workspace policy and the namespace template.
+    The guard is built at the first spawn, so settings made later in the
+    Hub's configuration (``c.WorkspaceGuard...``) still apply.
+    """
+    service_config = os.path.abspath(service_config)
+    guard: list[WorkspaceGuard] = []
+
+    def get_guard() -> WorkspaceGuard:
+        if not guard:
+            guard.append(load_guard(service_config, c))
+        return guard[0]
+
+    from jupyterhub.spawner import Spawner
+
+    if "apply_user_options" in Spawner.class_trait_names():
+
+        async def apply_user_options(spawner, user_options):
+            await get_guard().apply_user_options(spawner, user_options)
+
+        c.Spawner.apply_user_options = apply_user_options
+    else:  # JupyterHub < 5.3
+
+        async def pre_spawn_hook(spawner):
+            await get_guard().pre_spawn_hook(spawner)
+
+        c.Spawner.pre_spawn_hook = pre_spawn_hook
