@@ -18,7 +18,7 @@ Importing this module starts nothing: it needs only the service's package.
 import os
 from typing import Any
 
-from traitlets import Bool, Unicode
+from traitlets import Bool, Unicode, default
 from traitlets.config import Config, LoggingConfigurable
 
 from .errors import InvalidRequest, NotAMember
@@ -45,7 +45,8 @@ class WorkspacePlacement(LoggingConfigurable):
         config=True
     )
     env_configmap_template = Unicode(
-        "", help="ConfigMap in the workspace namespace whose keys become env vars, e.g. 'ws-{workspace}-env'; empty: none."
+        "",
+        help="ConfigMap in the workspace namespace whose keys become env vars, e.g. 'ws-{workspace}-env'; empty: none.",
     ).tag(config=True)
     pod_name_template = Unicode(
         "jupyter-{user_server}",
@@ -62,12 +63,17 @@ class WorkspacePlacement(LoggingConfigurable):
         # copy, never mutate: these lists and dicts come from shared configuration
         spawner.volumes = [
             *spawner.volumes,
-            {"name": "workspace", "persistentVolumeClaim": {"claimName": self.pvc_name_template.format(workspace=workspace)}},
+            {
+                "name": "workspace",
+                "persistentVolumeClaim": {"claimName": self.pvc_name_template.format(workspace=workspace)},
+            },
         ]
         spawner.volume_mounts = [*spawner.volume_mounts, {"name": "workspace", "mountPath": self.volume_mount_path}]
         spawner.environment = {**spawner.environment, "WORKSPACE": workspace}
         if self.env_configmap_template:
-            config_map = {"configMapRef": {"name": self.env_configmap_template.format(workspace=workspace), "optional": True}}
+            config_map = {
+                "configMapRef": {"name": self.env_configmap_template.format(workspace=workspace), "optional": True}
+            }
             container = dict(spawner.extra_container_config)
             container["envFrom"] = [*container.get("envFrom", []), config_map]
             spawner.extra_container_config = container
@@ -93,10 +99,23 @@ class WorkspaceGuard(LoggingConfigurable):
         'Start My Server'). Off: every server on this Hub is a workspace server.""",
     ).tag(config=True)
 
+    trust_service_membership_checks = Bool(
+        help="""For spawns the notebooks service itself requests, rely on the service's
+        membership check instead of repeating it here. Needed when the service accepts
+        identity-provider JWTs from JSON clients (ClaimsWorkspacePolicy.accept_bearer_jwt):
+        the Hub never sees those tokens. The catalogue, workspace-name and server-name
+        checks apply to every spawn regardless. Default: on exactly when the service
+        accepts Bearer JWTs.""",
+    ).tag(config=True)
+
+    @default("trust_service_membership_checks")
+    def _trust_when_bearer_jwts(self):
+        return bool(getattr(self.policy, "accept_bearer_jwt", False))
+
     def __init__(self, service: Any, **kwargs):
-        super().__init__(**kwargs)
         self.service = service  # a configured NotebooksService (not started): catalogue, policy
         self.policy = service.make_policy()
+        super().__init__(**kwargs)
         self.placement = WorkspacePlacement(parent=self)
 
     async def check(self, spawner: Any, user_options: dict[str, Any] | None) -> tuple[str, dict[str, Any]] | None:
@@ -114,7 +133,10 @@ class WorkspaceGuard(LoggingConfigurable):
         expected = server_name(workspace, image)
         if spawner.name != expected:
             raise InvalidRequest(f"The server for {display_name(workspace, image)} must be named {expected!r}.")
-        await self.policy.check_member(await hub_user_model(spawner.user), workspace)
+        if self.trust_service_membership_checks and requested_by(spawner) == ("service", self.service.service_name):
+            self.log.debug("Membership of %s in %s was checked by the service", spawner.user.name, workspace)
+        else:
+            await self.policy.check_member(await hub_user_model(spawner.user), workspace)
         return workspace, entry
 
     async def apply_user_options(self, spawner: Any, user_options: dict[str, Any] | None) -> None:
@@ -123,7 +145,9 @@ class WorkspaceGuard(LoggingConfigurable):
         if checked is None:
             return
         workspace, entry = checked
-        self.log.info("Starting %s/%s for %s in workspace %s", spawner.user.name, spawner.name, entry["name"], workspace)
+        self.log.info(
+            "Starting %s/%s for %s in workspace %s", spawner.user.name, spawner.name, entry["name"], workspace
+        )
         if _is_kubespawner(spawner):
             self.placement.apply(spawner, workspace, entry, self.service.namespace_template)
 
@@ -139,6 +163,14 @@ async def hub_user_model(user: Any) -> dict[str, Any]:
         "groups": [group.name for group in user.groups],
         "auth_state": await user.get_auth_state(),
     }
+
+
+def requested_by(spawner: Any) -> tuple[str, str] | None:
+    """(kind, name) of whoever asked the Hub for this spawn, if the Hub says."""
+    who = getattr(getattr(spawner, "handler", None), "current_user", None)
+    if who is None:
+        return None
+    return getattr(who, "kind", "user"), who.name
 
 
 def _is_kubespawner(spawner: Any) -> bool:

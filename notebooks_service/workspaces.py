@@ -99,9 +99,9 @@ class ClaimsWorkspacePolicy(WorkspacePolicy):
     accept_bearer_jwt = Bool(
         False, help="Let JSON clients authenticate with 'Authorization: Bearer <JWT>' from the identity provider."
     ).tag(config=True)
-    username_claim = Unicode(
-        "preferred_username", help="Claim of a Bearer JWT that names the Hub user."
-    ).tag(config=True)
+    username_claim = Unicode("preferred_username", help="Claim of a Bearer JWT that names the Hub user.").tag(
+        config=True
+    )
     leeway = Float(30, help="Seconds of clock skew tolerated on 'exp' and 'nbf'.").tag(config=True)
     jwks_cache_seconds = Float(300, help="How long fetched keys are trusted before the JWKS is read again.").tag(
         config=True
@@ -150,9 +150,13 @@ class ClaimsWorkspacePolicy(WorkspacePolicy):
             key = await asyncio.to_thread(self.jwks_client.get_signing_key_from_jwt, token)
         except jwt.PyJWKClientConnectionError:
             self.log.error("Cannot fetch the identity provider's keys from %s", self.jwks_url)
-            raise ServiceError("Cannot verify your access token: the identity provider is not reachable.", 503) from None
+            raise ServiceError(
+                "Cannot verify your access token: the identity provider is not reachable.", 503
+            ) from None
         except jwt.PyJWTError:
-            raise Unauthorized("The access token is signed with a key the identity provider does not publish.") from None
+            raise Unauthorized(
+                "The access token is signed with a key the identity provider does not publish."
+            ) from None
         try:
             return jwt.decode(
                 token,

@@ -5,6 +5,7 @@ service for test setup, and a switch to make spawns slow). Tests talk to it
 over real HTTP through its proxy.
 """
 
+import contextlib
 import json
 import os
 import time
@@ -48,12 +49,15 @@ def wait_for(predicate, timeout: float = 30, interval: float = 0.1, message: str
         time.sleep(interval)
 
 
-@pytest.fixture(scope="session")
-def hub(tmp_path_factory):
-    """A running JupyterHub with notebooks-service at /services/notebooks/."""
-    run_dir = tmp_path_factory.mktemp("hub")
-    hub = DemoHub(str(run_dir), extra_config=os.path.join(HERE, "hub_test_config.py"))
-    os.environ["NOTEBOOKS_TEST_ADMIN_TOKEN"] = ADMIN_TOKEN
+@contextlib.contextmanager
+def running_hub(run_dir, extra_config: str = "hub_test_config.py", **kwargs):
+    """A JupyterHub in ``run_dir`` with the users alice and bob; stopped (SIGTERM, wait) on exit."""
+    hub = DemoHub(
+        str(run_dir),
+        extra_config=os.path.join(HERE, extra_config),
+        env={"NOTEBOOKS_TEST_ADMIN_TOKEN": ADMIN_TOKEN, **kwargs.pop("env", {})},
+        **kwargs,
+    )
     hub.start()
     try:
         hub.wait_ready(timeout=90)
@@ -62,6 +66,13 @@ def hub(tmp_path_factory):
         yield hub
     finally:
         hub.stop()
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory):
+    """A running JupyterHub with notebooks-service at /services/notebooks/."""
+    with running_hub(tmp_path_factory.mktemp("hub")) as hub:
+        yield hub
 
 
 @dataclass
@@ -122,12 +133,14 @@ class ServiceClient:
     def __init__(self, hub: DemoHub, token: str | None):
         self.hub = hub
         self.token = token
+        self.extra_headers: dict[str, str] = {}
         self.http = AsyncHTTPClient(force_instance=True)
 
     async def request(self, method: str, path: str, *, headers=None, body=None, **kw) -> HTTPResponse:
         all_headers = {"Accept": "application/json"}
         if self.token:
             all_headers["Authorization"] = f"token {self.token}"
+        all_headers.update(self.extra_headers)
         all_headers.update(headers or {})
         url = path if path.startswith("http") else self.hub.service_url + path.lstrip("/")
         if body is None and method in ("POST", "PUT", "PATCH"):

@@ -1,0 +1,91 @@
+"""A test identity provider: real key pairs, signed tokens, and a JWKS served over HTTP."""
+
+import json
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+ISSUER = "https://idp.test/realms/platform"
+
+
+class IdentityProvider:
+    """Signs tokens like Keycloak would, and publishes its public keys at ``jwks_url``."""
+
+    def __init__(self):
+        self.keys: dict[str, tuple[str, object]] = {}  # kid -> (alg, private key)
+        self.published: list[str] = []  # kids in the JWKS
+        self.jwks_requests = 0
+        self.add_key("RS256")
+        self.add_key("ES256")
+        provider = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                provider.jwks_requests += 1
+                body = json.dumps(provider.jwks()).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.jwks_url = f"http://127.0.0.1:{self.server.server_address[1]}/certs"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def add_key(self, alg: str, publish: bool = True) -> str:
+        kid = uuid.uuid4().hex[:12]
+        key = (
+            rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            if alg.startswith("RS")
+            else ec.generate_private_key(ec.SECP256R1())
+        )
+        self.keys[kid] = (alg, key)
+        if publish:
+            self.published.append(kid)
+        return kid
+
+    def jwks(self) -> dict:
+        out = []
+        for kid in self.published:
+            alg, key = self.keys[kid]
+            to_jwk = RSAAlgorithm.to_jwk if alg.startswith("RS") else ECAlgorithm.to_jwk
+            out.append({**to_jwk(key.public_key(), as_dict=True), "kid": kid, "alg": alg, "use": "sig"})
+        return {"keys": out}
+
+    def token(self, kid: str | None = None, *, expires_in: float = 300, **claims) -> str:
+        kid = kid or self.published[0]
+        alg, key = self.keys[kid]
+        now = int(time.time())
+        payload = {"iss": ISSUER, "iat": now, "exp": now + int(expires_in), "preferred_username": "alice", **claims}
+        return jwt.encode(payload, key, algorithm=alg, headers={"kid": kid})
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def unsigned(token: str) -> str:
+    """The same claims with ``alg: none`` and no signature."""
+    payload = jwt.decode(token, options={"verify_signature": False})
+    return jwt.encode(payload, None, algorithm="none")
+
+
+def tampered(token: str, **changes) -> str:
+    """The same signature over changed claims."""
+    import base64
+
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims.update(changes)
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    return f"{header}.{forged}.{signature}"

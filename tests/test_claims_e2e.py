@@ -1,0 +1,148 @@
+"""End to end with the claims policy: a real Hub with auth_state, a local identity provider's JWKS.
+
+Only the workspaces in a validly signed token can be started, through the
+service (Hub token, cookie or the provider's own JWT) or around it.
+"""
+
+import secrets
+
+import pytest
+from test_hub_guard import start_around_the_service
+
+from conftest import ServiceClient, Tokens, admin_request, running_hub, stop_all_servers
+from identity_provider import ISSUER, IdentityProvider, tampered, unsigned
+
+
+@pytest.fixture(scope="module")
+def idp():
+    provider = IdentityProvider()
+    yield provider
+    provider.close()
+
+
+@pytest.fixture(scope="module")
+def claims_hub(tmp_path_factory, idp):
+    run_dir = tmp_path_factory.mktemp("claims-hub")
+    service_config = run_dir / "notebooks_service_config.py"
+    service_config.write_text(
+        "from notebooks_service.demo import IMAGES\n"
+        "c = get_config()\n"
+        "c.NotebooksService.images = IMAGES\n"
+        "c.NotebooksService.workspace_policy_class = 'claims'\n"
+        f"c.ClaimsWorkspacePolicy.jwks_url = {idp.jwks_url!r}\n"
+        f"c.ClaimsWorkspacePolicy.issuer = {ISSUER!r}\n"
+        "c.ClaimsWorkspacePolicy.accept_bearer_jwt = True\n"
+        "c.ClaimsWorkspacePolicy.jwks_refetch_cooldown = 0\n"
+    )
+    with running_hub(
+        run_dir,
+        extra_config="hub_claims_config.py",
+        service_config=str(service_config),
+        env={"JUPYTERHUB_CRYPT_KEY": secrets.token_hex(32)},
+    ) as hub:
+        yield hub
+
+
+@pytest.fixture(scope="module")
+def claims_tokens(claims_hub):
+    return Tokens(claims_hub)
+
+
+@pytest.fixture
+def as_user(claims_hub, claims_tokens):
+    """``as_user("alice")`` with alice's Hub token; ``as_user(None, jwt=...)`` with a provider JWT."""
+    made = []
+
+    def make(user, jwt=None):
+        c = ServiceClient(claims_hub, claims_tokens[user] if user else None)
+        if jwt:
+            c.extra_headers = {"Authorization": f"Bearer {jwt}"}
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.close()
+    for user in ("alice", "bob"):
+        stop_all_servers(claims_hub, user)
+
+
+def give_token(hub, user: str, token: str) -> None:
+    """What the authenticator would store at login: the provider's access token in auth_state."""
+    status, body = admin_request(hub, "PATCH", f"/users/{user}", {"auth_state": {"access_token": token}})
+    assert status == 200, body
+
+
+async def test_through_the_service_only_the_tokens_workspaces_start(claims_hub, idp, as_user):
+    give_token(claims_hub, "alice", idp.token(workspaces=["beta"]))
+    alice = as_user("alice")
+    code, _ = await alice.json("POST", "beta/minimal")
+    assert code in (201, 202)
+    code, body = await alice.json("POST", "alpha/minimal")  # the demo's static map would allow alpha
+    assert code == 403 and "not a member of workspace 'alpha'" in body["message"]
+
+
+async def test_around_the_service_only_the_tokens_workspaces_start(claims_hub, claims_tokens, idp, as_user):
+    give_token(claims_hub, "alice", idp.token(workspaces=["beta"]))
+    token = claims_tokens["alice"]
+    message = await start_around_the_service(
+        claims_hub, token, "alice", "alpha-minimal", {"workspace": "alpha", "image": "minimal"}
+    )
+    assert "not a member of workspace 'alpha'" in message
+    # the same path with a workspace the token lists is let through by the Hub
+    response = await as_user("alice").request(
+        "POST",
+        f"{claims_hub.url}/hub/api/users/alice/servers/beta-minimal",
+        body='{"user_options": {"workspace": "beta", "image": "minimal"}}',
+    )
+    assert response.code in (201, 202)
+    assert (await as_user("alice").wait_ready("beta/minimal"))["workspace"] == "beta"
+
+
+async def test_bearer_jwt_client_uses_the_tokens_workspaces(claims_hub, idp, as_user):
+    bob = as_user(None, jwt=idp.token(preferred_username="bob", workspaces=["alpha"]))
+    code, model = await bob.json("GET", "user")
+    assert code == 200 and model["name"] == "bob" and "auth_state" not in model
+    code, _ = await bob.json("POST", "alpha/minimal")
+    assert code in (201, 202)
+    assert (await bob.wait_ready("alpha/minimal"))["url"].startswith("/user/bob/")
+    code, body = await bob.json("POST", "beta/minimal")
+    assert code == 403
+
+
+@pytest.mark.parametrize(
+    "make_token, status, says",
+    [
+        (
+            lambda idp: tampered(idp.token(preferred_username="bob", workspaces=["alpha"]), preferred_username="alice"),
+            401,
+            "signature",
+        ),
+        (lambda idp: unsigned(idp.token(preferred_username="bob")), 401, "'none' are not accepted"),
+        (lambda idp: idp.token(preferred_username="bob", expires_in=-600), 401, "expired"),
+        (lambda idp: idp.token(preferred_username="bob", iss="https://elsewhere.test"), 403, "not issued by"),
+        (lambda idp: idp.token(preferred_username="mallory"), 403, "not a user of this Hub"),
+    ],
+    ids=["tampered", "alg-none", "expired", "wrong-issuer", "unknown-user"],
+)
+async def test_bad_bearer_jwts_are_refused_with_a_reason(claims_hub, idp, as_user, make_token, status, says):
+    client = as_user(None, jwt=make_token(idp))
+    for method, path in [("GET", ""), ("POST", "alpha/minimal")]:
+        code, body = await client.json(method, path)
+        assert code == status, body
+        assert body["status"] == status and says in body["message"]
+    _, model = admin_request(claims_hub, "GET", "/users/bob")
+    assert model["servers"] == {}
+
+
+async def test_expired_login_token_asks_to_log_in_again(claims_hub, idp, as_user):
+    give_token(claims_hub, "alice", idp.token(workspaces=["beta"], expires_in=-600))
+    code, body = await as_user("alice").json("POST", "beta/minimal")
+    assert code == 401 and "log in again" in body["message"]
+
+
+async def test_rotated_keys_are_fetched(claims_hub, idp, as_user):
+    new_kid = idp.add_key("ES256")
+    give_token(claims_hub, "alice", idp.token(new_kid, workspaces=["beta"]))
+    code, _ = await as_user("alice").json("POST", "beta/minimal")
+    assert code in (201, 202)

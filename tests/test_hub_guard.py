@@ -1,0 +1,80 @@
+"""End to end: the Hub itself refuses what the service would refuse, even from a user's own token."""
+
+import json
+
+import pytest
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+from conftest import admin_request, wait_for
+
+pytestmark = pytest.mark.usefixtures("clean_servers")
+
+
+async def start_around_the_service(hub, token: str, user: str, name: str, options: dict | None) -> str:
+    """Ask the Hub's API directly; return why the spawn was refused (the answer or the progress stream)."""
+    http = AsyncHTTPClient(force_instance=True)
+    try:
+        body = {"user_options": options} if options is not None else {}
+        response = await http.fetch(
+            HTTPRequest(
+                f"{hub.url}/hub/api/users/{user}/servers/{name}",
+                method="POST",
+                headers={"Authorization": f"token {token}"},
+                body=json.dumps(body),
+            ),
+            raise_error=False,
+        )
+        if response.code != 202:
+            assert response.code in (400, 403, 404), response.body
+            return json.loads(response.body)["message"]
+        # accepted before the guard ran: the spawn then fails, and its progress says why
+        progress = await http.fetch(
+            f"{hub.url}/hub/api/users/{user}/servers/{name}/progress",
+            headers={"Authorization": f"token {token}"},
+            request_timeout=30,
+        )
+        events = [json.loads(line[5:]) for line in progress.body.decode().splitlines() if line.startswith("data:")]
+        assert events[-1]["failed"] is True
+        return events[-1]["message"]
+    finally:
+        http.close()
+
+
+def has_no_servers(hub, user: str) -> bool:
+    status, model = admin_request(hub, "GET", f"/users/{user}")
+    return status == 200 and model["servers"] == {}
+
+
+async def test_users_own_token_cannot_start_a_foreign_workspace(hub, tokens):
+    message = await start_around_the_service(
+        hub, tokens["bob"], "bob", "beta-python", {"workspace": "beta", "image": "python"}
+    )
+    assert "not a member of workspace 'beta'" in message
+    wait_for(lambda: has_no_servers(hub, "bob"), message="no server for bob")
+
+
+async def test_hub_refuses_an_image_outside_the_catalogue(hub, tokens):
+    message = await start_around_the_service(
+        hub, tokens["alice"], "alice", "alpha-cobol", {"workspace": "alpha", "image": "cobol"}
+    )
+    assert "Unknown image 'cobol'" in message
+    wait_for(lambda: has_no_servers(hub, "alice"), message="no server for alice")
+
+
+async def test_hub_refuses_a_name_that_is_not_the_pairs(hub, tokens):
+    message = await start_around_the_service(
+        hub, tokens["alice"], "alice", "mine", {"workspace": "alpha", "image": "python"}
+    )
+    assert "must be named 'alpha-python'" in message
+
+
+async def test_hub_refuses_servers_without_a_workspace(hub, tokens):
+    message = await start_around_the_service(hub, tokens["alice"], "alice", "", None)
+    assert "workspace servers only" in message
+    wait_for(lambda: has_no_servers(hub, "alice"), message="no server for alice")
+
+
+async def test_the_service_path_still_works_with_the_guard(client):
+    code, model = await client("bob").json("POST", "alpha/minimal")
+    assert code in (201, 202)
+    assert (await client("bob").wait_ready("alpha/minimal"))["ready"]

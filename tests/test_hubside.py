@@ -1,0 +1,237 @@
+"""The Hub-side guard and KubeSpawner placement, with the real kubespawner package (no cluster)."""
+
+from types import SimpleNamespace
+
+import pytest
+from kubernetes_asyncio.client import ApiClient
+from kubernetes_asyncio.config import kube_config
+from kubespawner import KubeSpawner
+from traitlets.config import Config
+
+from notebooks_service.app import NotebooksService
+from notebooks_service.errors import InvalidRequest, NotAMember, NotFound
+from notebooks_service.hubside import WorkspaceGuard, load_guard
+from notebooks_service.naming import IMAGE_LABEL, WORKSPACE_LABEL
+
+IMAGES = {"python": {"image": "quay.io/jupyter/scipy-notebook:2025-01-01", "display_name": "Python"}}
+
+
+class HubUser(SimpleNamespace):
+    """What the guard reads of the Hub's User object."""
+
+    async def get_auth_state(self):
+        return self.auth_state
+
+
+def make_user(name="alice", groups=()):
+    return HubUser(
+        name=name, id=1, url=f"/user/{name}/", groups=[SimpleNamespace(name=g) for g in groups], auth_state=None
+    )
+
+
+def guard(**service_config) -> WorkspaceGuard:
+    service = NotebooksService(images=IMAGES, workspace_members={"alice": ["alpha"]}, **service_config)
+    return WorkspaceGuard(service)
+
+
+def local_spawner(name="alpha-python", user=None):
+    return SimpleNamespace(name=name, user=user or make_user())
+
+
+async def test_member_passes_and_non_member_is_refused():
+    g = guard()
+    assert (await g.check(local_spawner(), {"workspace": "alpha", "image": "python"}))[0] == "alpha"
+    with pytest.raises(NotAMember, match="not a member of workspace 'beta'"):
+        await g.check(local_spawner("beta-python"), {"workspace": "beta", "image": "python"})
+
+
+@pytest.mark.parametrize(
+    "name, options, error, says",
+    [
+        ("alpha-cobol", {"workspace": "alpha", "image": "cobol"}, NotFound, "Unknown image"),
+        ("x", {"workspace": "Not_A_Namespace", "image": "python"}, InvalidRequest, "Invalid workspace name"),
+        ("sneaky", {"workspace": "alpha", "image": "python"}, InvalidRequest, "must be named 'alpha-python'"),
+        ("alpha-python", {"workspace": "alpha"}, InvalidRequest, "both 'workspace' and 'image'"),
+        ("alpha-python", {"workspace": ["alpha"], "image": "python"}, InvalidRequest, "as strings"),
+        ("", {}, NotAMember, "workspace servers only"),
+    ],
+)
+async def test_bad_options_are_refused(name, options, error, says):
+    with pytest.raises(error, match=says):
+        await guard().check(local_spawner(name), options)
+
+
+async def test_unscoped_servers_when_allowed():
+    g = guard()
+    g.allow_unscoped_servers = True
+    assert await g.check(local_spawner(""), {}) is None
+
+
+async def test_hub_groups_policy_works_inside_the_hub():
+    g = guard(workspace_policy_class="hub-groups")
+    user = make_user(groups=["beta"])
+    assert (await g.check(local_spawner("beta-python", user), {"workspace": "beta", "image": "python"}))[0] == "beta"
+
+
+def test_guard_loads_the_services_config_file(tmp_path):
+    config = tmp_path / "notebooks_service_config.py"
+    config.write_text(
+        "c.NotebooksService.images = {'python': 'img'}\n"
+        "c.NotebooksService.workspace_members = {'bob': ['alpha']}\n"
+        "c.NotebooksService.namespace_template = 'team-{workspace}'\n"
+        "c.WorkspacePlacement.volume_mount_path = '/data'\n"
+    )
+    g = load_guard(str(config))
+    assert list(g.service.images) == ["python"]
+    assert g.policy.members == {"bob": ["alpha"]}
+    assert g.service.namespace_template == "team-{workspace}"
+    assert g.placement.volume_mount_path == "/data"
+
+
+# -- KubeSpawner pod manifests ---------------------------------------------------
+
+
+KUBECONFIG = """
+apiVersion: v1
+kind: Config
+clusters: [{name: none, cluster: {server: "https://127.0.0.1:9"}}]
+users: [{name: none, user: {token: unused}}]
+contexts: [{name: none, context: {cluster: none, user: none}}]
+current-context: none
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_cluster(tmp_path_factory):
+    """KubeSpawner loads a kube config when built; these tests only build manifests, never call it."""
+    path = tmp_path_factory.mktemp("kube") / "config"
+    path.write_text(KUBECONFIG)
+    with pytest.MonkeyPatch.context() as m:
+        # read from the environment at import time, so set where it is looked up
+        m.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(path))
+        yield
+
+
+def kube_spawner(name="alpha-python", user=None, **config) -> KubeSpawner:
+    orm_spawner = SimpleNamespace(name=name, display_name=name, user_options={}, server=None, state=None)
+    return KubeSpawner(_mock=True, user=user or make_user(), orm_spawner=orm_spawner, **config)
+
+
+def as_sent(pod) -> dict:
+    """The pod as the Kubernetes client would send it to the API server."""
+    return ApiClient().sanitize_for_serialization(pod)
+
+
+async def placed_pod(options=None, *, spawner=None, guard_=None):
+    spawner = spawner or kube_spawner()
+    await (guard_ or guard()).apply_user_options(spawner, options or {"workspace": "alpha", "image": "python"})
+    return spawner, as_sent(await spawner.get_pod_manifest())
+
+
+async def test_pod_lands_in_the_workspace_namespace_named_after_its_server():
+    spawner, pod = await placed_pod()
+    assert spawner.namespace == "ws-alpha"  # KubeSpawner creates the pod in spawner.namespace
+    assert pod["metadata"]["name"] == "jupyter-alice--alpha-python"
+    assert pod["spec"]["containers"][0]["image"] == "quay.io/jupyter/scipy-notebook:2025-01-01"
+
+
+async def test_pod_mounts_the_workspace_volume_and_sets_workspace_env():
+    _, pod = await placed_pod()
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert volumes["workspace"]["persistentVolumeClaim"] == {"claimName": "pvc-alpha"}
+    container = pod["spec"]["containers"][0]
+    assert {"name": "workspace", "mountPath": "/home/jovyan/workspace"} in container["volumeMounts"]
+    assert {"name": "WORKSPACE", "value": "alpha"} in container["env"]
+
+
+async def test_pod_is_labelled_and_annotated_with_workspace_and_image():
+    _, pod = await placed_pod()
+    labels, annotations = pod["metadata"]["labels"], pod["metadata"]["annotations"]
+    assert labels[WORKSPACE_LABEL] == "alpha" and labels[IMAGE_LABEL] == "python"
+    assert labels["hub.jupyter.org/servername"] == "alpha-python"
+    assert annotations[WORKSPACE_LABEL] == "alpha"
+    assert annotations["notebooks-service.jupyter.org/image-ref"] == "quay.io/jupyter/scipy-notebook:2025-01-01"
+
+
+async def test_workspace_configmap_env_when_configured():
+    g = guard()
+    g.placement.env_configmap_template = "ws-{workspace}-env"
+    _, pod = await placed_pod(guard_=g)
+    assert pod["spec"]["containers"][0]["envFrom"] == [{"configMapRef": {"name": "ws-alpha-env", "optional": True}}]
+
+
+async def test_namespace_template_comes_from_the_service_config():
+    spawner, _ = await placed_pod(guard_=guard(namespace_template="team-{workspace}"))
+    assert spawner.namespace == "team-alpha"
+
+
+async def test_two_servers_of_one_user_in_one_workspace_get_distinct_pods():
+    images = {**IMAGES, "minimal": "quay.io/jupyter/base-notebook"}
+    g = WorkspaceGuard(NotebooksService(images=images, workspace_members={"alice": ["alpha"]}))
+    names = set()
+    for image in ("python", "minimal"):
+        spawner, pod = await placed_pod(
+            {"workspace": "alpha", "image": image}, spawner=kube_spawner(f"alpha-{image}"), guard_=g
+        )
+        assert spawner.namespace == "ws-alpha"
+        names.add(pod["metadata"]["name"])
+    assert len(names) == 2
+
+
+async def test_shared_configuration_is_not_mutated():
+    shared_volumes = [{"name": "scratch", "emptyDir": {}}]
+    first = kube_spawner(volumes=shared_volumes)
+    await placed_pod(spawner=first)
+    assert shared_volumes == [{"name": "scratch", "emptyDir": {}}]
+    names = [v["name"] for v in first.volumes]
+    assert names == ["scratch", "workspace"]
+
+
+async def test_refused_spawn_leaves_the_spawner_untouched():
+    spawner = kube_spawner("beta-python")
+    namespace = spawner.namespace
+    with pytest.raises(NotAMember):
+        await guard().apply_user_options(spawner, {"workspace": "beta", "image": "python"})
+    assert spawner.namespace == namespace and spawner.image != IMAGES["python"]["image"]
+
+
+def claims_guard(accept_bearer_jwt: bool) -> WorkspaceGuard:
+    config = Config()
+    config.ClaimsWorkspacePolicy.jwks_url = "http://127.0.0.1:9/certs"
+    config.ClaimsWorkspacePolicy.issuer = "https://idp.test"
+    config.ClaimsWorkspacePolicy.accept_bearer_jwt = accept_bearer_jwt
+    return WorkspaceGuard(NotebooksService(config=config, images=IMAGES, workspace_policy_class="claims"))
+
+
+def requested(by_kind: str, by_name: str, name="alpha-python"):
+    spawner = local_spawner(name)
+    spawner.handler = SimpleNamespace(current_user=SimpleNamespace(kind=by_kind, name=by_name))
+    return spawner
+
+
+async def test_with_bearer_jwts_the_hub_trusts_the_services_membership_check():
+    g = claims_guard(accept_bearer_jwt=True)
+    assert g.trust_service_membership_checks
+    # the service asked: no token in auth_state is needed here, the service verified the JWT
+    assert (await g.check(requested("service", "notebooks"), {"workspace": "alpha", "image": "python"}))[0] == "alpha"
+    # the user asked directly: the Hub checks, and without a token the answer is no
+    with pytest.raises(NotAMember, match="No access token"):
+        await g.check(requested("user", "alice"), {"workspace": "alpha", "image": "python"})
+    # another service is not the notebooks service
+    with pytest.raises(NotAMember):
+        await g.check(requested("service", "other"), {"workspace": "alpha", "image": "python"})
+
+
+async def test_trust_never_skips_the_catalogue_or_name_checks():
+    g = claims_guard(accept_bearer_jwt=True)
+    with pytest.raises(NotFound):
+        await g.check(requested("service", "notebooks", "alpha-cobol"), {"workspace": "alpha", "image": "cobol"})
+    with pytest.raises(InvalidRequest):
+        await g.check(requested("service", "notebooks", "other"), {"workspace": "alpha", "image": "python"})
+
+
+async def test_without_bearer_jwts_the_hub_checks_the_service_too():
+    g = claims_guard(accept_bearer_jwt=False)
+    assert not g.trust_service_membership_checks
+    with pytest.raises(NotAMember, match="No access token"):
+        await g.check(requested("service", "notebooks"), {"workspace": "alpha", "image": "python"})
