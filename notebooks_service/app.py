@@ -19,7 +19,7 @@ import jinja2
 from jupyterhub.services.auth import HubOAuth
 from tornado import web
 from tornado.log import LogFormatter
-from traitlets import Bytes, Dict, Float, Integer, List, TraitError, Unicode, default, validate
+from traitlets import Bytes, CaselessStrEnum, Dict, Float, Integer, List, TraitError, Unicode, default, validate
 from traitlets.config import Application
 from traitlets.utils.importstring import import_item
 
@@ -30,10 +30,12 @@ from .handlers import (
     OAuthCallbackHandler,
     ServerHandler,
     ServerListHandler,
+    ServerProgressHandler,
     UserHandler,
 )
 from .hub import HubClient
 from .images import normalise_catalogue
+from .kube import KubeDiagnostics
 from .log import log_request
 from .naming import DEFAULT_NAMESPACE_TEMPLATE
 from .workspaces import POLICY_ALIASES, StaticWorkspacePolicy, WorkspacePolicy
@@ -216,6 +218,18 @@ class NotebooksService(Application):
         help="Kubernetes namespace of a workspace's notebook pods (read by the Hub-side placement too).",
     ).tag(config=True)
 
+    kubernetes = CaselessStrEnum(
+        ["off", "in-cluster", "kubeconfig"],
+        "off",
+        help="""Where to read pod status and events for diagnostics: 'off' (the Hub's view
+        only; the embedded default), 'in-cluster' (the pod's service account), or
+        'kubeconfig' (the file in NotebooksService.kubeconfig).""",
+    ).tag(config=True)
+    kubeconfig = Unicode(
+        help="kubeconfig file for kubernetes='kubeconfig' (default: $KUBECONFIG or ~/.kube/config)."
+    ).tag(config=True)
+    kube_request_timeout = Float(5, help="Seconds to wait for the Kubernetes API.").tag(config=True)
+
     notebook_url_template = Unicode(
         "{server_url}lab/tree/{notebook}",
         help="Where a requested notebook opens in a ready server; {server_url} ends with '/'.",
@@ -266,6 +280,16 @@ class NotebooksService(Application):
             auth.access_scopes = {f"access:services!service={self.service_name}"}
         return auth
 
+    def make_kube(self) -> KubeDiagnostics | None:
+        if self.kubernetes == "off":
+            return None
+        return KubeDiagnostics(
+            self.kubernetes,
+            kubeconfig=self.kubeconfig or None,
+            namespace_template=self.namespace_template,
+            request_timeout=self.kube_request_timeout,
+        )
+
     def make_app(self) -> web.Application:
         """The Tornado application with every route under the service prefix."""
         prefix = self.service_prefix
@@ -274,6 +298,8 @@ class NotebooksService(Application):
             (prefix + "health", HealthHandler),
             (prefix + "user", UserHandler),
             (prefix + "oauth_callback", OAuthCallbackHandler),
+            # before the server route: otherwise 'progress' would be taken for a notebook path
+            (prefix + r"(?P<workspace>[^/]+)/(?P<image>[^/]+)/progress", ServerProgressHandler),
             (prefix + r"(?P<workspace>[^/]+)/(?P<image>[^/]+)(?:/(?P<notebook>.+))?", ServerHandler),
             (prefix.rstrip("/") or "/", web.RedirectHandler, {"url": prefix}),
             (r".*", NotFoundHandler),
@@ -288,6 +314,7 @@ class NotebooksService(Application):
                 concurrency=self.hub_concurrency,
             ),
             workspace_policy=self.make_policy(),
+            kube=self.make_kube(),
             image_catalogue=self.images,
             service_prefix=prefix,
             hub_prefix=self.hub_prefix,

@@ -5,6 +5,7 @@ tokens for JSON clients), the choice between HTML and JSON, and the one error
 shape: ``{"status": <code>, "message": "..."}`` or an error page.
 """
 
+import asyncio
 import json
 import posixpath
 from http.client import responses
@@ -13,10 +14,12 @@ from urllib.parse import quote
 
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated, UserNotAllowed
 from tornado import web
+from tornado.iostream import StreamClosedError
 from tornado.log import app_log
 
 from .errors import InvalidRequest, NotAMember, NotFound, ServiceError, Unauthorized
 from .images import lookup_image
+from .kube import off_status
 from .log import request_summary
 from .naming import check_workspace, display_name, server_name
 
@@ -179,26 +182,39 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
 
     # -- servers of this service ----------------------------------------------
 
-    def server_view(self, name: str, server: dict[str, Any], notebook: str | None = None) -> dict[str, Any]:
-        """Our JSON model of one of the user's servers, from the Hub's model."""
+    def server_view(
+        self, name: str, server: dict[str, Any], notebook: str | None = None, status: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Our JSON model of one of the user's servers, from the Hub's model (and Kubernetes' view)."""
         options = server.get("user_options") or {}
+        workspace, image = options.get("workspace", ""), options.get("image", "")
+        status_url = f"{self.prefix}{quote(workspace)}/{quote(image)}"
         view = {
             "name": name,
-            "workspace": options.get("workspace"),
-            "image": options.get("image"),
-            "display_name": server.get("display_name")
-            or display_name(options.get("workspace", ""), options.get("image", "")),
+            "workspace": workspace,
+            "image": image,
+            "display_name": server.get("display_name") or display_name(workspace, image),
             "ready": bool(server.get("ready")),
             "pending": server.get("pending"),
             "url": server.get("url"),
-            "progress_url": server.get("progress_url"),
+            "progress_url": status_url + "/progress",  # ours: follows with the service's login
+            "hub_progress_url": server.get("progress_url"),
             "started": server.get("started"),
             "last_activity": server.get("last_activity"),
-            "status_url": f"{self.prefix}{quote(options.get('workspace', ''))}/{quote(options.get('image', ''))}",
+            "status_url": status_url,
         }
+        if status is not None:
+            view["status"] = status
         if notebook:
             view["notebook_url"] = self.notebook_url(view["url"], notebook)
         return view
+
+    async def pod_status(self, workspace: str, server_name_: str) -> dict[str, Any]:
+        """Kubernetes' view of the caller's server, or a status saying it is off or unreachable."""
+        kube = self.settings.get("kube")
+        if kube is None:
+            return off_status()
+        return await kube.status(workspace, self.current_user["name"], server_name_)
 
     def notebook_url(self, server_url: str, notebook: str) -> str:
         return self.settings["notebook_url_template"].format(server_url=server_url, notebook=quote(notebook))
@@ -277,22 +293,34 @@ class ServerHandler(BaseHandler):
         await self.policy.check_member(user, workspace)
         name = server_name(workspace, image)
         server = (user.get("servers") or {}).get(name)
+        if server is None:
+            # not running: say why the last start failed, if it did
+            failure = await self.hub.last_spawn_failure(user["name"], name)
+            if self.wants_json():
+                raise NotFound(
+                    f"You have no server for {display_name(workspace, image)}." + (f" {failure}" if failure else "")
+                )
+            self.render_status_page(workspace, entry, notebook, server=None, failure=failure)
+            return
+        view = self.server_view(name, server, notebook, await self.pod_status(workspace, name))
         if self.wants_json():
-            if server is None:
-                raise NotFound(f"You have no server for {display_name(workspace, image)}.")
-            self.write_json(self.server_view(name, server, notebook))
-            return
-        view = self.server_view(name, server, notebook) if server else None
-        if view and view["ready"]:
+            self.write_json(view)
+        elif view["ready"]:
             self.redirect(view.get("notebook_url") or view["url"])
-            return
+        else:
+            self.render_status_page(workspace, entry, notebook, server=view)
+
+    def render_status_page(self, workspace, image, notebook, *, server, failure=None) -> None:
+        action_url = f"{self.prefix}{quote(workspace)}/{quote(image['name'])}"
         self.render_template(
             "status.html",
-            server=view,
+            server=server,
             workspace=workspace,
-            image=entry,
+            image=image,
             notebook=notebook,
-            action_url=f"{self.prefix}{quote(workspace)}/{quote(image)}" + (f"/{quote(notebook)}" if notebook else ""),
+            failure=failure,
+            action_url=action_url + (f"/{quote(notebook)}" if notebook else ""),
+            progress_url=action_url + "/progress",
         )
 
     async def post(self, workspace: str, image: str, notebook: str | None = None) -> None:
@@ -316,6 +344,84 @@ class ServerHandler(BaseHandler):
                 self.write_json({"name": name, "workspace": workspace, "image": image, "pending": "stop"}, 202)
         else:
             self.redirect(self.prefix, status=303)
+
+
+class ServerProgressHandler(BaseHandler):
+    """``<prefix>/<workspace>/<image>/progress``: the start's progress as server-sent events.
+
+    Relays the Hub's progress stream for the caller's server, merged with the
+    pod's Kubernetes events when diagnostics are on. Each event is JSON with
+    ``progress`` (0-100) and ``message``; the last has ``ready`` or ``failed``.
+    """
+
+    keepalive_interval = 15
+
+    async def get(self, workspace: str, image: str) -> None:
+        check_workspace(workspace)
+        lookup_image(self.catalogue, image)
+        user = await self.caller_model()
+        await self.policy.check_member(user, workspace)
+        name = server_name(workspace, image)
+        server = (user.get("servers") or {}).get(name)
+
+        self.set_header("Content-Type", "text/event-stream")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")  # nginx: do not buffer the stream
+        if server is None:
+            failure = await self.hub.last_spawn_failure(user["name"], name)
+            await self.send_event({"progress": 100, "failed": True, "message": failure or "The server is not running."})
+        elif server.get("ready"):
+            await self.send_event({"progress": 100, "ready": True, "message": "Server ready", "url": server["url"]})
+        else:
+            await self.relay(workspace, user["name"], name)
+        self.finish()
+
+    async def send_event(self, event: dict[str, Any]) -> None:
+        self.write(f"data: {json.dumps(event)}\n\n")
+        await self.flush()
+
+    async def relay(self, workspace: str, user: str, name: str) -> None:
+        """Forward the Hub's events and the pod's, in arrival order, until the Hub's stream ends."""
+        queue: asyncio.Queue = asyncio.Queue()
+        progress = 0
+
+        async def pump(source: str, events) -> None:
+            try:
+                async for event in events:
+                    await queue.put((source, event))
+            except ServiceError as e:
+                await queue.put(("hub", {"progress": 100, "failed": True, "message": e.message}))
+            finally:
+                if source == "hub":
+                    await queue.put(("hub", None))  # the Hub's stream decides when we are done
+
+        tasks = [asyncio.ensure_future(pump("hub", self.hub.progress_events(user, name)))]
+        kube = self.settings.get("kube")
+        if kube is not None:
+            tasks.append(asyncio.ensure_future(pump("kubernetes", kube.watch_events(workspace, user, name))))
+        try:
+            while True:
+                try:
+                    source, event = await asyncio.wait_for(queue.get(), self.keepalive_interval)
+                except asyncio.TimeoutError:
+                    self.write(": keepalive\n\n")  # keeps proxies from closing a quiet stream
+                    await self.flush()
+                    continue
+                if event is None:
+                    break
+                if source == "hub":
+                    progress = event.get("progress", progress)
+                    await self.send_event({**event, "source": "hub"})
+                else:
+                    message = f"{event['reason']}: {event['message']}"
+                    await self.send_event(
+                        {"progress": progress, "message": message, "source": "kubernetes", "event": event}
+                    )
+        except StreamClosedError:
+            pass  # the browser went away
+        finally:
+            for task in tasks:
+                task.cancel()
 
 
 class UserHandler(BaseHandler):

@@ -11,6 +11,7 @@ import json
 import logging
 import random
 import weakref
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -236,6 +237,73 @@ class HubClient:
             if response.code == 400:
                 raise ServerBusy(f"The Hub cannot stop this server now: {response.message}")
             raise self._fail("a stop request", response)
+
+    # -- progress (the Hub's server-sent events) ------------------------------
+
+    def _progress_path(self, user: str, server_name: str) -> str:
+        return f"/users/{_quote(user)}/servers/{_quote(server_name)}/progress"
+
+    async def progress_events(self, user: str, server_name: str, *, timeout: float = 900) -> AsyncIterator[dict]:
+        """The Hub's progress events for a starting server, as they arrive; ends with its last event."""
+        queue: asyncio.Queue = asyncio.Queue()
+        parser = EventStreamParser()
+        closed = False
+
+        def on_chunk(chunk: bytes) -> None:
+            if closed:
+                raise RuntimeError("progress reader gone")  # aborts the upstream request
+            for event in parser.feed(chunk):
+                queue.put_nowait(event)
+
+        request = HTTPRequest(
+            self.api_url + self._progress_path(user, server_name),
+            headers={"Authorization": f"token {self._token}", "Accept": "text/event-stream"},
+            request_timeout=timeout,
+            connect_timeout=min(10, self.request_timeout),
+            streaming_callback=on_chunk,
+        )
+        fetch = asyncio.ensure_future(AsyncHTTPClient().fetch(request, raise_error=False))
+        fetch.add_done_callback(lambda _: queue.put_nowait(_END))
+        try:
+            while (event := await queue.get()) is not _END:
+                yield event
+            if fetch.exception() is not None:
+                log.warning("Hub progress stream of %s/%s broke: %s", user, server_name, fetch.exception())
+                raise HubUnavailable("Lost the Hub's progress stream; reload to follow the server again.")
+        finally:
+            closed = True
+
+    async def last_spawn_failure(self, user: str, server_name: str) -> str | None:
+        """Why the last start of a server that is not running failed, if the Hub remembers."""
+        response = await self.api_request("GET", self._progress_path(user, server_name))
+        if response.code != 200:
+            return None
+        events = EventStreamParser().feed(response.body.encode() if isinstance(response.body, str) else b"")
+        last = events[-1] if events else {}
+        return last.get("message") if last.get("failed") else None
+
+
+_END = object()
+
+
+class EventStreamParser:
+    """Splits a text/event-stream into the JSON objects of its ``data:`` fields."""
+
+    def __init__(self):
+        self._buffer = b""
+
+    def feed(self, chunk: bytes) -> list[dict]:
+        self._buffer += chunk.replace(b"\r\n", b"\n")
+        *messages, self._buffer = self._buffer.split(b"\n\n")
+        events = []
+        for message in messages:
+            data = b"\n".join(line[5:].strip() for line in message.split(b"\n") if line.startswith(b"data:"))
+            if data:
+                try:
+                    events.append(json.loads(data))
+                except ValueError:
+                    log.warning("Ignoring a progress event that is not JSON")
+        return events
 
 
 def _parse_body(response: HTTPResponse) -> Any:

@@ -26,6 +26,8 @@ from .images import lookup_image
 from .naming import (
     IMAGE_LABEL,
     IMAGE_REF_ANNOTATION,
+    SERVER_LABEL,
+    USER_LABEL,
     WORKSPACE_LABEL,
     check_workspace,
     display_name,
@@ -77,10 +79,13 @@ class WorkspacePlacement(LoggingConfigurable):
             container = dict(spawner.extra_container_config)
             container["envFrom"] = [*container.get("envFrom", []), config_map]
             spawner.extra_container_config = container
+        # our own labels, so kube.py can find the pod without KubeSpawner's slug rules
         spawner.extra_labels = {
             **spawner.extra_labels,
             WORKSPACE_LABEL: label_value(workspace),
             IMAGE_LABEL: label_value(image["name"]),
+            USER_LABEL: label_value(spawner.user.name),
+            SERVER_LABEL: label_value(spawner.name),
         }
         spawner.extra_annotations = {
             **spawner.extra_annotations,

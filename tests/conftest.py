@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 
+from notebooks_service.demo.app import SERVICE_CONFIG as DEMO_SERVICE_CONFIG
 from notebooks_service.demo.app import DemoHub
+
+from fake_kubernetes import FakeKubernetes
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ADMIN_TOKEN = "test-admin-token-not-secret-0123456789"
@@ -69,9 +72,28 @@ def running_hub(run_dir, extra_config: str = "hub_test_config.py", **kwargs):
 
 
 @pytest.fixture(scope="session")
-def hub(tmp_path_factory):
-    """A running JupyterHub with notebooks-service at /services/notebooks/."""
-    with running_hub(tmp_path_factory.mktemp("hub")) as hub:
+def cluster(tmp_path_factory):
+    """A fake Kubernetes API server (empty until a test adds pods and events)."""
+    fake = FakeKubernetes()
+    path = tmp_path_factory.mktemp("kube") / "config"
+    path.write_text(fake.kubeconfig())
+    fake.kubeconfig_path = str(path)
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory, cluster):
+    """A running JupyterHub with notebooks-service at /services/notebooks/, diagnostics on the fake cluster."""
+    run_dir = tmp_path_factory.mktemp("hub")
+    service_config = run_dir / "notebooks_service_config.py"
+    service_config.write_text(
+        f"load_subconfig({DEMO_SERVICE_CONFIG!r})\n"
+        "c = get_config()\n"
+        "c.NotebooksService.kubernetes = 'kubeconfig'\n"
+        f"c.NotebooksService.kubeconfig = {cluster.kubeconfig_path!r}\n"
+    )
+    with running_hub(run_dir, service_config=str(service_config)) as hub:
         yield hub
 
 
@@ -110,21 +132,32 @@ def stop_all_servers(hub: DemoHub, user: str) -> None:
 def clean_servers(hub):
     """Every test that starts servers leaves none behind."""
     set_spawn_delay(hub, None)
+    set_spawn_failure(hub, None)
     yield
     set_spawn_delay(hub, None)
+    set_spawn_failure(hub, None)
     for user in ("alice", "bob"):
         stop_all_servers(hub, user)
 
 
-def set_spawn_delay(hub: DemoHub, seconds: float | None) -> None:
-    """Make the test Hub's spawns wait ``seconds`` before starting (None: no delay)."""
-    path = os.path.join(hub.run_dir, "spawn-delay")
-    if seconds is None:
+def _switch(hub: DemoHub, name: str, value) -> None:
+    path = os.path.join(hub.run_dir, name)
+    if value is None:
         if os.path.exists(path):
             os.remove(path)
     else:
         with open(path, "w") as f:
-            f.write(str(seconds))
+            f.write(str(value))
+
+
+def set_spawn_delay(hub: DemoHub, seconds: float | None) -> None:
+    """Make the test Hub's spawns wait ``seconds`` before starting (None: no delay)."""
+    _switch(hub, "spawn-delay", seconds)
+
+
+def set_spawn_failure(hub: DemoHub, message: str | None) -> None:
+    """Make the test Hub's spawns fail with ``message`` (None: succeed)."""
+    _switch(hub, "spawn-fail", message)
 
 
 class ServiceClient:

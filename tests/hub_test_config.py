@@ -18,13 +18,17 @@ c.JupyterHub.load_roles.append(
 )
 
 
-async def slow_when_asked(spawner):
-    """While <run_dir>/spawn-delay exists, spawns wait that many seconds (a slow cluster)."""
-    path = os.path.join(run_dir, "spawn-delay")
-    if os.path.exists(path):
-        with open(path) as f:
+async def as_the_test_asks(spawner):
+    """While <run_dir>/spawn-delay exists, spawns wait that many seconds (a slow cluster);
+    while <run_dir>/spawn-fail exists, they fail with its text (a broken image)."""
+    delay, fail = os.path.join(run_dir, "spawn-delay"), os.path.join(run_dir, "spawn-fail")
+    if os.path.exists(delay):
+        with open(delay) as f:
             await asyncio.sleep(float(f.read()))
+    if os.path.exists(fail):
+        with open(fail) as f:
+            raise RuntimeError(f.read())
     return select_local_image(spawner)
 
 
-c.Spawner.pre_spawn_hook = slow_when_asked
+c.Spawner.pre_spawn_hook = as_the_test_asks

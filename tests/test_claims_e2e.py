@@ -7,10 +7,10 @@ service (Hub token, cookie or the provider's own JWT) or around it.
 import secrets
 
 import pytest
-from test_hub_guard import start_around_the_service
 
 from conftest import ServiceClient, Tokens, admin_request, running_hub, stop_all_servers
 from identity_provider import ISSUER, IdentityProvider, tampered, unsigned
+from test_hub_guard import start_around_the_service
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,9 @@ from traitlets.config import Application
 
 from . import SERVICE_NAME
 
-HUB_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "jupyterhub_config.py")
+_HERE = os.path.dirname(os.path.abspath(__file__))
+HUB_CONFIG = os.path.join(_HERE, "jupyterhub_config.py")
+SERVICE_CONFIG = os.path.join(_HERE, "notebooks_service_config.py")
 _PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 

@@ -4,6 +4,7 @@ import os
 import sys
 
 from notebooks_service.demo import SERVICE_NAME, SERVICE_SCOPES, USER_SCOPES, USERS, select_local_image
+from notebooks_service.demo.app import SERVICE_CONFIG
 from notebooks_service.hubside import setup_workspace_guard
 
 c = get_config()  # noqa: F821
@@ -12,9 +13,7 @@ run_dir = env["NOTEBOOKS_DEMO_RUN_DIR"]
 ip = env.get("NOTEBOOKS_DEMO_IP", "127.0.0.1")
 bin_dir = os.path.dirname(sys.executable)
 # the service and the Hub-side guard read the same file: one catalogue, one policy
-service_config = env.get("NOTEBOOKS_DEMO_SERVICE_CONFIG") or os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "notebooks_service_config.py"
-)
+service_config = env.get("NOTEBOOKS_DEMO_SERVICE_CONFIG") or SERVICE_CONFIG
 
 # one run folder per Hub: database, secrets, pid files, user homes
 c.JupyterHub.ip = ip
@@ -36,8 +35,8 @@ c.JupyterHub.allow_named_servers = True
 c.JupyterHub.authenticator_class = "dummy"
 c.Authenticator.allowed_users = set(USERS)
 
-c.JupyterHub.spawner_class = "jupyterhub.spawner.SimpleLocalProcessSpawner"
-c.SimpleLocalProcessSpawner.home_dir_template = f"{run_dir}/home/{{username}}"
+c.JupyterHub.spawner_class = "notebooks_service.demo.spawner.DemoSpawner"
+c.DemoSpawner.home_dir_template = f"{run_dir}/home/{{username}}"
 c.Spawner.cmd = [os.path.join(bin_dir, "jupyterhub-singleuser")]
 c.Spawner.pre_spawn_hook = select_local_image
 c.Spawner.start_timeout = 60

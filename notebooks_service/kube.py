@@ -1,0 +1,187 @@
+"""The only place that speaks Kubernetes: pod status and events of a notebook server.
+
+Read-only, best effort: when Kubernetes is off (the embedded default) or cannot
+be reached, callers get a status that says so and carry on with the Hub's view.
+The pod is found in its workspace's namespace by the labels the Hub-side
+placement puts on it (naming.USER_LABEL, naming.SERVER_LABEL).
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from kubernetes_asyncio import client, config, watch
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from .naming import SERVER_LABEL, USER_LABEL, label_value, namespace
+
+log = logging.getLogger(__name__)
+
+# container waiting reasons a user can act on, or at least should be told about
+PROBLEM_REASONS = {
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CrashLoopBackOff",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+}
+RECENT_EVENTS = 10
+
+
+def off_status() -> dict[str, Any]:
+    return {
+        "kubernetes": "off",
+        "message": "Kubernetes diagnostics are off: this is the Hub's view only.",
+        "details": {},
+    }
+
+
+class KubeDiagnostics:
+    """Reads a notebook server's pod and its events with kubernetes-asyncio."""
+
+    def __init__(
+        self, mode: str, *, kubeconfig: str | None = None, namespace_template: str, request_timeout: float = 5
+    ):
+        if mode not in ("in-cluster", "kubeconfig"):
+            raise ValueError(f"unknown Kubernetes mode {mode!r}")
+        self.mode = mode
+        self.kubeconfig = kubeconfig
+        self.namespace_template = namespace_template
+        self.request_timeout = request_timeout
+        self._api: client.CoreV1Api | None = None
+        self._api_lock = asyncio.Lock()
+
+    async def api(self) -> client.CoreV1Api:
+        """A CoreV1Api on a client of our own, configured once (not the global default)."""
+        async with self._api_lock:
+            if self._api is None:
+                configuration = client.Configuration()
+                if self.mode == "in-cluster":
+                    config.load_incluster_config(client_configuration=configuration)
+                else:
+                    await config.load_kube_config(config_file=self.kubeconfig, client_configuration=configuration)
+                self._api = client.CoreV1Api(client.ApiClient(configuration))
+            return self._api
+
+    async def close(self) -> None:
+        if self._api is not None:
+            await self._api.api_client.close()
+
+    def selector(self, user: str, server_name: str) -> str:
+        return f"{USER_LABEL}={label_value(user)},{SERVER_LABEL}={label_value(server_name)}"
+
+    async def find_pod(self, workspace: str, user: str, server_name: str) -> Any | None:
+        """The server's pod in its workspace namespace, or None."""
+        api = await self.api()
+        pods = await api.list_namespaced_pod(
+            namespace(workspace, self.namespace_template),
+            label_selector=self.selector(user, server_name),
+            _request_timeout=self.request_timeout,
+        )
+        return pods.items[0] if pods.items else None
+
+    async def pod_events(self, pod: Any) -> list[Any]:
+        api = await self.api()
+        events = await api.list_namespaced_event(
+            pod.metadata.namespace,
+            field_selector=f"involvedObject.name={pod.metadata.name}",
+            _request_timeout=self.request_timeout,
+        )
+        return sorted(events.items, key=_event_time)[-RECENT_EVENTS:]
+
+    async def status(self, workspace: str, user: str, server_name: str) -> dict[str, Any]:
+        """``{"kubernetes": "ok"|"unreachable", "message": ..., "details": {...}}`` for one server."""
+        try:
+            pod = await self.find_pod(workspace, user, server_name)
+            if pod is None:
+                return {"kubernetes": "ok", "message": "No pod yet.", "details": {}}
+            details = describe_pod(pod)
+            details["events"] = [describe_event(e) for e in await self.pod_events(pod)]
+            return {"kubernetes": "ok", "message": summary(details), "details": details}
+        except Exception as e:  # diagnostics must never break a page
+            log.warning("Kubernetes diagnostics unavailable for %s/%s: %s", user, server_name, _short(e))
+            return {
+                "kubernetes": "unreachable",
+                "message": "Kubernetes could not be reached: this is the Hub's view only.",
+                "details": {},
+            }
+
+    async def watch_events(
+        self, workspace: str, user: str, server_name: str, *, poll: float = 1
+    ) -> AsyncIterator[dict]:
+        """The server's pod events as they happen (the pod is looked for until it exists)."""
+        try:
+            pod = None
+            while pod is None:
+                pod = await self.find_pod(workspace, user, server_name)
+                if pod is None:
+                    await asyncio.sleep(poll)  # the pod appears once the Hub's spawner creates it
+            api = await self.api()
+            events = watch.Watch()
+            async with events.stream(
+                api.list_namespaced_event,
+                pod.metadata.namespace,
+                field_selector=f"involvedObject.name={pod.metadata.name}",
+            ) as stream:
+                async for change in stream:
+                    if change["type"] in ("ADDED", "MODIFIED"):
+                        yield describe_event(change["object"])
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.warning("Stopped watching pod events of %s/%s: %s", user, server_name, _short(e))
+
+
+def describe_pod(pod: Any) -> dict[str, Any]:
+    """What a user needs of a pod: phase, waiting problems, unschedulable conditions."""
+    status = pod.status
+    problems = []
+    for container in (status.container_statuses or []) + (status.init_container_statuses or []):
+        waiting = container.state.waiting if container.state else None
+        if waiting and waiting.reason in PROBLEM_REASONS:
+            problems.append({"container": container.name, "reason": waiting.reason, "message": waiting.message or ""})
+    for condition in status.conditions or []:
+        if condition.type == "PodScheduled" and condition.status == "False":
+            problems.append(
+                {"container": None, "reason": condition.reason or "Unschedulable", "message": condition.message or ""}
+            )
+    return {
+        "pod": pod.metadata.name,
+        "namespace": pod.metadata.namespace,
+        "phase": status.phase,
+        "problems": problems,
+    }
+
+
+def describe_event(event: Any) -> dict[str, Any]:
+    time = _event_time(event)
+    return {
+        "type": event.type,
+        "reason": event.reason,
+        "message": event.message,
+        "time": time.isoformat() if time != datetime.min else None,
+    }
+
+
+def summary(details: dict[str, Any]) -> str:
+    """One sentence for a person: the first problem, else the phase."""
+    for problem in details.get("problems", []):
+        return f"{problem['reason']}: {problem['message']}".rstrip(": ")
+    return f"Pod {details.get('pod')} is {details.get('phase') or 'unknown'}."
+
+
+def _event_time(event: Any) -> datetime:
+    for value in (event.last_timestamp, event.event_time, event.first_timestamp, event.metadata.creation_timestamp):
+        if value:
+            return value.replace(tzinfo=None) if isinstance(value, datetime) else datetime.min
+    return datetime.min
+
+
+def _short(error: Exception) -> str:
+    if isinstance(error, ApiException):
+        return f"{error.status} {error.reason}"
+    return f"{type(error).__name__}: {error}"[:300]

@@ -1,0 +1,194 @@
+"""A small fake Kubernetes API server: pods and events, list and watch, over real HTTP.
+
+No cluster can run here, so the service's unmodified kubernetes-asyncio client
+talks to this instead, through an ordinary kubeconfig. It runs on its own
+thread and event loop: the service under test may be another process.
+"""
+
+import asyncio
+import itertools
+import json
+import threading
+from datetime import datetime, timezone
+
+from tornado import web
+from tornado.httpserver import HTTPServer
+from tornado.iostream import StreamClosedError
+from tornado.testing import bind_unused_port
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _matches(selector: str, values: dict) -> bool:
+    """Equality-based selectors, as the service uses them: 'a=b,c=d'."""
+    for term in filter(None, (selector or "").split(",")):
+        key, _, value = term.partition("=")
+        if values.get(key) != value:
+            return False
+    return True
+
+
+class FakeKubernetes:
+    def __init__(self):
+        self.pods: dict[str, list[dict]] = {}  # namespace -> pods
+        self.events: dict[str, list[dict]] = {}  # namespace -> events
+        self.requests: list[str] = []
+        self._versions = itertools.count(1)
+        self._changed: asyncio.Condition | None = None
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
+        self.thread.start()
+        ready.wait(10)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def kubeconfig(self) -> str:
+        return (
+            "apiVersion: v1\nkind: Config\n"
+            f"clusters: [{{name: fake, cluster: {{server: '{self.url}'}}}}]\n"
+            "users: [{name: fake, user: {token: fake-token}}]\n"
+            "contexts: [{name: fake, context: {cluster: fake, user: fake}}]\n"
+            "current-context: fake\n"
+        )
+
+    # -- what the tests set up ------------------------------------------------
+
+    def add_pod(self, namespace: str, name: str, labels: dict, *, phase="Pending", waiting=None, unschedulable=None):
+        """A pod; ``waiting=(reason, message)`` for its container, ``unschedulable=message``."""
+        state = (
+            {"waiting": {"reason": waiting[0], "message": waiting[1]}} if waiting else {"running": {"startedAt": now()}}
+        )
+        conditions = []
+        if unschedulable:
+            conditions.append(
+                {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": unschedulable}
+            )
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": labels,
+                "resourceVersion": str(next(self._versions)),
+            },
+            "spec": {"containers": [{"name": "notebook", "image": "quay.io/jupyter/scipy-notebook"}]},
+            "status": {
+                "phase": phase,
+                "conditions": conditions,
+                "containerStatuses": [
+                    {
+                        "name": "notebook",
+                        "image": "quay.io/jupyter/scipy-notebook",
+                        "imageID": "",
+                        "ready": False,
+                        "restartCount": 0,
+                        "state": state,
+                    }
+                ],
+            },
+        }
+        self._call(lambda: self.pods.setdefault(namespace, []).append(pod))
+
+    def add_event(self, namespace: str, pod: str, reason: str, message: str, type_: str = "Warning"):
+        version = next(self._versions)
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"{pod}.{version}", "namespace": namespace, "resourceVersion": str(version)},
+            "involvedObject": {"kind": "Pod", "name": pod, "namespace": namespace},
+            "reason": reason,
+            "message": message,
+            "type": type_,
+            "lastTimestamp": now(),
+        }
+
+        async def add():
+            self.events.setdefault(namespace, []).append(event)
+            async with self._changed:
+                self._changed.notify_all()
+
+        asyncio.run_coroutine_threadsafe(add(), self.loop).result(5)
+
+    def clear(self):
+        self._call(lambda: (self.pods.clear(), self.events.clear(), self.requests.clear()))
+
+    def close(self):
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+    # -- the API server -------------------------------------------------------
+
+    def _call(self, fn):
+        done = threading.Event()
+
+        def run():
+            fn()
+            done.set()
+
+        self.loop.call_soon_threadsafe(run)
+        done.wait(5)
+
+    def _run(self, ready: threading.Event):
+        asyncio.set_event_loop(self.loop)
+        fake = self
+        self._changed = asyncio.Condition()
+
+        class Pods(web.RequestHandler):
+            def get(self, namespace):
+                fake.requests.append(self.request.uri)
+                selector = self.get_query_argument("labelSelector", "")
+                items = [p for p in fake.pods.get(namespace, []) if _matches(selector, p["metadata"]["labels"])]
+                self.write(
+                    {"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "1"}, "items": items}
+                )
+
+        class Events(web.RequestHandler):
+            def selected(self, namespace, since: int):
+                selector = self.get_query_argument("fieldSelector", "")
+                return [
+                    e
+                    for e in fake.events.get(namespace, [])
+                    if _matches(selector, {"involvedObject.name": e["involvedObject"]["name"]})
+                    and int(e["metadata"]["resourceVersion"]) > since
+                ]
+
+            async def get(self, namespace):
+                fake.requests.append(self.request.uri)
+                if self.get_query_argument("watch", "") not in ("true", "True", "1"):
+                    items = self.selected(namespace, 0)
+                    self.write(
+                        {"apiVersion": "v1", "kind": "EventList", "metadata": {"resourceVersion": "1"}, "items": items}
+                    )
+                    return
+                # a watch: what exists after resourceVersion, then each new event, until the client leaves
+                since = int(self.get_query_argument("resourceVersion", "0") or 0)
+                self.set_header("Content-Type", "application/json")
+                try:
+                    while True:
+                        for event in self.selected(namespace, since):
+                            self.write(json.dumps({"type": "ADDED", "object": event}) + "\n")
+                            since = int(event["metadata"]["resourceVersion"])
+                        await self.flush()
+                        async with fake._changed:
+                            try:
+                                await asyncio.wait_for(fake._changed.wait(), 1)
+                            except asyncio.TimeoutError:
+                                pass
+                except StreamClosedError:
+                    pass
+
+        app = web.Application(
+            [(r"/api/v1/namespaces/([^/]+)/pods", Pods), (r"/api/v1/namespaces/([^/]+)/events", Events)]
+        )
+        sock, self.port = bind_unused_port()
+        server = HTTPServer(app)
+        server.add_sockets([sock])
+        ready.set()
+        self.loop.run_forever()
+        server.stop()

@@ -1,0 +1,129 @@
+"""kube.py against the fake API server, with the kubernetes-asyncio client unmodified."""
+
+import asyncio
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from notebooks_service.kube import KubeDiagnostics
+from notebooks_service.naming import SERVER_LABEL, USER_LABEL
+
+from fake_kubernetes import FakeKubernetes
+
+LABELS = {USER_LABEL: "alice", SERVER_LABEL: "alpha-python"}
+
+
+def query_of(uri: str) -> dict:
+    return parse_qs(urlsplit(uri).query)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    fake = FakeKubernetes()
+    path = tmp_path_factory.mktemp("kube") / "config"
+    path.write_text(fake.kubeconfig())
+    fake.kubeconfig_path = str(path)
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+async def kube(cluster):
+    cluster.clear()
+    diagnostics = KubeDiagnostics("kubeconfig", kubeconfig=cluster.kubeconfig_path, namespace_template="ws-{workspace}")
+    yield diagnostics
+    await diagnostics.close()
+
+
+async def test_finds_the_pod_by_labels_in_the_workspace_namespace(cluster, kube):
+    cluster.add_pod("ws-alpha", "jupyter-alice--alpha-python", LABELS, phase="Running")
+    cluster.add_pod("ws-alpha", "jupyter-bob--alpha-python", {USER_LABEL: "bob", SERVER_LABEL: "alpha-python"})
+    cluster.add_pod("ws-beta", "jupyter-alice--alpha-python-elsewhere", LABELS)
+    pod = await kube.find_pod("alpha", "alice", "alpha-python")
+    assert pod.metadata.name == "jupyter-alice--alpha-python"
+    assert query_of(cluster.requests[-1])["labelSelector"] == [
+        "notebooks-service.jupyter.org/user=alice,notebooks-service.jupyter.org/server=alpha-python"
+    ]
+
+
+async def test_image_pull_backoff_is_reported(cluster, kube):
+    cluster.add_pod(
+        "ws-alpha",
+        "jupyter-alice--alpha-python",
+        LABELS,
+        waiting=("ImagePullBackOff", 'Back-off pulling image "nope:latest"'),
+    )
+    cluster.add_event(
+        "ws-alpha", "jupyter-alice--alpha-python", "Failed", 'Failed to pull image "nope:latest": not found'
+    )
+    status = await kube.status("alpha", "alice", "alpha-python")
+    assert status["kubernetes"] == "ok"
+    details = status["details"]
+    assert details["namespace"] == "ws-alpha" and details["phase"] == "Pending"
+    assert details["problems"] == [
+        {"container": "notebook", "reason": "ImagePullBackOff", "message": 'Back-off pulling image "nope:latest"'}
+    ]
+    assert details["events"][-1]["reason"] == "Failed" and "not found" in details["events"][-1]["message"]
+    assert status["message"].startswith("ImagePullBackOff")
+
+
+@pytest.mark.parametrize("reason", ["ErrImagePull", "CrashLoopBackOff"])
+async def test_other_waiting_reasons(cluster, kube, reason):
+    cluster.add_pod("ws-alpha", "p", LABELS, waiting=(reason, "details"))
+    assert (await kube.status("alpha", "alice", "alpha-python"))["details"]["problems"][0]["reason"] == reason
+
+
+async def test_unschedulable_is_reported(cluster, kube):
+    cluster.add_pod("ws-alpha", "p", LABELS, unschedulable="0/3 nodes are available: 3 Insufficient memory.")
+    problems = (await kube.status("alpha", "alice", "alpha-python"))["details"]["problems"]
+    assert problems == [
+        {"container": None, "reason": "Unschedulable", "message": "0/3 nodes are available: 3 Insufficient memory."}
+    ]
+
+
+async def test_only_recent_events_in_order(cluster, kube):
+    cluster.add_pod("ws-alpha", "p", LABELS)
+    for i in range(15):
+        cluster.add_event("ws-alpha", "p", f"Step{i}", "m", type_="Normal")
+    events = (await kube.status("alpha", "alice", "alpha-python"))["details"]["events"]
+    assert len(events) == 10
+
+
+async def test_no_pod_yet(kube):
+    assert await kube.status("alpha", "alice", "alpha-python") == {
+        "kubernetes": "ok",
+        "message": "No pod yet.",
+        "details": {},
+    }
+
+
+async def test_unreachable_cluster_is_said_not_raised(tmp_path):
+    config = tmp_path / "config"
+    config.write_text(FakeKubernetes.kubeconfig(type("Dead", (), {"url": "http://127.0.0.1:9"})()))
+    kube = KubeDiagnostics("kubeconfig", kubeconfig=str(config), namespace_template="ws-{workspace}", request_timeout=2)
+    status = await kube.status("alpha", "alice", "alpha-python")
+    assert status["kubernetes"] == "unreachable" and "Hub's view only" in status["message"]
+    await kube.close()
+
+
+async def test_watch_follows_new_events(cluster, kube):
+    cluster.add_pod("ws-alpha", "p", LABELS)
+    cluster.add_event("ws-alpha", "p", "Scheduled", "assigned to node-1", type_="Normal")
+    seen = []
+
+    async def follow():
+        async for event in kube.watch_events("alpha", "alice", "alpha-python", poll=0.1):
+            seen.append(event["reason"])
+            if len(seen) == 2:
+                return
+
+    task = asyncio.ensure_future(follow())
+    deadline = asyncio.get_running_loop().time() + 10
+    while not seen:
+        assert asyncio.get_running_loop().time() < deadline, "no watch event"
+        await asyncio.sleep(0.05)
+    cluster.add_event("ws-alpha", "p", "Pulling", 'Pulling image "x"', type_="Normal")
+    await asyncio.wait_for(task, 10)
+    assert seen == ["Scheduled", "Pulling"]
+    watches = [query_of(r) for r in cluster.requests if "/events" in r and "watch" in query_of(r)]
+    assert watches and watches[0]["fieldSelector"] == ["involvedObject.name=p"]
