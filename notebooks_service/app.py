@@ -72,6 +72,11 @@ class NotebooksService(Application):
     }
 
     _log_formatter_cls = LogFormatter
+
+    @default("log_level")
+    def _log_level(self):
+        return logging.INFO  # a service: say what it does, like the Hub
+
     log_datefmt = Unicode("%Y-%m-%d %H:%M:%S", help="Timestamp format of log lines.").tag(config=True)
     log_format = Unicode(
         "%(color)s[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s %(module)s:%(lineno)d]%(end_color)s %(message)s",

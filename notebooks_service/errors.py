@@ -50,6 +50,10 @@ class HubError(ServiceError):
     status_code = 502
 
 
+class SpawnFailed(HubError):
+    """The Hub accepted the start, but the spawn failed at once."""
+
+
 class HubUnavailable(ServiceError):
     """The Hub could not be reached at all."""
 

@@ -17,7 +17,7 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 from tornado.log import app_log
 
-from .errors import InvalidRequest, NotAMember, NotFound, ServiceError, Unauthorized
+from .errors import InvalidRequest, NotAMember, NotFound, ServiceError, SpawnFailed, Unauthorized
 from .images import lookup_image
 from .kube import off_status
 from .log import request_summary
@@ -237,14 +237,20 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         user = await self.caller_model()
         await self.policy.check_member(user, workspace)
         name = server_name(workspace, image)
-        server = await self.hub.start_server(
-            user["name"], name, display_name(workspace, image), {"workspace": workspace, "image": image}
-        )
+        status_page = f"{self.prefix}{quote(workspace)}/{quote(image)}" + (f"/{quote(notebook)}" if notebook else "")
+        try:
+            server = await self.hub.start_server(
+                user["name"], name, display_name(workspace, image), {"workspace": workspace, "image": image}
+            )
+        except SpawnFailed:
+            if self.wants_json():
+                raise
+            self.redirect(status_page, status=303)  # the status page says why it failed
+            return
         view = self.server_view(name, server, notebook)
         if self.wants_json():
             self.write_json(view, 201 if view["ready"] else 202)
         else:
-            status_page = view["status_url"] + (f"/{quote(notebook)}" if notebook else "")
             self.redirect(status_page, status=303)
 
 
@@ -355,6 +361,9 @@ class ServerProgressHandler(BaseHandler):
     """
 
     keepalive_interval = 15
+
+    def wants_json(self) -> bool:
+        return True  # a stream client cannot follow a login redirect: errors are JSON
 
     async def get(self, workspace: str, image: str) -> None:
         check_workspace(workspace)

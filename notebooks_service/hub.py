@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
 
-from .errors import HubError, HubUnavailable, InvalidRequest, NotFound, ServerBusy
+from .errors import HubError, HubUnavailable, InvalidRequest, NotFound, ServerBusy, SpawnFailed
 
 log = logging.getLogger(__name__)
 
@@ -215,10 +215,12 @@ class HubClient:
 
             server = await self.get_server(user, server_name)
             if server is None:
-                # accepted, then gone: the spawn failed at once (the Hub's log says why)
-                raise HubError(
-                    f"The server failed to start (the Hub answered {response.code}"
-                    f"{': ' + message if message else ''}). Ask an operator to check the Hub's log."
+                # accepted, then gone: the spawn failed at once; the Hub remembers why
+                reason = await self.last_spawn_failure(user, server_name) or message
+                raise SpawnFailed(
+                    f"The server failed to start: {reason}"
+                    if reason
+                    else f"The server failed to start (the Hub answered {response.code}); ask an operator to check the Hub's log."
                 )
             return server
 

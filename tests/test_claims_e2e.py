@@ -146,3 +146,12 @@ async def test_rotated_keys_are_fetched(claims_hub, idp, as_user):
     give_token(claims_hub, "alice", idp.token(new_kid, workspaces=["beta"]))
     code, _ = await as_user("alice").json("POST", "beta/minimal")
     assert code in (201, 202)
+
+
+async def test_without_kubernetes_the_model_says_it_is_the_hubs_view(claims_hub, idp, as_user):
+    give_token(claims_hub, "alice", idp.token(workspaces=["beta"]))
+    alice = as_user("alice")
+    await alice.json("POST", "beta/minimal")
+    code, model = await alice.json("GET", "beta/minimal")
+    assert code == 200
+    assert model["status"]["kubernetes"] == "off" and "Hub's view only" in model["status"]["message"]

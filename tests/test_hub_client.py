@@ -11,7 +11,7 @@ from tornado import web
 from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
 
-from notebooks_service.errors import HubError, HubUnavailable, InvalidRequest, ServerBusy
+from notebooks_service.errors import HubError, HubUnavailable, InvalidRequest, ServerBusy, SpawnFailed
 from notebooks_service.hub import HubClient
 
 
@@ -132,6 +132,7 @@ async def test_start_that_vanishes_is_a_clear_502(fake_hub):
     with pytest.raises(HubError) as e:
         await client_for(fake_hub).start_server("alice", "alpha-python", "alpha/python", {})
     assert "failed to start" in e.value.message
+    assert isinstance(e.value, SpawnFailed)
 
 
 async def test_start_while_stopping_is_409(fake_hub):

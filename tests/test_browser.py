@@ -1,0 +1,114 @@
+"""In a real browser (Playwright driving Debian's Chromium) against the real demo stack.
+
+Log in through the Hub, start from the service, watch the progress bar move,
+land in JupyterLab, stop; and see why a failed start failed. Screenshots go
+to test-artifacts/.
+"""
+
+import os
+import re
+import shutil
+
+import pytest
+
+from conftest import set_spawn_delay, set_spawn_failure, wait_for
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "test-artifacts")
+
+if not os.path.exists(CHROMIUM):
+    if os.environ.get("CI"):
+        raise RuntimeError("Chromium is missing: .ci/run installs it (apt-get install chromium)")
+    pytest.skip("no Chromium here: apt-get install chromium", allow_module_level=True)
+
+sync_api = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.usefixtures("clean_servers")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, hub):
+    context = browser.new_context(viewport={"width": 1100, "height": 700})
+    page = context.new_page()
+    page.console_messages = []
+    page.on("console", lambda message: page.console_messages.append(message.text))
+    yield page
+    context.close()
+
+
+def log_in(page, hub, user: str) -> None:
+    page.goto(hub.service_url)
+    page.fill("input[name=username]", user)
+    page.fill("input[name=password]", "any password")
+    page.click("#login_submit")
+    page.wait_for_url(hub.service_url)
+
+
+def screenshot(page, name: str) -> None:
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    page.screenshot(path=os.path.join(ARTIFACTS, name), full_page=True)
+
+
+def progress_seen(page) -> list[int]:
+    return [int(m.split()[1]) for m in page.console_messages if m.startswith("progress ")]
+
+
+def test_start_watch_the_bar_land_in_jupyterlab_and_stop(page, hub):
+    set_spawn_delay(hub, 2)
+    log_in(page, hub, "alice")
+    page.select_option("#workspace", "alpha")
+    page.select_option("#image", "python")
+    page.click("#start-form button")
+    page.wait_for_url(hub.service_url + "alpha/python")
+    assert page.inner_text("#state") == "starting"
+    page.wait_for_selector("#progress-log li")  # the stream is flowing
+    screenshot(page, "status-page.png")
+
+    page.wait_for_url(re.compile(r".*/user/alice/alpha-python/lab.*"), timeout=60_000)
+    page.wait_for_selector(".jp-LabShell", timeout=60_000)  # JupyterLab itself, through the proxy
+    seen = progress_seen(page)
+    assert len(set(seen)) >= 3 and seen == sorted(seen) and seen[-1] == 100, seen
+
+    page.goto(hub.service_url)
+    row = page.locator("tr[data-server=alpha-python]")
+    assert "running" in row.inner_text()
+    row.locator("button", has_text="Stop").click()
+    page.wait_for_url(hub.service_url)
+
+    def stopped():
+        page.reload()
+        return page.locator("#no-servers").count() == 1
+
+    wait_for(stopped, timeout=30, interval=0.5, message="the server list to be empty")
+
+
+def test_a_failed_start_says_why(page, hub):
+    set_spawn_failure(hub, "image quay.io/nope:latest could not be pulled")
+    log_in(page, hub, "alice")
+    page.goto(hub.service_url + "alpha/minimal")
+    assert page.inner_text("#state") == "not running"
+    page.click("#start")
+    failure = page.locator("#progress-failure, #failure").first
+    failure.wait_for(state="visible", timeout=30_000)
+    assert "could not be pulled" in failure.inner_text()
+    assert page.inner_text("#state") == "failed"
+    assert page.locator("#start").is_visible() and page.inner_text("#start") == "Try again"
+    screenshot(page, "status-failed.png")

@@ -1,0 +1,117 @@
+"""Following a start: the service's progress stream, failures, and pod diagnostics (fake cluster)."""
+
+import json
+
+import pytest
+import requests
+from tornado.httpclient import HTTPRequest
+
+from notebooks_service.naming import SERVER_LABEL, USER_LABEL
+
+from conftest import set_spawn_delay, set_spawn_failure
+
+pytestmark = pytest.mark.usefixtures("clean_servers")
+
+
+async def follow(client, path: str, timeout: float = 60) -> list[dict]:
+    """Every event of the service's progress stream until it ends."""
+    chunks = []
+    request = HTTPRequest(
+        client.hub.service_url + path,
+        headers={"Authorization": f"token {client.token}", "Accept": "text/event-stream"},
+        request_timeout=timeout,
+        streaming_callback=chunks.append,
+    )
+    response = await client.http.fetch(request, raise_error=False)
+    assert response.code == 200
+    assert response.headers["Content-Type"] == "text/event-stream"
+    text = b"".join(chunks).decode()
+    return [json.loads(line[5:]) for line in text.splitlines() if line.startswith("data:")]
+
+
+async def test_progress_stream_follows_a_start_to_ready(client, hub):
+    set_spawn_delay(hub, 1)
+    alice = client("alice")
+    code, model = await alice.json("POST", "alpha/python")
+    assert code == 202 and model["progress_url"] == "/services/notebooks/alpha/python/progress"
+    events = await follow(alice, "alpha/python/progress")
+    values = [e["progress"] for e in events]
+    assert values == sorted(values) and len(set(values)) >= 3, events  # the bar moves
+    assert events[-1]["ready"] is True and events[-1]["url"] == "/user/alice/alpha-python/"
+    assert all(e["source"] == "hub" for e in events)
+    assert any("pid" in e.get("message", "") for e in events)  # the demo spawner's own steps
+    # once ready, the stream is one ready event
+    assert [e["ready"] for e in await follow(alice, "alpha/python/progress")] == [True]
+
+
+async def test_progress_stream_reports_a_failed_start(client, hub):
+    set_spawn_failure(hub, "image registry said no")
+    alice = client("alice")
+    code, _ = await alice.json("POST", "alpha/minimal")
+    assert code in (202, 500, 502)  # accepted, or refused at once: either way it must not run
+    events = await follow(alice, "alpha/minimal/progress")
+    assert events[-1]["failed"] is True and "image registry said no" in events[-1]["message"]
+    # and the failure is remembered where people look next
+    code, body = await alice.json("GET", "alpha/minimal")
+    assert code == 404 and "image registry said no" in body["message"]
+
+
+async def test_progress_of_a_server_that_is_not_running(client):
+    events = await follow(client("bob"), "alpha/python/progress")
+    assert events == [{"progress": 100, "failed": True, "message": "The server is not running."}]
+
+
+async def test_progress_stream_checks_membership(client):
+    code, body = await client("bob").json("GET", "beta/python/progress")
+    assert code == 403 and body["status"] == 403
+
+
+async def test_pod_events_are_merged_into_the_stream(client, hub, cluster):
+    cluster.clear()
+    labels = {USER_LABEL: "alice", SERVER_LABEL: "alpha-minimal"}
+    cluster.add_pod("ws-alpha", "jupyter-alice--alpha-minimal", labels)
+    cluster.add_event("ws-alpha", "jupyter-alice--alpha-minimal", "Pulling", 'Pulling image "base-notebook"', "Normal")
+    set_spawn_delay(hub, 2)
+    alice = client("alice")
+    await alice.json("POST", "alpha/minimal")
+    events = await follow(alice, "alpha/minimal/progress")
+    pod_events = [e for e in events if e["source"] == "kubernetes"]
+    assert pod_events and pod_events[0]["message"] == 'Pulling: Pulling image "base-notebook"'
+    assert events[-1]["ready"] is True
+    cluster.clear()
+
+
+async def test_image_pull_backoff_shows_in_json_and_page(client, hub, cluster, tokens):
+    cluster.clear()
+    labels = {USER_LABEL: "alice", SERVER_LABEL: "alpha-python"}
+    cluster.add_pod(
+        "ws-alpha",
+        "jupyter-alice--alpha-python",
+        labels,
+        waiting=("ImagePullBackOff", 'Back-off pulling image "scipy:nope"'),
+    )
+    cluster.add_event(
+        "ws-alpha", "jupyter-alice--alpha-python", "Failed", 'Failed to pull image "scipy:nope": not found'
+    )
+    set_spawn_delay(hub, 30)  # stays pending while we look
+    alice = client("alice")
+    await alice.json("POST", "alpha/python")
+    code, model = await alice.json("GET", "alpha/python")
+    assert code == 200 and model["pending"] == "spawn"
+    status = model["status"]
+    assert status["kubernetes"] == "ok"
+    assert status["details"]["problems"][0]["reason"] == "ImagePullBackOff"
+    assert status["message"] == 'ImagePullBackOff: Back-off pulling image "scipy:nope"'
+    page = requests.get(
+        hub.service_url + "alpha/python", headers={"Authorization": f"token {tokens['alice']}", "Accept": "text/html"}
+    )
+    assert page.status_code == 200
+    assert "ImagePullBackOff" in page.text and "scipy:nope" in page.text and "not found" in page.text
+    cluster.clear()
+
+
+async def test_status_without_a_pod_says_so(client):
+    alice = client("alice")
+    await alice.json("POST", "alpha/minimal")
+    code, model = await alice.json("GET", "alpha/minimal")
+    assert model["status"] == {"kubernetes": "ok", "message": "No pod yet.", "details": {}}
