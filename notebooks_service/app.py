@@ -16,7 +16,6 @@ import sys
 from urllib.parse import urlparse
 
 import jinja2
-from jupyterhub.services.auth import HubOAuth
 from tornado import web
 from tornado.log import LogFormatter
 from traitlets import Bytes, CaselessStrEnum, Dict, Float, Integer, List, TraitError, Unicode, default, validate
@@ -38,6 +37,7 @@ from .images import normalise_catalogue
 from .kube import KubeDiagnostics
 from .log import log_request
 from .naming import DEFAULT_NAMESPACE_TEMPLATE
+from .oauth import SharedStateHubOAuth
 from .workspaces import POLICY_ALIASES, StaticWorkspacePolicy, WorkspacePolicy
 
 
@@ -267,11 +267,12 @@ class NotebooksService(Application):
         policy.check_config()
         return policy
 
-    def make_hub_auth(self) -> HubOAuth:
+    def make_hub_auth(self) -> SharedStateHubOAuth:
         if not self.hub_api_token:
             raise ValueError("No Hub API token: set JUPYTERHUB_API_TOKEN or NotebooksService.hub_api_token")
-        auth = HubOAuth(
+        auth = SharedStateHubOAuth(
             parent=self,
+            state_secret=self.cookie_secret,  # so any replica can complete a login
             api_url=self.hub_api_url,
             api_token=self.hub_api_token,
             hub_prefix=self.hub_prefix,
@@ -340,7 +341,6 @@ class NotebooksService(Application):
             self.load_config_file(self.config_file)
         elif self.config_file != self.__class__.config_file.default_value:
             raise SystemExit(f"Config file not found: {self.config_file}")
-        self.load_config_environ()
         # one log stream: tornado's and our modules' loggers go through the app's handler
         for name in ("tornado.access", "tornado.application", "tornado.general", "notebooks_service", "jupyterhub"):
             logger = logging.getLogger(name)

@@ -74,3 +74,18 @@ def test_bad_catalogue_is_refused():
 def test_unknown_policy_class_is_refused(hub_env):
     with pytest.raises(ValueError, match="not a WorkspacePolicy"):
         NotebooksService(workspace_policy_class="notebooks_service.images.lookup_image").make_policy()
+
+
+def test_cookie_secret_from_the_environment(hub_env, monkeypatch, tmp_path):
+    # NOTEBOOKS_SERVICE_* must not be mistaken for traitlets config from the environment
+    monkeypatch.setenv("NOTEBOOKS_SERVICE_COOKIE_SECRET", "ab" * 32)
+    monkeypatch.chdir(tmp_path)
+    app = NotebooksService()
+    app.initialize([])
+    assert app.cookie_secret == bytes.fromhex("ab" * 32)
+
+
+def test_cookie_secret_must_be_hex(hub_env, monkeypatch):
+    monkeypatch.setenv("NOTEBOOKS_SERVICE_COOKIE_SECRET", "not hex")
+    with pytest.raises(Exception, match="must be hex"):
+        _ = NotebooksService().cookie_secret

@@ -32,10 +32,9 @@ IMAGES = {
     },
     "minimal": {
         "image": "quay.io/jupyter/base-notebook:latest",
-        "display_name": "Minimal (Jupyter Server)",
-        "description": "A plain Jupyter Server without JupyterLab.",
-        "local_default_url": "/api/status",
-        "local_args": ["--ServerApp.jpserver_extensions={'jupyterlab': False}"],
+        "display_name": "Minimal (single document)",
+        "description": "JupyterLab's simple single-document interface.",
+        "local_default_url": "/doc",
     },
 }
 
@@ -44,4 +43,3 @@ def select_local_image(spawner) -> None:
     """Hub pre_spawn_hook of the demo: the catalogue's image picks which single-user server starts."""
     image = IMAGES.get((spawner.user_options or {}).get("image"), IMAGES["python"])
     spawner.default_url = image["local_default_url"]
-    spawner.args = spawner.args + image.get("local_args", [])

@@ -1,0 +1,21 @@
+# The test Hub with notebooks-service as an *external* service: replicas behind a load balancer.
+import os
+
+load_subconfig(os.path.join(os.path.dirname(__file__), "hub_test_config.py"))  # noqa: F821
+
+c = get_config()  # noqa: F821
+env = os.environ
+# replaces the demo's managed service: the tests run the replicas themselves
+c.JupyterHub.services = [
+    {
+        "name": "notebooks",
+        "url": env["NOTEBOOKS_TEST_BALANCER_URL"],
+        "api_token": env["NOTEBOOKS_TEST_SERVICE_TOKEN"],
+        "oauth_client_id": "service-notebooks",
+        "oauth_redirect_uri": "/services/notebooks/oauth_callback",
+        "oauth_no_confirm": True,
+    },
+    {"name": "test-admin", "api_token": env["NOTEBOOKS_TEST_ADMIN_TOKEN"]},
+]
+# the Hub's periodic health check would be one more request through the balancer, shifting its turns
+c.JupyterHub.service_check_interval = 0
