@@ -1,0 +1,39 @@
+# notebooks-service images. Targets:
+#   service  the service itself (default): slim, non-root, no build tools
+#   hub      the z2jh hub image with notebooks-service added, for the Hub-side guard
+# Build with chartpress (helm-chart/chartpress.yaml) or: docker build --target service .
+
+ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
+ARG HUB_IMAGE=quay.io/jupyterhub/k8s-hub:4.1.0
+
+# ---- build: wheels and a virtualenv; nothing of this stage but /opt/venv and /wheels ships
+FROM ${PYTHON_IMAGE} AS build
+WORKDIR /src
+COPY pyproject.toml setup.cfg README.rst ./
+COPY notebooks_service ./notebooks_service
+COPY templates ./templates
+RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
+    && python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir /wheels/*.whl \
+    && /opt/venv/bin/pip uninstall --yes pip
+
+# ---- service: the same Python, the virtualenv, a non-root user
+FROM ${PYTHON_IMAGE} AS service
+RUN useradd --no-create-home --uid 1000 --user-group notebooks
+COPY --from=build /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1
+USER 1000:1000
+EXPOSE 10101
+ENTRYPOINT ["notebooks-service"]
+
+# ---- hub: JupyterHub's z2jh image, plus notebooks_service.hubside for the guard
+FROM ${HUB_IMAGE} AS hub
+COPY --from=build /wheels /tmp/wheels
+USER 0
+RUN pip install --no-cache-dir /tmp/wheels/*.whl && rm -rf /tmp/wheels
+USER 1000
+
+# the default target, last: the service
+FROM service

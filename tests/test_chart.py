@@ -1,0 +1,191 @@
+"""The helm chart: rendered offline with Helm's own engine (helm-python-sdk), every manifest
+validated against a current Kubernetes release's schemas (kubernetes-validate), and the
+rendered configuration loaded by the real service and Hub-side guard. Also the Dockerfile
+lint (hadolint) and the chartpress configuration."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import helm_python as helm
+import kubernetes_validate
+import pytest
+import yaml
+from traitlets.config import Config
+
+from notebooks_service.hubside import load_guard
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHART = os.path.join(ROOT, "helm-chart", "notebooks-service")
+EXAMPLES = os.path.join(ROOT, "helm-chart", "examples")
+KUBERNETES = kubernetes_validate.latest_version()
+VALUES = {
+    "default": None,
+    "z2jh-example": os.path.join(EXAMPLES, "notebooks-service-values.yaml"),
+    **{
+        name[:-5]: os.path.join(ROOT, "helm-chart", "ci", name)
+        for name in sorted(os.listdir(os.path.join(ROOT, "helm-chart", "ci")))
+    },
+}
+RELEASE, NAMESPACE = "notebooks-service", "jupyter"
+SERVICE_STARTS = (
+    "import sys; from notebooks_service.app import NotebooksService as S; "
+    "s = S(); s.initialize(['--config', sys.argv[1]]); s.make_app(); print(sorted(s.images))"
+)
+
+
+def load_values(path: str | None) -> dict:
+    if path is None:
+        return {}
+    with open(path) as f:
+        return yaml.safe_load(f) or {}
+
+
+def render(values_path: str | None) -> tuple[list[dict], str]:
+    """The manifests and NOTES.txt a release of the chart would apply and print."""
+    with helm.Chart.load(CHART) as chart:
+        files = chart.render(load_values(values_path), name=RELEASE, namespace=NAMESPACE, is_install=True)
+    notes = files.pop(next(k for k in files if k.endswith("NOTES.txt")), "")
+    docs = [d for text in files.values() for d in yaml.safe_load_all(text) if d]
+    return docs, notes
+
+
+def one(docs: list[dict], kind: str) -> dict:
+    [doc] = [d for d in docs if d["kind"] == kind]
+    return doc
+
+
+@pytest.mark.parametrize("values", VALUES)
+def test_every_manifest_is_valid_kubernetes(values):
+    docs, _ = render(VALUES[values])
+    assert {d["kind"] for d in docs} >= {"Deployment", "Service", "ConfigMap"}
+    for doc in docs:
+        # strict: unknown fields are errors too
+        kubernetes_validate.validate(doc, KUBERNETES, strict=True)
+
+
+@pytest.mark.parametrize("values", VALUES)
+def test_helm_lint_is_clean(values):
+    report = helm.lint(CHART, load_values(VALUES[values]), strict=True, namespace=NAMESPACE)
+    problems = [m for m in report["messages"] if m["severity"] >= 2] + report["errors"]
+    assert not problems, problems
+
+
+def test_deployment_runs_locked_down_with_probes():
+    docs, _ = render(None)
+    deployment = one(docs, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert deployment["spec"]["replicas"] == 2
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert container["resources"]["requests"]
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["path"] == "/services/notebooks/health"
+    env = {e["name"]: e for e in container["env"]}
+    assert env["JUPYTERHUB_API_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "jupyterhub-api-token"
+    assert env["NOTEBOOKS_SERVICE_COOKIE_SECRET"]["valueFrom"]["secretKeyRef"]["key"] == "cookie-secret"
+    assert env["JUPYTERHUB_API_URL"]["value"] == "http://hub:8081/hub/api"
+    assert {m["mountPath"] for m in container["volumeMounts"]} == {"/etc/notebooks-service", "/tmp"}
+
+
+def test_secrets_are_generated_once_for_all_replicas_or_taken_from_an_existing_secret():
+    docs, _ = render(None)
+    secret = one(docs, "Secret")
+    assert set(secret["data"]) == {"jupyterhub-api-token", "cookie-secret"}
+    docs, _ = render(VALUES["diagnostics-off-existing-secret"])
+    assert not [d for d in docs if d["kind"] == "Secret"]
+    env = {e["name"]: e for e in one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["JUPYTERHUB_API_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "notebooks-service-credentials"
+
+
+def test_rbac_only_reads_pods_and_events_where_asked():
+    docs, _ = render(VALUES["z2jh-example"])
+    [rule] = one(docs, "ClusterRole")["rules"]
+    assert rule == {"apiGroups": [""], "resources": ["pods", "events"], "verbs": ["get", "list", "watch"]}
+    bindings = [d for d in docs if d["kind"] == "RoleBinding"]
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["ws-alpha", "ws-beta"]
+    assert not [d for d in docs if d["kind"] == "ClusterRoleBinding"]
+    docs, _ = render(VALUES["hub-groups-cluster-wide"])
+    assert one(docs, "ClusterRoleBinding")["subjects"][0]["namespace"] == NAMESPACE
+    docs, _ = render(VALUES["diagnostics-off-existing-secret"])
+    assert not [d for d in docs if d["kind"] in ("ClusterRole", "RoleBinding", "ClusterRoleBinding")]
+    assert one(docs, "Deployment")["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+
+
+def test_notes_print_the_hub_services_entry_and_role():
+    _, notes = render(VALUES["z2jh-example"])
+    hub = yaml.safe_load(notes.split("\n\n")[1])["hub"]
+    service = hub["services"]["notebooks"]
+    assert service["url"] == "http://notebooks-service.jupyter.svc:80"
+    assert service["oauth_redirect_uri"] == "/services/notebooks/oauth_callback"
+    assert hub["loadRoles"]["notebooks-service"]["scopes"] == ["read:users", "servers", "admin:auth_state"]
+    assert "kubectl get secret -n jupyter notebooks-service" in notes
+
+
+def write_config_map(docs: list[dict], folder) -> str:
+    for name, content in one(docs, "ConfigMap")["data"].items():
+        (folder / name).write_text(content)
+    return str(folder / "notebooks_service_config.py")
+
+
+@pytest.mark.parametrize("values", VALUES)
+def test_rendered_config_loads_in_the_service_and_the_guard(values, tmp_path):
+    docs, _ = render(VALUES[values])
+    config_file = write_config_map(docs, tmp_path)
+    guard = load_guard(config_file)  # what the Hub does with the mounted ConfigMap
+    assert "python" in guard.service.images
+    assert guard.service.namespace_template == "ws-{workspace}"
+    expected_policy = load_values(VALUES[values]).get("config", {}).get("workspacePolicy", "static")
+    assert guard.service.workspace_policy_class == expected_policy
+    # and the service process starts with it (until it would need the Hub)
+    env = dict(os.environ, JUPYTERHUB_API_TOKEN="t", JUPYTERHUB_SERVICE_URL="http://127.0.0.1:1")
+    check = subprocess.run(
+        [sys.executable, "-c", SERVICE_STARTS, config_file], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert check.returncode == 0, check.stderr
+    assert "python" in check.stdout
+
+
+def test_z2jh_example_lines_up_with_the_chart(tmp_path):
+    with open(os.path.join(EXAMPLES, "z2jh-values.yaml")) as f:
+        hub = yaml.safe_load(f)["hub"]
+    docs, notes = render(VALUES["z2jh-example"])
+    config_map = one(docs, "ConfigMap")["metadata"]["name"]
+    service = one(docs, "Service")["metadata"]["name"]
+    assert hub["extraVolumes"][0]["configMap"]["name"] == config_map
+    assert hub["services"]["notebooks"]["url"] == f"http://{service}.{NAMESPACE}.svc:80"
+    noted = yaml.safe_load(notes.split("\n\n")[1])["hub"]
+    assert hub["loadRoles"]["notebooks-service"]["scopes"] == noted["loadRoles"]["notebooks-service"]["scopes"]
+    assert hub["loadRoles"]["user"] == noted["loadRoles"]["user"]
+    # the extraConfig snippet installs the guard, reading the mounted ConfigMap
+    mount = hub["extraVolumeMounts"][0]["mountPath"]
+    write_config_map(docs, tmp_path)
+    snippet = hub["extraConfig"]["notebooks-workspace-guard"].replace(mount, str(tmp_path))
+    c = Config()
+    exec(compile(snippet, "extraConfig", "exec"), {"c": c})
+    assert callable(c.Spawner.apply_user_options)
+
+
+def test_dockerfile_lint_is_clean():
+    hadolint = shutil.which("hadolint") or os.path.join(os.path.dirname(sys.executable), "hadolint")
+    result = subprocess.run([hadolint, os.path.join(ROOT, "Dockerfile")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_chartpress_knows_the_images():
+    if not os.path.isdir(os.path.join(ROOT, ".git")):
+        pytest.skip("chartpress versions from git history: needs a git checkout")
+    chartpress = shutil.which("chartpress") or os.path.join(os.path.dirname(sys.executable), "chartpress")
+    result = subprocess.run(
+        [chartpress, "--no-build", "--list-images"],
+        cwd=os.path.join(ROOT, "helm-chart"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "quay.io/notebooks-service/notebooks-service:" in result.stdout
