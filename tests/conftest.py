@@ -129,11 +129,13 @@ def stop_all_servers(hub: DemoHub, user: str) -> None:
 
 
 @pytest.fixture
-def clean_servers(hub):
-    """Every test that starts servers leaves none behind."""
+def clean_servers(hub, cluster):
+    """Every test that starts servers leaves none behind (nor pods in the fake cluster)."""
     set_spawn_delay(hub, None)
     set_spawn_failure(hub, None)
+    cluster.clear()
     yield
+    cluster.clear()
     set_spawn_delay(hub, None)
     set_spawn_failure(hub, None)
     for user in ("alice", "bob"):

@@ -8,13 +8,12 @@ thread and event loop: the service under test may be another process.
 import asyncio
 import itertools
 import json
-import threading
 from datetime import datetime, timezone
 
 from tornado import web
-from tornado.httpserver import HTTPServer
 from tornado.iostream import StreamClosedError
-from tornado.testing import bind_unused_port
+
+from threaded_server import ThreadedServer
 
 
 def now() -> str:
@@ -30,22 +29,14 @@ def _matches(selector: str, values: dict) -> bool:
     return True
 
 
-class FakeKubernetes:
+class FakeKubernetes(ThreadedServer):
     def __init__(self):
         self.pods: dict[str, list[dict]] = {}  # namespace -> pods
         self.events: dict[str, list[dict]] = {}  # namespace -> events
         self.requests: list[str] = []
         self._versions = itertools.count(1)
         self._changed: asyncio.Condition | None = None
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
-        self.thread.start()
-        ready.wait(10)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        super().__init__(self._app)
 
     def kubeconfig(self) -> str:
         return (
@@ -93,7 +84,11 @@ class FakeKubernetes:
                 ],
             },
         }
-        self._call(lambda: self.pods.setdefault(namespace, []).append(pod))
+
+        async def add():
+            self.pods.setdefault(namespace, []).append(pod)
+
+        self.call(add)
 
     def add_event(self, namespace: str, pod: str, reason: str, message: str, type_: str = "Warning"):
         version = next(self._versions)
@@ -113,29 +108,19 @@ class FakeKubernetes:
             async with self._changed:
                 self._changed.notify_all()
 
-        asyncio.run_coroutine_threadsafe(add(), self.loop).result(5)
+        self.call(add)
 
     def clear(self):
-        self._call(lambda: (self.pods.clear(), self.events.clear(), self.requests.clear()))
+        async def clear():
+            self.pods.clear()
+            self.events.clear()
+            self.requests.clear()
 
-    def close(self):
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
+        self.call(clear)
 
     # -- the API server -------------------------------------------------------
 
-    def _call(self, fn):
-        done = threading.Event()
-
-        def run():
-            fn()
-            done.set()
-
-        self.loop.call_soon_threadsafe(run)
-        done.wait(5)
-
-    def _run(self, ready: threading.Event):
-        asyncio.set_event_loop(self.loop)
+    def _app(self) -> web.Application:
         fake = self
         self._changed = asyncio.Condition()
 
@@ -183,12 +168,6 @@ class FakeKubernetes:
                 except StreamClosedError:
                     pass
 
-        app = web.Application(
+        return web.Application(
             [(r"/api/v1/namespaces/([^/]+)/pods", Pods), (r"/api/v1/namespaces/([^/]+)/events", Events)]
         )
-        sock, self.port = bind_unused_port()
-        server = HTTPServer(app)
-        server.add_sockets([sock])
-        ready.set()
-        self.loop.run_forever()
-        server.stop()

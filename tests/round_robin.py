@@ -4,39 +4,24 @@ Per request, not per connection, and no stickiness: the harshest balancing a
 Kubernetes Service could do. Runs on its own thread; records who served what.
 """
 
-import asyncio
 import itertools
-import threading
 
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
-from tornado.httpserver import HTTPServer
-from tornado.testing import bind_unused_port
+
+from threaded_server import ThreadedServer
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "te", "upgrade", "trailer"}
 
 
-class RoundRobin:
+class RoundRobin(ThreadedServer):
     def __init__(self, backends: list[str]):
         self.backends = backends
         self.served: list[tuple[int, str, str]] = []  # (backend index, method, path)
         self._next = itertools.cycle(range(len(backends)))
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
-        self.thread.start()
-        ready.wait(10)
+        super().__init__(self._app)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def close(self):
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-
-    def _run(self, ready):
-        asyncio.set_event_loop(self.loop)
+    def _app(self) -> web.Application:
         balancer = self
 
         class Forward(web.RequestHandler):
@@ -68,9 +53,4 @@ class RoundRobin:
 
             get = post = delete = put = patch = head = forward
 
-        sock, self.port = bind_unused_port()
-        server = HTTPServer(web.Application([(r".*", Forward)]))
-        server.add_sockets([sock])
-        ready.set()
-        self.loop.run_forever()
-        server.stop()
+        return web.Application([(r".*", Forward)])

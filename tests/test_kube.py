@@ -17,22 +17,13 @@ def query_of(uri: str) -> dict:
     return parse_qs(urlsplit(uri).query)
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    fake = FakeKubernetes()
-    path = tmp_path_factory.mktemp("kube") / "config"
-    path.write_text(fake.kubeconfig())
-    fake.kubeconfig_path = str(path)
-    yield fake
-    fake.close()
-
-
 @pytest.fixture
 async def kube(cluster):
     cluster.clear()
     diagnostics = KubeDiagnostics("kubeconfig", kubeconfig=cluster.kubeconfig_path, namespace_template="ws-{workspace}")
     yield diagnostics
     await diagnostics.close()
+    cluster.clear()  # the session's cluster: leave nothing for the next test
 
 
 async def test_finds_the_pod_by_labels_in_the_workspace_namespace(cluster, kube):

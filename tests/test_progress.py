@@ -67,7 +67,6 @@ async def test_progress_stream_checks_membership(client):
 
 
 async def test_pod_events_are_merged_into_the_stream(client, hub, cluster):
-    cluster.clear()
     labels = {USER_LABEL: "alice", SERVER_LABEL: "alpha-minimal"}
     cluster.add_pod("ws-alpha", "jupyter-alice--alpha-minimal", labels)
     cluster.add_event("ws-alpha", "jupyter-alice--alpha-minimal", "Pulling", 'Pulling image "base-notebook"', "Normal")
@@ -78,11 +77,9 @@ async def test_pod_events_are_merged_into_the_stream(client, hub, cluster):
     pod_events = [e for e in events if e["source"] == "kubernetes"]
     assert pod_events and pod_events[0]["message"] == 'Pulling: Pulling image "base-notebook"'
     assert events[-1]["ready"] is True
-    cluster.clear()
 
 
 async def test_image_pull_backoff_shows_in_json_and_page(client, hub, cluster, tokens):
-    cluster.clear()
     labels = {USER_LABEL: "alice", SERVER_LABEL: "alpha-python"}
     cluster.add_pod(
         "ws-alpha",
@@ -107,7 +104,6 @@ async def test_image_pull_backoff_shows_in_json_and_page(client, hub, cluster, t
     )
     assert page.status_code == 200
     assert "ImagePullBackOff" in page.text and "scipy:nope" in page.text and "not found" in page.text
-    cluster.clear()
 
 
 async def test_status_without_a_pod_says_so(client):
