@@ -90,9 +90,11 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         try:
             model = await self.hub_auth.get_user(self, sync=False)
         except web.HTTPError as e:
-            # HubAuth reports an unreachable Hub as a 500; that is not our bug, say what it is
+            # HubAuth reports Hub trouble as 500s; that is not our bug: say what it is, log why
             app_log.error("Cannot check authentication with the Hub: %s", e.log_message)
-            raise ServiceError("Cannot check your login: the Hub is not reachable right now.", 503) from None
+            if "Failed to connect" in (e.log_message or ""):
+                raise ServiceError("Cannot check your login: the Hub is not reachable right now.", 503) from None
+            raise ServiceError("Cannot check your login: the Hub answered with an error.", 502) from None
         if not model:
             return None
         try:

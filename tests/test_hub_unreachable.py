@@ -1,5 +1,6 @@
 """The service as an external process whose Hub is down: clear 503s, no tracebacks."""
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -9,23 +10,25 @@ import urllib.request
 
 import pytest
 import requests
+from tornado import web
 
 from notebooks_service.demo.app import free_port
 
+from threaded_server import ThreadedServer
 
-@pytest.fixture(scope="module")
-def orphan_service(tmp_path_factory):
-    """notebooks-service configured by environment only, pointing at a Hub that is not there."""
+
+@contextlib.contextmanager
+def service_with_hub_at(api_url: str, log_path):
+    """notebooks-service configured by environment only, with its Hub API at ``api_url``."""
     port = free_port()
     env = dict(
         os.environ,
         JUPYTERHUB_API_TOKEN="service-token-for-a-missing-hub",
-        JUPYTERHUB_API_URL=f"http://127.0.0.1:{free_port()}/hub/api",
+        JUPYTERHUB_API_URL=api_url,
         JUPYTERHUB_SERVICE_URL=f"http://127.0.0.1:{port}",
         JUPYTERHUB_SERVICE_PREFIX="/services/notebooks/",
         JUPYTERHUB_CLIENT_ID="service-notebooks",
     )
-    log_path = tmp_path_factory.mktemp("orphan") / "service.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "notebooks_service", "--NotebooksService.hub_max_retries=1"],
@@ -44,9 +47,34 @@ def orphan_service(tmp_path_factory):
             assert process.poll() is None, log_path.read_text()
             assert time.monotonic() < deadline, "service did not start"
             time.sleep(0.1)
-    yield base, log_path
-    process.terminate()
-    process.wait(10)
+    try:
+        yield base
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def orphan_service(tmp_path_factory):
+    """The service with no Hub where its API should be."""
+    log_path = tmp_path_factory.mktemp("orphan") / "service.log"
+    with service_with_hub_at(f"http://127.0.0.1:{free_port()}/hub/api", log_path) as base:
+        yield base, log_path
+
+
+def test_a_hub_that_answers_errors_is_a_502(tmp_path):
+    class Broken(web.RequestHandler):
+        def get(self, *args):
+            raise web.HTTPError(500)
+
+    broken_hub = ThreadedServer(lambda: web.Application([(r".*", Broken)]))
+    try:
+        with service_with_hub_at(broken_hub.url + "/hub/api", tmp_path / "service.log") as base:
+            response = requests.get(base, headers={"Authorization": "token some-user-token"})
+    finally:
+        broken_hub.close()
+    assert response.status_code == 502
+    assert response.json() == {"status": 502, "message": "Cannot check your login: the Hub answered with an error."}
 
 
 def test_token_client_gets_503_json(orphan_service):
