@@ -184,13 +184,33 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
 
     # -- servers of this service ----------------------------------------------
 
+    def status_url(self, workspace: str, image: str, notebook: str | None = None) -> str:
+        """The service's page (and API path) of one server, optionally opening a notebook."""
+        url = f"{self.prefix}{quote(workspace)}/{quote(image)}"
+        return url + f"/{quote(notebook)}" if notebook else url
+
+    async def checked_request(
+        self, workspace: str, image: str, notebook: str | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any], str | None, str]:
+        """Check a request about (workspace, image) for the caller, input before any Hub call.
+
+        Returns the caller's Hub model, the catalogue entry, the checked notebook
+        path and the server's name; raises 400/404/403 otherwise.
+        """
+        check_workspace(workspace)
+        entry = lookup_image(self.catalogue, image)
+        notebook = check_notebook_path(notebook)
+        user = await self.caller_model()
+        await self.policy.check_member(user, workspace)
+        return user, entry, notebook, server_name(workspace, image)
+
     def server_view(
         self, name: str, server: dict[str, Any], notebook: str | None = None, status: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """Our JSON model of one of the user's servers, from the Hub's model (and Kubernetes' view)."""
         options = server.get("user_options") or {}
         workspace, image = options.get("workspace", ""), options.get("image", "")
-        status_url = f"{self.prefix}{quote(workspace)}/{quote(image)}"
+        status_url = self.status_url(workspace, image)
         view = {
             "name": name,
             "workspace": workspace,
@@ -233,13 +253,8 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
 
     async def start(self, workspace: str, image: str, notebook: str | None) -> None:
         """Start (workspace, image) for the caller and answer: 201 ready, 202 pending, or a redirect."""
-        check_workspace(workspace)
-        lookup_image(self.catalogue, image)
-        notebook = check_notebook_path(notebook)
-        user = await self.caller_model()
-        await self.policy.check_member(user, workspace)
-        name = server_name(workspace, image)
-        status_page = f"{self.prefix}{quote(workspace)}/{quote(image)}" + (f"/{quote(notebook)}" if notebook else "")
+        user, _, notebook, name = await self.checked_request(workspace, image, notebook)
+        status_page = self.status_url(workspace, image, notebook)
         try:
             server = await self.hub.start_server(
                 user["name"], name, display_name(workspace, image), {"workspace": workspace, "image": image}
@@ -294,12 +309,7 @@ class ServerHandler(BaseHandler):
     """``<prefix>/<workspace>/<image>[/<notebook>]``: show, start and stop one server."""
 
     async def get(self, workspace: str, image: str, notebook: str | None = None) -> None:
-        check_workspace(workspace)
-        entry = lookup_image(self.catalogue, image)
-        notebook = check_notebook_path(notebook)
-        user = await self.caller_model()
-        await self.policy.check_member(user, workspace)
-        name = server_name(workspace, image)
+        user, entry, notebook, name = await self.checked_request(workspace, image, notebook)
         server = (user.get("servers") or {}).get(name)
         if server is None:
             # not running: say why the last start failed, if it did
@@ -319,7 +329,6 @@ class ServerHandler(BaseHandler):
             self.render_status_page(workspace, entry, notebook, server=view)
 
     def render_status_page(self, workspace, image, notebook, *, server, failure=None) -> None:
-        action_url = f"{self.prefix}{quote(workspace)}/{quote(image['name'])}"
         self.render_template(
             "status.html",
             server=server,
@@ -327,8 +336,8 @@ class ServerHandler(BaseHandler):
             image=image,
             notebook=notebook,
             failure=failure,
-            action_url=action_url + (f"/{quote(notebook)}" if notebook else ""),
-            progress_url=action_url + "/progress",
+            action_url=self.status_url(workspace, image["name"], notebook),
+            progress_url=self.status_url(workspace, image["name"]) + "/progress",
         )
 
     async def post(self, workspace: str, image: str, notebook: str | None = None) -> None:
@@ -368,11 +377,7 @@ class ServerProgressHandler(BaseHandler):
         return True  # a stream client cannot follow a login redirect: errors are JSON
 
     async def get(self, workspace: str, image: str) -> None:
-        check_workspace(workspace)
-        lookup_image(self.catalogue, image)
-        user = await self.caller_model()
-        await self.policy.check_member(user, workspace)
-        name = server_name(workspace, image)
+        user, _, _, name = await self.checked_request(workspace, image)
         server = (user.get("servers") or {}).get(name)
 
         self.set_header("Content-Type", "text/event-stream")

@@ -38,7 +38,7 @@ class HubResponse:
         """The Hub's error message, if it sent one."""
         if isinstance(self.body, dict):
             return str(self.body.get("message") or self.body.get("error") or "")
-        return str(self.body or "")
+        return str(self.body or "")[:1000]  # a page of HTML is no message
 
 
 def _quote(segment: str) -> str:
@@ -314,7 +314,7 @@ def _parse_body(response: HTTPResponse) -> Any:
     try:
         return json.loads(response.body)
     except ValueError:
-        return response.body.decode("utf8", "replace")[:1000]
+        return response.body.decode("utf8", "replace")
 
 
 def _retry_after(response: HTTPResponse, default: float) -> float:
