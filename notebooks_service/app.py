@@ -27,6 +27,8 @@ from .handlers import (
     HealthHandler,
     NotFoundHandler,
     OAuthCallbackHandler,
+    ReadinessHandler,
+    RequestsInFlight,
     ServerHandler,
     ServerListHandler,
     ServerProgressHandler,
@@ -34,10 +36,10 @@ from .handlers import (
 )
 from .hub import HubClient
 from .images import normalise_catalogue
-from .kube import KubeDiagnostics
 from .log import log_request
 from .naming import DEFAULT_NAMESPACE_TEMPLATE
 from .oauth import SharedStateHubOAuth
+from .progress import ProgressFanout
 from .workspaces import POLICY_ALIASES, StaticWorkspacePolicy, WorkspacePolicy
 
 
@@ -185,11 +187,24 @@ class NotebooksService(Application):
                 raise ValueError("NOTEBOOKS_SERVICE_COOKIE_SECRET must be hex") from None
         return secrets.token_bytes(32)
 
-    hub_request_timeout = Float(30, help="Seconds to wait for one Hub API answer.").tag(config=True)
-    hub_max_retries = Integer(4, help="Retries of a safe Hub API call after a 5xx, 429 or connection error.").tag(
-        config=True
-    )
-    hub_concurrency = Integer(10, help="Hub API calls in flight at once from this process.").tag(config=True)
+    # before HubClient owned them; still honoured (see _forward_renamed_config)
+    hub_request_timeout = Float(help="Deprecated: use HubClient.request_timeout.").tag(config=True)
+    hub_max_retries = Integer(help="Deprecated: use HubClient.max_retries.").tag(config=True)
+    hub_concurrency = Integer(help="Deprecated: use HubClient.concurrency.").tag(config=True)
+
+    request_budget = Float(
+        15,
+        help="""Seconds one request may spend waiting on the Hub: the login check, retries,
+        backoff, and waits for a connection or for another start or stop of the same server.
+        Past it the answer is 503 (409 for a busy server) with Retry-After. Keep it above the
+        Hub's slow_spawn_timeout (z2jh sets 0; JupyterHub's default is 10), which a start waits for.""",
+    ).tag(config=True)
+    readiness_timeout = Float(3, help="Seconds the readiness probe waits for the Hub's answer.").tag(config=True)
+    shutdown_grace = Float(
+        20,
+        help="""Seconds SIGTERM waits for requests in flight to finish (progress streams are told
+        to reconnect at once). Keep it below the pod's terminationGracePeriodSeconds.""",
+    ).tag(config=True)
 
     # -- what users may start -------------------------------------------------
 
@@ -286,9 +301,12 @@ class NotebooksService(Application):
             auth.access_scopes = {f"access:services!service={self.service_name}"}
         return auth
 
-    def make_kube(self) -> KubeDiagnostics | None:
+    def make_kube(self):
+        """KubeDiagnostics, or None when diagnostics are off (then kubernetes_asyncio is never imported)."""
         if self.kubernetes == "off":
             return None
+        from .kube import KubeDiagnostics
+
         return KubeDiagnostics(
             self.kubernetes,
             kubeconfig=self.kubeconfig or None,
@@ -302,6 +320,7 @@ class NotebooksService(Application):
         routes = [
             (prefix, ServerListHandler),
             (prefix + "health", HealthHandler),
+            (prefix + "ready", ReadinessHandler),
             (prefix + "user", UserHandler),
             (prefix + "oauth_callback", OAuthCallbackHandler),
             # before the server route: otherwise 'progress' would be taken for a notebook path
@@ -310,17 +329,18 @@ class NotebooksService(Application):
             (prefix.rstrip("/") or "/", web.RedirectHandler, {"url": prefix}),
             (r".*", NotFoundHandler),
         ]
+        hub_client = HubClient(parent=self, api_url=self.hub_api_url, api_token=self.hub_api_token)
+        kube = self.make_kube()
         settings = dict(
             hub_auth=self.make_hub_auth(),
-            hub_client=HubClient(
-                self.hub_api_url,
-                self.hub_api_token,
-                request_timeout=self.hub_request_timeout,
-                max_retries=self.hub_max_retries,
-                concurrency=self.hub_concurrency,
-            ),
+            hub_client=hub_client,
+            progress=ProgressFanout(hub_client, kube, parent=self),
             workspace_policy=self.make_policy(),
-            kube=self.make_kube(),
+            kube=kube,
+            request_budget=self.request_budget,
+            readiness_timeout=self.readiness_timeout,
+            in_flight=RequestsInFlight(),
+            draining=asyncio.Event(),
             image_catalogue=self.images,
             service_prefix=prefix,
             hub_prefix=self.hub_prefix,
@@ -341,6 +361,7 @@ class NotebooksService(Application):
             self.load_config_file(self.config_file)
         elif self.config_file != self.__class__.config_file.default_value:
             raise SystemExit(f"Config file not found: {self.config_file}")
+        self._forward_renamed_config()
         # one log stream: tornado's and our modules' loggers go through the app's handler
         for name in ("tornado.access", "tornado.application", "tornado.general", "notebooks_service", "jupyterhub"):
             logger = logging.getLogger(name)
@@ -349,6 +370,21 @@ class NotebooksService(Application):
             logger.setLevel(self.log.level)
         if not self.images:
             self.log.warning("The image catalogue is empty: nobody can start a server (set NotebooksService.images).")
+
+    _renamed = {
+        "hub_request_timeout": "request_timeout",
+        "hub_max_retries": "max_retries",
+        "hub_concurrency": "concurrency",
+    }
+
+    def _forward_renamed_config(self) -> None:
+        """Settings of HubClient that used to be NotebooksService's still work, with a warning."""
+        ours = self.config.get("NotebooksService", {})
+        for old, new in self._renamed.items():
+            if old in ours and new not in self.config.get("HubClient", {}):
+                self.log.warning("NotebooksService.%s is deprecated: set HubClient.%s", old, new)
+                self.config.HubClient[new] = ours[old]
+        self.update_config(self.config)
 
     async def _serve(self) -> None:
         app = self.make_app()
@@ -362,8 +398,28 @@ class NotebooksService(Application):
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
-        self.log.info("Shutting down")
+        await self._drain(app, server)
+
+    async def _drain(self, app: web.Application, server) -> None:
+        """Stop accepting, tell progress streams to reconnect, let requests in flight finish."""
+        settings = app.settings
+        settings["draining"].set()
         server.stop()
+        settings["progress"].shutdown("The notebooks service is restarting: reconnecting…")
+        in_flight = settings["in_flight"]
+        self.log.info("Shutting down: finishing %d request(s) in flight", len(in_flight))
+        if not await in_flight.wait_empty(self.shutdown_grace):
+            self.log.warning(
+                "%d request(s) still running after %.0fs: cutting them", len(in_flight), self.shutdown_grace
+            )
+        try:
+            await asyncio.wait_for(server.close_all_connections(), 5)
+        except asyncio.TimeoutError:
+            pass
+        settings["hub_client"].close()
+        if settings["kube"] is not None:
+            await settings["kube"].close()
+        self.log.info("Stopped")
 
     def start(self) -> None:
         if self.subapp:

@@ -12,12 +12,15 @@ class ServiceError(web.HTTPError):
     """An error with a status code and a message meant for the user."""
 
     status_code = 500
+    #: seconds a client should wait before trying again (sent as Retry-After), if any
+    retry_after: int | None = None
 
     def __init__(self, message: str, status_code: int | None = None, *, retry_after: int | None = None):
         # message is passed as log_message without args: tornado never %-formats it
         super().__init__(status_code or self.status_code, log_message=message)
         self.message = message
-        self.retry_after = retry_after
+        if retry_after is not None:
+            self.retry_after = retry_after
 
 
 class InvalidRequest(ServiceError):
@@ -42,6 +45,14 @@ class ServerBusy(ServiceError):
     """The server is in a state (e.g. stopping) that forbids the action right now."""
 
     status_code = 409
+    retry_after = 2
+
+
+class TooManyRequests(ServiceError):
+    """The caller holds as many of something (e.g. progress streams) as one caller may."""
+
+    status_code = 429
+    retry_after = 5
 
 
 class HubError(ServiceError):
@@ -55,6 +66,14 @@ class SpawnFailed(HubError):
 
 
 class HubUnavailable(ServiceError):
-    """The Hub could not be reached at all."""
+    """The Hub could not be reached, or did not answer within the request's time budget."""
 
     status_code = 503
+    retry_after = 5
+
+
+class ServiceUnavailable(ServiceError):
+    """This service cannot take the request now (at capacity, or shutting down)."""
+
+    status_code = 503
+    retry_after = 5

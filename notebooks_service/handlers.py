@@ -17,11 +17,47 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 from tornado.log import app_log
 
-from .errors import InvalidRequest, NotAMember, NotFound, ServiceError, SpawnFailed, Unauthorized
+from .errors import HubUnavailable, InvalidRequest, NotAMember, NotFound, ServiceError, SpawnFailed, Unauthorized
+from .hub import Deadline, request_deadline
 from .images import lookup_image
-from .kube import off_status
 from .log import request_summary
 from .naming import check_workspace, display_name, server_name
+from .progress import QUIET
+
+KUBERNETES_OFF = {
+    "kubernetes": "off",
+    "message": "Kubernetes diagnostics are off: this is the Hub's view only.",
+    "details": {},
+}
+
+
+class RequestsInFlight:
+    """The requests being served now, so that a shutdown can wait for them."""
+
+    def __init__(self):
+        self._handlers: set[web.RequestHandler] = set()
+        self._empty = asyncio.Event()
+        self._empty.set()
+
+    def __len__(self) -> int:
+        return len(self._handlers)
+
+    def add(self, handler: web.RequestHandler) -> None:
+        self._handlers.add(handler)
+        self._empty.clear()
+
+    def discard(self, handler: web.RequestHandler) -> None:
+        self._handlers.discard(handler)
+        if not self._handlers:
+            self._empty.set()
+
+    async def wait_empty(self, timeout: float) -> bool:
+        """True once no request is in flight; False if some still are after ``timeout`` seconds."""
+        try:
+            await asyncio.wait_for(self._empty.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
 
 
 class BaseHandler(HubOAuthenticated, web.RequestHandler):
@@ -66,6 +102,11 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         return None
 
     async def prepare(self) -> None:
+        self.settings["in_flight"].add(self)
+        # one time budget for everything this request asks of the Hub: login check, retries, lock waits
+        request_deadline.set(Deadline(self.settings["request_budget"]))
+        if self.settings["draining"].is_set():
+            self.set_header("Connection", "close")  # let the client find another replica
         if not self.requires_user:
             return
         self.current_user = await self._authenticate()
@@ -88,7 +129,10 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         if jwt_token:
             return await self._authenticate_jwt(jwt_token)
         try:
-            model = await self.hub_auth.get_user(self, sync=False)
+            model = await asyncio.wait_for(self.hub_auth.get_user(self, sync=False), request_deadline.get().remaining())
+        except asyncio.TimeoutError:
+            app_log.error("Cannot check authentication with the Hub: no answer within the request's budget")
+            raise HubUnavailable("Cannot check your login: the Hub did not answer in time.") from None
         except web.HTTPError as e:
             # HubAuth reports Hub trouble as 500s; that is not our bug: say what it is, log why
             app_log.error("Cannot check authentication with the Hub: %s", e.log_message)
@@ -101,6 +145,9 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             return self.check_hub_user(model)
         except UserNotAllowed:
             raise web.HTTPError(403, f"{model['name']} may not use the notebooks service.") from None
+
+    def on_finish(self) -> None:
+        self.settings["in_flight"].discard(self)
 
     def _request_summary(self) -> str:
         # tornado logs this for every error; keep tokens in the URL out of it
@@ -235,7 +282,7 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         """Kubernetes' view of the caller's server, or a status saying it is off or unreachable."""
         kube = self.settings.get("kube")
         if kube is None:
-            return off_status()
+            return KUBERNETES_OFF
         return await kube.status(workspace, self.current_user["name"], server_name_)
 
     def notebook_url(self, server_url: str, notebook: str) -> str:
@@ -366,12 +413,14 @@ class ServerHandler(BaseHandler):
 class ServerProgressHandler(BaseHandler):
     """``<prefix>/<workspace>/<image>/progress``: the start's progress as server-sent events.
 
-    Relays the Hub's progress stream for the caller's server, merged with the
-    pod's Kubernetes events when diagnostics are on. Each event is JSON with
-    ``progress`` (0-100) and ``message``; the last has ``ready`` or ``failed``.
+    Follows the caller's server through the progress fan-out: the Hub's
+    progress events, merged with the pod's Kubernetes events when diagnostics
+    are on. Each event is JSON with ``progress`` (0-100) and ``message``; the
+    last has ``ready`` or ``failed``, or ``reconnect`` when the service shuts down.
     """
 
     keepalive_interval = 15
+    watcher = None
 
     def wants_json(self) -> bool:
         return True  # a stream client cannot follow a login redirect: errors are JSON
@@ -379,65 +428,50 @@ class ServerProgressHandler(BaseHandler):
     async def get(self, workspace: str, image: str) -> None:
         user, _, _, name = await self.checked_request(workspace, image)
         server = (user.get("servers") or {}).get(name)
+        if server is None:
+            failure = await self.hub.last_spawn_failure(user["name"], name)
+            events = [{"progress": 100, "failed": True, "message": failure or "The server is not running."}]
+        elif server.get("ready"):
+            events = [{"progress": 100, "ready": True, "message": "Server ready", "url": server["url"]}]
+        else:
+            events = None
+            # before any header is sent: over the caps, this is a plain 429/503 error
+            self.watcher = self.settings["progress"].watch(user["name"], name, workspace)
 
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")  # nginx: do not buffer the stream
-        if server is None:
-            failure = await self.hub.last_spawn_failure(user["name"], name)
-            await self.send_event({"progress": 100, "failed": True, "message": failure or "The server is not running."})
-        elif server.get("ready"):
-            await self.send_event({"progress": 100, "ready": True, "message": "Server ready", "url": server["url"]})
-        else:
-            await self.relay(workspace, user["name"], name)
-        self.finish()
+        try:
+            if events is not None:
+                for event in events:
+                    await self.send_event(event)
+            else:
+                await self.relay()
+            self.finish()
+        except StreamClosedError:
+            pass  # the browser went away
+        finally:
+            if self.watcher is not None:
+                self.watcher.close()
 
     async def send_event(self, event: dict[str, Any]) -> None:
         self.write(f"data: {json.dumps(event)}\n\n")
         await self.flush()
 
-    async def relay(self, workspace: str, user: str, name: str) -> None:
-        """Forward the Hub's events and the pod's, in arrival order, until the Hub's stream ends."""
-        queue: asyncio.Queue = asyncio.Queue()
-        progress = 0
+    async def relay(self) -> None:
+        """Forward the server's events until its start ends, the browser leaves or the service stops."""
+        while (event := await self.watcher.next(self.keepalive_interval)) is not None:
+            if event is QUIET:
+                self.write(": keepalive\n\n")  # keeps proxies from closing a quiet stream
+                await self.flush()
+            else:
+                await self.send_event(event)
 
-        async def pump(source: str, events) -> None:
-            try:
-                async for event in events:
-                    await queue.put((source, event))
-            except ServiceError as e:
-                await queue.put(("hub", {"progress": 100, "failed": True, "message": e.message}))
-            finally:
-                if source == "hub":
-                    await queue.put(("hub", None))  # the Hub's stream decides when we are done
-
-        tasks = [asyncio.ensure_future(pump("hub", self.hub.progress_events(user, name)))]
-        kube = self.settings.get("kube")
-        if kube is not None:
-            tasks.append(asyncio.ensure_future(pump("kubernetes", kube.watch_events(workspace, user, name))))
-        try:
-            while True:
-                try:
-                    source, event = await asyncio.wait_for(queue.get(), self.keepalive_interval)
-                except asyncio.TimeoutError:
-                    self.write(": keepalive\n\n")  # keeps proxies from closing a quiet stream
-                    await self.flush()
-                    continue
-                if event is None:
-                    break
-                if source == "hub":
-                    progress = event.get("progress", progress)
-                    await self.send_event({**event, "source": "hub"})
-                else:
-                    message = f"{event['reason']}: {event['message']}"
-                    await self.send_event(
-                        {"progress": progress, "message": message, "source": "kubernetes", "event": event}
-                    )
-        except StreamClosedError:
-            pass  # the browser went away
-        finally:
-            for task in tasks:
-                task.cancel()
+    def on_connection_close(self) -> None:
+        # the browser left: let go of the upstream now, not at the next event
+        if self.watcher is not None:
+            self.watcher.close()
+        self.settings["in_flight"].discard(self)
 
 
 class UserHandler(BaseHandler):
@@ -445,8 +479,8 @@ class UserHandler(BaseHandler):
 
     async def get(self) -> None:
         model = await self.hub.get_user(self.current_user["name"])
-        model.pop("auth_state", None)  # identity-provider tokens stay between the Hub and us
-        self.write_json(model)
+        # identity-provider tokens stay between the Hub and us (and the model is shared: copy it)
+        self.write_json({k: v for k, v in model.items() if k != "auth_state"})
 
 
 class HealthHandler(BaseHandler):
@@ -456,6 +490,27 @@ class HealthHandler(BaseHandler):
 
     def get(self) -> None:
         self.write_json({"status": "ok"})
+
+    head = get
+
+
+class ReadinessHandler(BaseHandler):
+    """``<prefix>/ready``: 200 while the Hub answers and the service is not shutting down; else 503."""
+
+    requires_user = False
+
+    def wants_json(self) -> bool:
+        return True
+
+    async def get(self) -> None:
+        if self.settings["draining"].is_set():
+            raise ServiceError("The service is shutting down.", 503)
+        with_budget = min(self.settings["readiness_timeout"], request_deadline.get().remaining())
+        request_deadline.set(Deadline(with_budget))
+        await self.hub.check_ready()
+        self.write_json({"status": "ok", "hub": "ok"})
+
+    head = get
 
 
 class OAuthCallbackHandler(HubOAuthCallbackHandler):

@@ -1,22 +1,38 @@
 """The only place that speaks the JupyterHub REST API.
 
-Every call goes through ``HubClient.api_request``: one timeout, one
-concurrency limit, one retry policy. Safe calls (GET, DELETE) are retried with
+Every REST call goes through ``HubClient.api_request``: its own bounded
+connection pool, one retry policy, and the time budget of the request being
+served (``request_deadline``), which covers retries, backoff and waits for a
+connection or a server's lock. Safe calls (GET, DELETE) are retried with
 exponential backoff on connection errors and 5xx; every call honours a 429's
-``Retry-After``. Start and stop of one server are serialised inside the process.
+``Retry-After``. Reads of a user's model are shared by concurrent callers and
+cached briefly; this service's own starts and stops forget them at once.
+
+Progress streams never use the REST pool: each one is a connection of its own
+that closes as soon as its reader lets go (see ``progress.py``).
 """
 
 import asyncio
+import contextlib
+import contextvars
 import json
 import logging
 import random
+import ssl
+import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
+from tornado import httputil
+from tornado.http1connection import HTTP1Connection, HTTP1ConnectionParameters
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
+from tornado.iostream import StreamClosedError
+from tornado.tcpclient import TCPClient
+from traitlets import Float, Integer, Unicode
+from traitlets.config import LoggingConfigurable
 
 from .errors import HubError, HubUnavailable, InvalidRequest, NotFound, ServerBusy, SpawnFailed
 
@@ -25,6 +41,36 @@ log = logging.getLogger(__name__)
 # methods whose repetition cannot do harm, so we may retry them blindly
 _SAFE_METHODS = {"GET", "HEAD", "DELETE"}
 _RETRYABLE_STATUS = {500, 502, 503, 504}
+
+
+class Deadline:
+    """The moment by which a request must be answered."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.expires = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return max(0.0, self.expires - time.monotonic())
+
+
+#: the deadline of the request being served; set by the handlers, read by every Hub call
+request_deadline: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar("request_deadline", default=None)
+
+
+@contextlib.contextmanager
+def time_budget(seconds: float) -> Iterator[Deadline]:
+    """Run the block's Hub calls within ``seconds`` (handlers set it per request instead)."""
+    deadline = Deadline(seconds)
+    token = request_deadline.set(deadline)
+    try:
+        yield deadline
+    finally:
+        request_deadline.reset(token)
+
+
+def _out_of_time() -> HubUnavailable:
+    return HubUnavailable("The Hub did not answer in time; please try again in a moment.")
 
 
 @dataclass
@@ -41,62 +87,113 @@ class HubResponse:
         return str(self.body or "")[:1000]  # a page of HTML is no message
 
 
+@dataclass
+class _CachedUser:
+    model: dict[str, Any]
+    expires: float
+
+
 def _quote(segment: str) -> str:
     return quote(segment, safe="")
 
 
-class HubClient:
+class HubClient(LoggingConfigurable):
     """A client for the Hub REST API, authenticated with the service's token."""
 
-    def __init__(
-        self,
-        api_url: str,
-        api_token: str,
-        *,
-        request_timeout: float = 30,
-        max_retries: int = 4,
-        backoff_base: float = 0.5,
-        backoff_max: float = 10,
-        concurrency: int = 10,
-    ):
-        self.api_url = api_url.rstrip("/")
-        self._token = api_token
-        self.request_timeout = request_timeout
-        self.max_retries = max_retries
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self._semaphore = asyncio.Semaphore(concurrency)
+    api_url = Unicode(help="The Hub's REST API, e.g. http://hub:8081/hub/api (set by the application).")
+    api_token = Unicode(help="The service's Hub API token (set by the application). Never logged.")
+
+    request_timeout = Float(
+        10, help="Seconds to wait for one Hub API answer (one attempt; the request's time budget caps it too)."
+    ).tag(config=True)
+    max_retries = Integer(4, help="Retries of a safe Hub API call after a 5xx, 429 or connection error.").tag(
+        config=True
+    )
+    concurrency = Integer(
+        10,
+        help="""Hub REST calls in flight at once from this process: the size of the REST
+        connection pool. Progress streams have connections of their own and never take from it.""",
+    ).tag(config=True)
+    user_cache_seconds = Float(
+        1.0,
+        help="""How long a user's model read from the Hub is reused, so that polling pages and
+        clients cost one Hub call per interval. This service's own starts and stops forget it at
+        once; 0 turns the cache off (concurrent reads are still shared).""",
+    ).tag(config=True)
+    backoff_base = Float(0.5, help="First retry delay in seconds; doubled per retry, with jitter.").tag(config=True)
+    backoff_max = Float(10, help="Longest delay between two retries.").tag(config=True)
+    stream_idle_timeout = Float(
+        30,
+        help="Seconds without a byte (the Hub sends keepalives every 8 s) before a progress stream counts as broken.",
+    ).tag(config=True)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.api_url = self.api_url.rstrip("/")
+        self._http: AsyncHTTPClient | None = None
+        self._slots: asyncio.Semaphore | None = None
         self._server_locks: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        self._users: dict[str, _CachedUser] = {}
+        self._user_reads: dict[str, asyncio.Future] = {}
         self._hub_version: tuple[int, ...] | None = None
+        #: Hub REST requests sent (attempts, retries included), for benchmarks and metrics
+        self.requests_sent = 0
 
     # -- transport --------------------------------------------------------
+
+    @property
+    def http(self) -> AsyncHTTPClient:
+        """This client's own connection pool (never tornado's shared instance), made in the running loop."""
+        if self._http is None:
+            self._http = AsyncHTTPClient(force_instance=True, max_clients=self.concurrency)
+            self._slots = asyncio.Semaphore(self.concurrency)
+        return self._http
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def _headers(self, accept: str = "application/json") -> dict[str, str]:
+        return {"Authorization": f"token {self.api_token}", "Accept": accept}
 
     def _backoff(self, attempt: int) -> float:
         delay = min(self.backoff_max, self.backoff_base * 2**attempt)
         return delay * (0.5 + random.random() / 2)
 
+    def _time_left(self) -> float:
+        deadline = request_deadline.get()
+        return self.request_timeout if deadline is None else min(self.request_timeout, deadline.remaining())
+
     async def _fetch(self, method: str, url: str, body: Any) -> HTTPResponse:
-        request = HTTPRequest(
-            url,
-            method=method,
-            headers={
-                "Authorization": f"token {self._token}",
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-            },
-            body=None if body is None else json.dumps(body),
-            request_timeout=self.request_timeout,
-            connect_timeout=min(10, self.request_timeout),
-            allow_nonstandard_methods=True,  # DELETE with a body
-            follow_redirects=False,
-        )
-        async with self._semaphore:
-            return await AsyncHTTPClient().fetch(request, raise_error=False)
+        http = self.http
+        # wait for a free connection only as long as the request may still take
+        if not await _acquire_within(self._slots, self._time_left()):
+            raise _out_of_time()
+        try:
+            timeout = self._time_left()
+            if timeout <= 0:
+                raise _out_of_time()
+            request = HTTPRequest(
+                url,
+                method=method,
+                headers={**self._headers(), "Content-Type": "application/json"},
+                body=None if body is None else json.dumps(body),
+                request_timeout=timeout,
+                connect_timeout=timeout,
+                allow_nonstandard_methods=True,  # DELETE with a body
+                follow_redirects=False,
+            )
+            self.requests_sent += 1
+            return await http.fetch(request, raise_error=False)
+        finally:
+            self._slots.release()
 
     async def api_request(self, method: str, path: str, body: Any = None) -> HubResponse:
         """Call the Hub API; retry what is safe to retry; never raise on an HTTP status.
 
-        Raises HubUnavailable when the Hub cannot be reached (after retries for safe methods).
+        Raises HubUnavailable (503) when the Hub cannot be reached or does not
+        answer within the request's time budget.
         """
         url = self.api_url + path
         safe = method in _SAFE_METHODS
@@ -109,8 +206,7 @@ class HubClient:
             except (OSError, asyncio.TimeoutError, HTTPClientError) as e:
                 # HTTPClientError here is tornado's 599: timeout or connection failure
                 log.warning("Hub API %s %s failed: %s", method, path, e)
-                if safe and attempt < self.max_retries:
-                    await asyncio.sleep(self._backoff(attempt))
+                if safe and attempt < self.max_retries and await self._wait_before_retry(attempt):
                     attempt += 1
                     continue
                 raise HubUnavailable("The Hub is not reachable right now; please try again in a moment.") from e
@@ -118,18 +214,27 @@ class HubClient:
             result = HubResponse(response.code, _parse_body(response), response.headers)
             if attempt < self.max_retries:
                 if response.code == 429:
-                    delay = _retry_after(response, default=self._backoff(attempt))
+                    delay = min(_retry_after(response, default=self._backoff(attempt)), self.backoff_max * 3)
                     log.info("Hub API asks us to wait %.1fs (%s %s)", delay, method, path)
-                    await asyncio.sleep(min(delay, self.backoff_max * 3))
-                    attempt += 1
-                    continue
-                if safe and response.code in _RETRYABLE_STATUS:
+                    if await self._wait_before_retry(attempt, delay):
+                        attempt += 1
+                        continue
+                elif safe and response.code in _RETRYABLE_STATUS:
                     log.warning("Hub API %s %s: %s, retrying", method, path, response.code)
-                    await asyncio.sleep(self._backoff(attempt))
-                    attempt += 1
-                    continue
+                    if await self._wait_before_retry(attempt):
+                        attempt += 1
+                        continue
             log.debug("Hub API %s %s: %s", method, path, response.code)
             return result
+
+    async def _wait_before_retry(self, attempt: int, delay: float | None = None) -> bool:
+        """Sleep before the next try; False (at once) if the request's budget would run out first."""
+        delay = self._backoff(attempt) if delay is None else delay
+        deadline = request_deadline.get()
+        if deadline is not None and delay >= deadline.remaining():
+            return False
+        await asyncio.sleep(delay)
+        return True
 
     def _fail(self, what: str, response: HubResponse) -> HubError:
         """An error for a Hub answer we did not expect, logged for the operator."""
@@ -155,18 +260,72 @@ class HubClient:
             self._hub_version = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
         return self._hub_version
 
-    async def get_user(self, name: str) -> dict[str, Any]:
-        """The Hub's model of user ``name``, with groups and active servers."""
-        response = await self.api_request("GET", f"/users/{_quote(name)}")
+    async def check_ready(self) -> None:
+        """Raise HubUnavailable/HubError unless the Hub answers its API (one try, no retries)."""
+        try:
+            response = await self._fetch("GET", self.api_url + "/", None)
+        except (OSError, asyncio.TimeoutError, HTTPClientError) as e:
+            raise HubUnavailable(f"The Hub is not reachable: {e}") from None
+        if response.code != 200:
+            raise HubError(f"The Hub answered {response.code}.")
+
+    async def get_user(self, name: str, *, fresh: bool = False) -> dict[str, Any]:
+        """The Hub's model of user ``name``, with groups and active servers. Treat it as read-only.
+
+        Concurrent callers share one Hub call; its answer is reused for
+        ``user_cache_seconds`` unless ``fresh``.
+        """
+        cached = self._users.get(name)
+        if fresh:
+            self.forget_user(name)
+        elif cached is not None and cached.expires > time.monotonic():
+            return cached.model
+        read = self._user_reads.get(name)
+        if read is None:
+            read = self._user_reads[name] = asyncio.ensure_future(self._read_user(name))
+            read.add_done_callback(_retrieve)
+        # a caller that runs out of time leaves the shared read to the others
+        try:
+            return await asyncio.wait_for(asyncio.shield(read), self._wait_limit())
+        except asyncio.TimeoutError:
+            raise _out_of_time() from None
+
+    def _wait_limit(self) -> float | None:
+        deadline = request_deadline.get()
+        return None if deadline is None else deadline.remaining()
+
+    async def _read_user(self, name: str) -> dict[str, Any]:
+        me = asyncio.current_task()
+        try:
+            response = await self.api_request("GET", f"/users/{_quote(name)}")
+        finally:
+            # forget_user() since this read began unregisters it: its answer may be stale
+            current = self._user_reads.get(name) is me
+            if current:
+                del self._user_reads[name]
         if response.code == 404:
             raise NotFound(f"No such Hub user: {name!r}")
         if response.code != 200:
             raise self._fail("a user request", response)
+        if current and self.user_cache_seconds > 0:
+            self._prune_users()
+            self._users[name] = _CachedUser(response.body, time.monotonic() + self.user_cache_seconds)
         return response.body
 
-    async def get_server(self, user: str, server_name: str) -> dict[str, Any] | None:
+    def forget_user(self, name: str) -> None:
+        """Drop what is cached of ``name``; a read in flight still answers its callers, not the cache."""
+        self._users.pop(name, None)
+        self._user_reads.pop(name, None)
+
+    def _prune_users(self) -> None:
+        if len(self._users) >= 1024:
+            now = time.monotonic()
+            for name in [n for n, c in self._users.items() if c.expires <= now]:
+                del self._users[name]
+
+    async def get_server(self, user: str, server_name: str, *, fresh: bool = False) -> dict[str, Any] | None:
         """The model of one active (running or pending) server, or None."""
-        model = await self.get_user(user)
+        model = await self.get_user(user, fresh=fresh)
         return (model.get("servers") or {}).get(server_name)
 
     def server_lock(self, user: str, server_name: str) -> asyncio.Lock:
@@ -177,6 +336,17 @@ class HubClient:
             lock = self._server_locks[key] = asyncio.Lock()
         return lock
 
+    @contextlib.asynccontextmanager
+    async def _locked(self, user: str, server_name: str):
+        """Hold the server's lock; a 409 if another operation holds it past the request's budget."""
+        lock = self.server_lock(user, server_name)
+        if not await _acquire_within(lock, self._wait_limit()):
+            raise ServerBusy("Another start or stop of this server is in progress; try again shortly.")
+        try:
+            yield
+        finally:
+            lock.release()
+
     async def start_server(
         self, user: str, server_name: str, display_name: str, user_options: dict[str, Any]
     ) -> dict[str, Any]:
@@ -184,54 +354,65 @@ class HubClient:
 
         Returns the server model; ``ready`` says whether it is up.
         """
-        async with self.server_lock(user, server_name):
-            existing = await self.get_server(user, server_name)
-            if existing and existing.get("pending") == "stop":
-                raise ServerBusy("This server is stopping; start it again once it has stopped.", retry_after=2)
-            if existing:
-                return existing
+        async with self._locked(user, server_name):
+            try:
+                return await self._start(user, server_name, display_name, user_options)
+            finally:
+                self.forget_user(user)
 
-            if await self.hub_version() >= (6,):
-                body = {"display_name": display_name, "user_options": user_options}
-            else:
-                body = user_options  # before 6.0 the whole body is user_options
-            path = f"/users/{_quote(user)}/servers/{_quote(server_name)}"
-            response = await self.api_request("POST", path, body)
-            message = response.message
-            if response.code in (201, 202):
-                pass
-            elif response.code == 400 and "already running" in message:
-                pass
-            elif response.code == 400 and "pending stop" in message:
-                raise ServerBusy("This server is stopping; start it again once it has stopped.", retry_after=2)
-            elif response.code == 400:
-                raise InvalidRequest(f"The Hub refused to start the server: {message}")
-            elif response.code >= 500:
-                # the Hub may answer 5xx while the spawn goes on (e.g. slow_spawn_timeout):
-                # the server's state, not this answer, says whether it launched
-                log.warning("Hub answered %s to start %s/%s; reading its state", response.code, user, server_name)
-            else:
-                raise self._fail("a start request", response)
+    async def _start(
+        self, user: str, server_name: str, display_name: str, user_options: dict[str, Any]
+    ) -> dict[str, Any]:
+        existing = await self.get_server(user, server_name, fresh=True)
+        if existing and existing.get("pending") == "stop":
+            raise ServerBusy("This server is stopping; start it again once it has stopped.")
+        if existing:
+            return existing
 
-            server = await self.get_server(user, server_name)
-            if server is None:
-                # accepted, then gone: the spawn failed at once; the Hub remembers why
-                reason = await self.last_spawn_failure(user, server_name) or message
-                raise SpawnFailed(
-                    f"The server failed to start: {reason}"
-                    if reason
-                    else f"The server failed to start (the Hub answered {response.code}); ask an operator to check the Hub's log."
-                )
-            return server
+        if await self.hub_version() >= (6,):
+            body = {"display_name": display_name, "user_options": user_options}
+        else:
+            body = user_options  # before 6.0 the whole body is user_options
+        path = f"/users/{_quote(user)}/servers/{_quote(server_name)}"
+        response = await self.api_request("POST", path, body)
+        message = response.message
+        if response.code in (201, 202):
+            pass
+        elif response.code == 400 and "already running" in message:
+            pass
+        elif response.code == 400 and "pending stop" in message:
+            raise ServerBusy("This server is stopping; start it again once it has stopped.")
+        elif response.code == 400:
+            raise InvalidRequest(f"The Hub refused to start the server: {message}")
+        elif response.code >= 500:
+            # the Hub may answer 5xx while the spawn goes on (e.g. slow_spawn_timeout):
+            # the server's state, not this answer, says whether it launched
+            log.warning("Hub answered %s to start %s/%s; reading its state", response.code, user, server_name)
+        else:
+            raise self._fail("a start request", response)
+
+        server = await self.get_server(user, server_name, fresh=True)
+        if server is None:
+            # accepted, then gone: the spawn failed at once; the Hub remembers why
+            reason = await self.last_spawn_failure(user, server_name) or message
+            raise SpawnFailed(
+                f"The server failed to start: {reason}"
+                if reason
+                else f"The server failed to start (the Hub answered {response.code}); ask an operator to check the Hub's log."
+            )
+        return server
 
     async def stop_server(self, user: str, server_name: str) -> bool:
         """Stop and remove a named server. True once stopped, False while still stopping.
 
         Stopping a server that does not exist is not an error: it is stopped.
         """
-        async with self.server_lock(user, server_name):
-            path = f"/users/{_quote(user)}/servers/{_quote(server_name)}"
-            response = await self.api_request("DELETE", path, {"remove": True})
+        async with self._locked(user, server_name):
+            try:
+                path = f"/users/{_quote(user)}/servers/{_quote(server_name)}"
+                response = await self.api_request("DELETE", path, {"remove": True})
+            finally:
+                self.forget_user(user)
             if response.code in (204, 404):
                 return True
             if response.code == 202:
@@ -245,35 +426,51 @@ class HubClient:
     def _progress_path(self, user: str, server_name: str) -> str:
         return f"/users/{_quote(user)}/servers/{_quote(server_name)}/progress"
 
-    async def progress_events(self, user: str, server_name: str, *, timeout: float = 900) -> AsyncIterator[dict]:
-        """The Hub's progress events for a starting server, as they arrive; ends with its last event."""
-        queue: asyncio.Queue = asyncio.Queue()
-        parser = EventStreamParser()
-        closed = False
+    async def progress_events(self, user: str, server_name: str) -> AsyncIterator[dict]:
+        """The Hub's progress events for a starting server, as they arrive; ends with its last event.
 
-        def on_chunk(chunk: bytes) -> None:
-            if closed:
-                raise RuntimeError("progress reader gone")  # aborts the upstream request
-            for event in parser.feed(chunk):
-                queue.put_nowait(event)
-
-        request = HTTPRequest(
-            self.api_url + self._progress_path(user, server_name),
-            headers={"Authorization": f"token {self._token}", "Accept": "text/event-stream"},
-            request_timeout=timeout,
-            connect_timeout=min(10, self.request_timeout),
-            streaming_callback=on_chunk,
-        )
-        fetch = asyncio.ensure_future(AsyncHTTPClient().fetch(request, raise_error=False))
-        fetch.add_done_callback(lambda _: queue.put_nowait(_END))
+        The stream has a connection of its own, outside the REST pool; closing
+        this iterator (or cancelling its reader) closes the connection at once.
+        """
+        url = urlsplit(self.api_url + self._progress_path(user, server_name))
+        https = url.scheme == "https"
         try:
-            while (event := await queue.get()) is not _END:
-                yield event
-            if fetch.exception() is not None:
-                log.warning("Hub progress stream of %s/%s broke: %s", user, server_name, fetch.exception())
-                raise HubUnavailable("Lost the Hub's progress stream; reload to follow the server again.")
+            stream = await TCPClient().connect(
+                url.hostname,
+                url.port or (443 if https else 80),
+                ssl_options=ssl.create_default_context() if https else None,
+                timeout=self.request_timeout,
+            )
+        except (OSError, StreamClosedError, asyncio.TimeoutError) as e:
+            log.warning("Cannot open the Hub's progress stream of %s/%s: %s", user, server_name, e)
+            raise HubUnavailable("Cannot follow the server's start: the Hub is not reachable.") from None
+        reader = _StreamReader()
+        try:
+            connection = HTTP1Connection(stream, True, HTTP1ConnectionParameters(no_keep_alive=True))
+            target = url.path + (f"?{url.query}" if url.query else "")
+            connection.write_headers(
+                httputil.RequestStartLine("GET", target, "HTTP/1.1"),
+                httputil.HTTPHeaders({"Host": url.netloc, "Connection": "close", **self._headers("text/event-stream")}),
+            )
+            connection.finish()
+            asyncio.ensure_future(connection.read_response(reader)).add_done_callback(_retrieve)
+            parser = EventStreamParser()
+            while True:
+                try:
+                    chunk = await asyncio.wait_for(reader.chunks.get(), self.stream_idle_timeout)
+                except asyncio.TimeoutError:
+                    chunk = None
+                if chunk is None:
+                    if reader.finished:
+                        return
+                    log.warning("Hub progress stream of %s/%s broke", user, server_name)
+                    raise HubUnavailable("Lost the Hub's progress stream; reload to follow the server again.")
+                if reader.code != 200:
+                    raise HubError(f"The Hub answered {reader.code} to a progress request.")
+                for event in parser.feed(chunk):
+                    yield event
         finally:
-            closed = True
+            stream.close()
 
     async def last_spawn_failure(self, user: str, server_name: str) -> str | None:
         """Why the last start of a server that is not running failed, if the Hub remembers."""
@@ -285,7 +482,26 @@ class HubClient:
         return last.get("message") if last.get("failed") else None
 
 
-_END = object()
+class _StreamReader(httputil.HTTPMessageDelegate):
+    """Hands a streamed response's body to a queue as it arrives; None marks its end."""
+
+    def __init__(self):
+        self.chunks: asyncio.Queue = asyncio.Queue()
+        self.code: int | None = None
+        self.finished = False
+
+    def headers_received(self, start_line, headers) -> None:
+        self.code = start_line.code
+
+    def data_received(self, chunk: bytes) -> None:
+        self.chunks.put_nowait(chunk)
+
+    def finish(self) -> None:
+        self.finished = True
+        self.chunks.put_nowait(None)
+
+    def on_connection_close(self) -> None:
+        self.chunks.put_nowait(None)
 
 
 class EventStreamParser:
@@ -306,6 +522,27 @@ class EventStreamParser:
                 except ValueError:
                     log.warning("Ignoring a progress event that is not JSON")
         return events
+
+
+async def _acquire_within(lock: asyncio.Lock | asyncio.Semaphore, timeout: float | None) -> bool:
+    """Acquire ``lock`` within ``timeout`` seconds; False (and not held) if that fails."""
+    if not lock.locked():
+        await lock.acquire()
+        return True
+    acquiring = asyncio.ensure_future(lock.acquire())
+    done, _ = await asyncio.wait({acquiring}, timeout=timeout)
+    if done:
+        return True
+    acquiring.cancel()
+    # it may have won the lock in the instant it was cancelled: then give it back
+    acquiring.add_done_callback(lambda f: None if f.cancelled() else lock.release())
+    return False
+
+
+def _retrieve(future: asyncio.Future) -> None:
+    """Mark a background future's outcome as seen (no 'exception was never retrieved')."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _parse_body(response: HTTPResponse) -> Any:

@@ -4,6 +4,8 @@ Read-only, best effort: when Kubernetes is off (the embedded default) or cannot
 be reached, callers get a status that says so and carry on with the Hub's view.
 The pod is found in its workspace's namespace by the labels the Hub-side
 placement puts on it (naming.USER_LABEL, naming.SERVER_LABEL).
+
+Imported only when diagnostics are on: kubernetes_asyncio is heavy.
 """
 
 import asyncio
@@ -30,14 +32,6 @@ PROBLEM_REASONS = {
     "RunContainerError",
 }
 RECENT_EVENTS = 10
-
-
-def off_status() -> dict[str, Any]:
-    return {
-        "kubernetes": "off",
-        "message": "Kubernetes diagnostics are off: this is the Hub's view only.",
-        "details": {},
-    }
 
 
 class KubeDiagnostics:

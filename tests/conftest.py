@@ -13,10 +13,11 @@ import urllib.request
 from dataclasses import dataclass, field
 
 import pytest
+from hub_meter import HubMeter
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 
 from notebooks_service.demo.app import SERVICE_CONFIG as DEMO_SERVICE_CONFIG
-from notebooks_service.demo.app import DemoHub
+from notebooks_service.demo.app import DemoHub, free_port
 
 from fake_kubernetes import FakeKubernetes
 
@@ -55,12 +56,15 @@ def wait_for(predicate, timeout: float = 30, interval: float = 0.1, message: str
 @contextlib.contextmanager
 def running_hub(run_dir, extra_config: str = "hub_test_config.py", **kwargs):
     """A JupyterHub in ``run_dir`` with the users alice and bob; stopped (SIGTERM, wait) on exit."""
+    hub_port = kwargs.pop("hub_port", None)
     hub = DemoHub(
         str(run_dir),
         extra_config=os.path.join(HERE, extra_config),
         env={"NOTEBOOKS_TEST_ADMIN_TOKEN": ADMIN_TOKEN, **kwargs.pop("env", {})},
         **kwargs,
     )
+    if hub_port:
+        hub.hub_port = hub_port
     hub.start()
     try:
         hub.wait_ready(timeout=90)
@@ -84,17 +88,30 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def hub(tmp_path_factory, cluster):
-    """A running JupyterHub with notebooks-service at /services/notebooks/, diagnostics on the fake cluster."""
+    """A running JupyterHub with notebooks-service at /services/notebooks/, diagnostics on the fake cluster.
+
+    The service reaches the Hub's API through ``hub.meter`` (counts calls and open progress streams).
+    """
     run_dir = tmp_path_factory.mktemp("hub")
+    hub_port = free_port()
+    meter = HubMeter(hub_port)
     service_config = run_dir / "notebooks_service_config.py"
     service_config.write_text(
         f"load_subconfig({DEMO_SERVICE_CONFIG!r})\n"
         "c = get_config()\n"
         "c.NotebooksService.kubernetes = 'kubeconfig'\n"
         f"c.NotebooksService.kubeconfig = {cluster.kubeconfig_path!r}\n"
+        f"c.NotebooksService.hub_api_url = {meter.url!r}\n"
+        # short enough that a test of a hung Hub is quick; long enough for a loaded CI machine
+        "c.NotebooksService.request_budget = 5\n"
+        "c.ProgressFanout.max_watchers_per_user = 50\n"
     )
-    with running_hub(run_dir, service_config=str(service_config)) as hub:
-        yield hub
+    try:
+        with running_hub(run_dir, service_config=str(service_config), hub_port=hub_port) as hub:
+            hub.meter = meter
+            yield hub
+    finally:
+        meter.close()
 
 
 @dataclass
@@ -104,10 +121,14 @@ class Tokens:
 
     def __getitem__(self, user: str) -> str:
         if user not in self.tokens:
-            status, model = admin_request(self.hub, "POST", f"/users/{user}/tokens", {"note": "tests"})
-            assert status == 201, model
-            self.tokens[user] = model["token"]
+            self.tokens[user] = self.new(user)
         return self.tokens[user]
+
+    def new(self, user: str) -> str:
+        """A token of ``user`` that nothing has used yet."""
+        status, model = admin_request(self.hub, "POST", f"/users/{user}/tokens", {"note": "tests"})
+        assert status == 201, model
+        return model["token"]
 
 
 @pytest.fixture(scope="session")
@@ -180,6 +201,7 @@ class ServiceClient:
         url = path if path.startswith("http") else self.hub.service_url + path.lstrip("/")
         if body is None and method in ("POST", "PUT", "PATCH"):
             body = b""
+        kw.setdefault("request_timeout", 60)
         request = HTTPRequest(
             url,
             method=method,
@@ -187,7 +209,6 @@ class ServiceClient:
             body=body,
             follow_redirects=False,
             allow_nonstandard_methods=True,
-            request_timeout=60,
             **kw,
         )
         return await self.http.fetch(request, raise_error=False)

@@ -33,6 +33,8 @@ def claims_hub(tmp_path_factory, idp):
         f"c.ClaimsWorkspacePolicy.issuer = {ISSUER!r}\n"
         "c.ClaimsWorkspacePolicy.accept_bearer_jwt = True\n"
         "c.ClaimsWorkspacePolicy.jwks_refetch_cooldown = 0\n"
+        # these tests replace auth_state between two requests: the 1 s cache would show the old one
+        "c.HubClient.user_cache_seconds = 0\n"
     )
     with running_hub(
         run_dir,

@@ -12,7 +12,7 @@ from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
 
 from notebooks_service.errors import HubError, HubUnavailable, InvalidRequest, ServerBusy, SpawnFailed
-from notebooks_service.hub import HubClient
+from notebooks_service.hub import HubClient, time_budget
 
 
 class FakeHub:
@@ -22,6 +22,8 @@ class FakeHub:
         self.script: dict[tuple[str, str], list] = {}
         self.calls: list[tuple[str, str, object]] = []
         self.url = ""
+        self.release = asyncio.Event()  # a scripted answer of None status waits for this ("a hung Hub")
+        self.closed_streams = 0
 
     def answer(self, method: str, path: str, *responses):
         self.script.setdefault((method, path), []).extend(responses)
@@ -43,7 +45,7 @@ async def fake_hub():
     hub = FakeHub()
 
     class Handler(web.RequestHandler):
-        def _answer(self, *args):
+        async def _answer(self, *args):
             path = self.request.path.removeprefix("/hub/api")
             key = (self.request.method, path)
             body = json.loads(self.request.body) if self.request.body else None
@@ -52,6 +54,9 @@ async def fake_hub():
             if not queue:
                 raise web.HTTPError(418, f"unscripted call {key}")  # fails the test loudly
             status, payload, *rest = queue.pop(0)
+            if status is None:  # hang until released, like a stopped (SIGSTOP) Hub
+                await hub.release.wait()
+                status = 200
             headers = rest[0] if rest else {}
             self.set_status(status)
             for k, v in headers.items():
@@ -61,8 +66,26 @@ async def fake_hub():
 
         get = post = delete = _answer
 
+    class ProgressHandler(web.RequestHandler):
+        """An endless progress stream: one event, then silence until the reader leaves."""
+
+        async def get(self, *args):
+            if self.request.headers.get("Accept") != "text/event-stream":
+                raise web.HTTPError(418, "unscripted progress read")  # as unscripted calls are
+            self.closed = asyncio.Event()
+            self.set_header("Content-Type", "text/event-stream")
+            self.write('data: {"progress": 10, "message": "working"}\n\n')
+            await self.flush()
+            await self.closed.wait()
+
+        def on_connection_close(self):
+            hub.closed_streams += 1
+            self.closed.set()
+
     sock, port = bind_unused_port()
-    server = HTTPServer(web.Application([(r"/hub/api.*", Handler)]))
+    server = HTTPServer(
+        web.Application([(r"/hub/api/users/[^/]+/servers/[^/]+/progress", ProgressHandler), (r"/hub/api.*", Handler)])
+    )
     server.add_sockets([sock])
     hub.url = f"http://127.0.0.1:{port}/hub/api"
     yield hub
@@ -71,7 +94,7 @@ async def fake_hub():
 
 def client_for(hub: FakeHub, **kw) -> HubClient:
     kw.setdefault("backoff_base", 0.01)
-    return HubClient(hub.url, "service-token", **kw)
+    return HubClient(api_url=hub.url, api_token="service-token", **kw)
 
 
 async def test_safe_calls_are_retried_on_5xx(fake_hub):
@@ -96,7 +119,7 @@ async def test_429_retry_after_is_honoured(fake_hub):
 
 
 async def test_unreachable_hub_is_503():
-    client = HubClient("http://127.0.0.1:1/hub/api", "t", max_retries=1, backoff_base=0.01)
+    client = HubClient(api_url="http://127.0.0.1:1/hub/api", api_token="t", max_retries=1, backoff_base=0.01)
     with pytest.raises(HubUnavailable) as e:
         await client.get_user("alice")
     assert e.value.status_code == 503 and "not reachable" in e.value.message
@@ -195,3 +218,94 @@ async def test_operations_on_one_server_are_serialised(fake_hub):
     assert first == second
     # the second call waited for the first, saw the server, and did not POST again
     assert fake_hub.count("POST", "/users/alice/servers/alpha-python") == 1
+
+
+async def test_concurrent_reads_of_a_user_share_one_hub_call(fake_hub):
+    fake_hub.answer("GET", "/users/alice", (200, user_model()))
+    client = client_for(fake_hub)
+    models = await asyncio.gather(*[client.get_user("alice") for _ in range(20)])
+    assert all(m["name"] == "alice" for m in models)
+    assert fake_hub.count("GET", "/users/alice") == 1
+
+
+async def test_repeated_reads_within_the_cache_time_cost_one_call(fake_hub):
+    fake_hub.answer("GET", "/users/alice", *[(200, user_model())] * 3)
+    client = client_for(fake_hub, user_cache_seconds=60)
+    for _ in range(5):
+        await client.get_user("alice")
+    assert fake_hub.count("GET", "/users/alice") == 1
+    uncached = client_for(fake_hub, user_cache_seconds=0)
+    await uncached.get_user("alice")
+    await uncached.get_user("alice")
+    assert fake_hub.count("GET", "/users/alice") == 3
+
+
+async def test_a_stop_forgets_the_cached_user(fake_hub):
+    running = user_model({"alpha-python": server_model()})
+    fake_hub.answer("GET", "/users/alice", (200, running), (200, user_model()))
+    fake_hub.answer("DELETE", "/users/alice/servers/alpha-python", (204, None))
+    client = client_for(fake_hub, user_cache_seconds=60)
+    assert "alpha-python" in (await client.get_user("alice"))["servers"]
+    await client.stop_server("alice", "alpha-python")
+    assert (await client.get_user("alice"))["servers"] == {}  # read again, not the cached copy
+
+
+async def test_a_read_in_flight_during_a_stop_does_not_refill_the_cache(fake_hub):
+    running = user_model({"alpha-python": server_model()})
+    fake_hub.answer("GET", "/users/alice", (None, running), (200, user_model()))
+    fake_hub.answer("DELETE", "/users/alice/servers/alpha-python", (204, None))
+    client = client_for(fake_hub, user_cache_seconds=60)
+    early = asyncio.ensure_future(client.get_user("alice"))  # hangs at the Hub
+    await wait_until(lambda: fake_hub.count("GET", "/users/alice") == 1)
+    await client.stop_server("alice", "alpha-python")
+    fake_hub.release.set()
+    assert "alpha-python" in (await early)["servers"]  # its answer predates the stop
+    assert (await client.get_user("alice"))["servers"] == {}  # but it was not cached
+
+
+async def test_a_hung_hub_answers_503_within_the_budget(fake_hub):
+    fake_hub.answer("GET", "/users/alice", *[(None, user_model())] * 6)
+    client = client_for(fake_hub, request_timeout=60)
+    with time_budget(0.5), pytest.raises(HubUnavailable) as e:
+        await client.get_user("alice")
+    assert e.value.status_code == 503 and e.value.retry_after
+    assert "in time" in e.value.message or "not reachable" in e.value.message
+
+
+async def test_a_request_waits_for_a_busy_server_only_within_its_budget(fake_hub):
+    client = client_for(fake_hub)
+    async with client._locked("alice", "alpha-python"):  # another start holds the server
+        with time_budget(0.2), pytest.raises(ServerBusy) as e:
+            await client.stop_server("alice", "alpha-python")
+    assert e.value.status_code == 409 and e.value.retry_after
+    assert not client.server_lock("alice", "alpha-python").locked()  # nothing leaked
+    assert fake_hub.count("DELETE", "/users/alice/servers/alpha-python") == 0
+
+
+async def test_the_connection_pool_is_bounded_and_its_waits_too(fake_hub):
+    fake_hub.answer("GET", "/users/alice", (None, user_model()))
+    fake_hub.answer("GET", "/users/bob", (200, user_model()))
+    client = client_for(fake_hub, concurrency=1, request_timeout=60)
+    hung = asyncio.ensure_future(client.get_user("alice"))
+    await wait_until(lambda: fake_hub.count("GET", "/users/alice") == 1)
+    with time_budget(0.3), pytest.raises(HubUnavailable):
+        await client.get_user("bob")  # the one connection is taken
+    assert fake_hub.count("GET", "/users/bob") == 0
+    fake_hub.release.set()
+    await hung
+    assert (await client.get_user("bob"))["name"] == "alice"  # the pool is free again
+
+
+async def test_closing_a_progress_stream_closes_its_connection(fake_hub):
+    client = client_for(fake_hub)
+    events = client.progress_events("alice", "alpha-python")
+    assert (await events.__anext__())["message"] == "working"
+    await events.aclose()
+    await wait_until(lambda: fake_hub.closed_streams == 1)
+
+
+async def wait_until(predicate, timeout: float = 10):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)

@@ -27,7 +27,7 @@ async def test_hub_groups_policy_against_real_hub_groups(hub):
     for group, members in {"ws-gamma": ["alice"], "ws-delta": ["alice", "bob"], "gamma-admins": ["bob"]}.items():
         status, _ = admin_request(hub, "POST", f"/groups/{group}", {"users": members})
         assert status in (201, 409)
-    client = HubClient(f"{hub.url}/hub/api", ADMIN_TOKEN)
+    client = HubClient(api_url=f"{hub.url}/hub/api", api_token=ADMIN_TOKEN)
     policy = HubGroupsWorkspacePolicy(group_template="ws-{workspace}")
     alice = await client.get_user("alice")
     bob = await client.get_user("bob")

@@ -58,6 +58,7 @@ class DemoHub:
         self.run_dir = os.path.abspath(run_dir)
         self.ip = ip
         self.port = port or free_port()
+        self.hub_port = free_port()  # the Hub's own API, behind the proxy
         self.extra_config = extra_config  # more Hub configuration, loaded last
         self.service_config = service_config  # instead of the demo's service configuration
         self.env = env or {}
@@ -85,7 +86,7 @@ class DemoHub:
             NOTEBOOKS_DEMO_RUN_DIR=self.run_dir,
             NOTEBOOKS_DEMO_IP=self.ip,
             NOTEBOOKS_DEMO_PORT=str(self.port),
-            NOTEBOOKS_DEMO_HUB_PORT=str(free_port()),
+            NOTEBOOKS_DEMO_HUB_PORT=str(self.hub_port),
             NOTEBOOKS_DEMO_PROXY_API_PORT=str(free_port()),
             NOTEBOOKS_DEMO_SERVICE_PORT=str(free_port()),
             NOTEBOOKS_DEMO_PROXY_COMMAND=proxy,

@@ -1,0 +1,198 @@
+"""One upstream progress stream per server, fanned out to every watcher.
+
+However many browsers follow one server's start, the service holds a single
+Hub progress stream (and a single Kubernetes event watch) for it. A watcher
+that joins late first gets the events so far. When the last watcher leaves,
+the upstream closes at once. Watchers are capped per user and in total, so a
+crowd gets a clear 429/503 instead of starving everyone else.
+"""
+
+import asyncio
+import logging
+from collections import Counter
+from typing import Any
+
+from traitlets import Integer
+from traitlets.config import LoggingConfigurable
+
+from .errors import ServiceError, ServiceUnavailable, TooManyRequests
+
+log = logging.getLogger(__name__)
+
+#: what Watcher.next() returns when nothing happened for a while (time for a keepalive)
+QUIET = object()
+_END = object()
+# events kept for late joiners; a start has a few dozen at most
+_HISTORY_LIMIT = 200
+
+
+class Watcher:
+    """One client following one server's start: its own queue of events."""
+
+    def __init__(self, upstream: "Upstream", user: str):
+        self.upstream = upstream
+        self.user = user
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self.closed = False
+
+    def push(self, event: Any) -> None:
+        if not self.closed:
+            self._queue.put_nowait(event)
+
+    async def next(self, timeout: float) -> dict[str, Any] | object | None:
+        """The next event; QUIET after ``timeout`` seconds of silence; None once the stream has ended."""
+        try:
+            event = await asyncio.wait_for(self._queue.get(), timeout)
+        except asyncio.TimeoutError:
+            return QUIET
+        return None if event is _END else event
+
+    def close(self) -> None:
+        """Stop watching (idempotent): the upstream closes when its last watcher leaves."""
+        if not self.closed:
+            self.closed = True
+            self._queue.put_nowait(_END)  # wakes a reader still waiting in next()
+            self.upstream.detach(self)
+
+
+class Upstream:
+    """The one upstream of a server: the Hub's progress events merged with its pod's."""
+
+    def __init__(self, fanout: "ProgressFanout", key: tuple[str, str], workspace: str):
+        self.fanout = fanout
+        self.key = key
+        self.workspace = workspace
+        self.events: list[dict[str, Any]] = []
+        self.watchers: set[Watcher] = set()
+        self.task = asyncio.ensure_future(self._run())
+        self.task.add_done_callback(self._ended)
+
+    def attach(self, watcher: Watcher) -> None:
+        for event in self.events:  # a late joiner starts with what the others saw
+            watcher.push(event)
+        self.watchers.add(watcher)
+
+    def detach(self, watcher: Watcher) -> None:
+        self.watchers.discard(watcher)
+        self.fanout._release(watcher)
+        if not self.watchers:
+            self.task.cancel()  # closes the Hub stream and the pod watch now
+
+    def _publish(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+        del self.events[:-_HISTORY_LIMIT]
+        for watcher in list(self.watchers):
+            watcher.push(event)
+
+    async def _run(self) -> None:
+        """Forward the Hub's events and the pod's, in arrival order, until the Hub's stream ends."""
+        user, name = self.key
+        queue: asyncio.Queue = asyncio.Queue()
+
+        async def pump(source: str, events) -> None:
+            try:
+                async for event in events:
+                    await queue.put((source, event))
+            except ServiceError as e:
+                await queue.put(("hub", {"progress": 100, "failed": True, "message": e.message}))
+            finally:
+                if source == "hub":
+                    await queue.put(("hub", None))  # the Hub's stream decides when we are done
+
+        pumps = [asyncio.ensure_future(pump("hub", self.fanout.hub.progress_events(user, name)))]
+        if self.fanout.kube is not None:
+            pumps.append(
+                asyncio.ensure_future(pump("kubernetes", self.fanout.kube.watch_events(self.workspace, user, name)))
+            )
+        progress = 0
+        try:
+            while True:
+                source, event = await queue.get()
+                if event is None:
+                    break
+                if source == "hub":
+                    progress = event.get("progress", progress)
+                    self._publish({**event, "source": "hub"})
+                else:
+                    message = f"{event['reason']}: {event['message']}"
+                    self._publish({"progress": progress, "message": message, "source": "kubernetes", "event": event})
+        finally:
+            for task in pumps:
+                task.cancel()
+            # an async generator is closed (its connection too) only once its task has ended
+            await asyncio.gather(*pumps, return_exceptions=True)
+
+    def _ended(self, task: asyncio.Task) -> None:
+        self.fanout._forget(self)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("Progress relay of %s/%s failed", *self.key, exc_info=task.exception())
+        for watcher in list(self.watchers):
+            watcher.push(_END)
+
+
+class ProgressFanout(LoggingConfigurable):
+    """Shares one upstream per server among all its watchers, within configured caps."""
+
+    max_watchers = Integer(
+        1000,
+        help="""Progress streams this process serves at once, over all users. Beyond it a new
+        stream gets 503 with Retry-After. Each stream is one open HTTP connection to a browser.""",
+    ).tag(config=True)
+    max_watchers_per_user = Integer(
+        20, help="Progress streams one user may hold at once (browser tabs); beyond it, 429 with Retry-After."
+    ).tag(config=True)
+
+    def __init__(self, hub: Any, kube: Any = None, **kwargs):
+        super().__init__(**kwargs)
+        self.hub = hub
+        self.kube = kube
+        self._upstreams: dict[tuple[str, str], Upstream] = {}
+        self._per_user: Counter = Counter()
+        self._watching = 0
+
+    @property
+    def watchers(self) -> int:
+        """Progress streams being served now."""
+        return self._watching
+
+    @property
+    def upstreams(self) -> int:
+        """Upstream streams (one per server being watched) open now."""
+        return len(self._upstreams)
+
+    def watch(self, user: str, server_name: str, workspace: str) -> Watcher:
+        """Follow ``user``'s server ``server_name``; raises 429/503 beyond the caps."""
+        if self._per_user[user] >= self.max_watchers_per_user:
+            raise TooManyRequests(
+                f"You are following {self._per_user[user]} server starts at once, the most allowed: "
+                "close a status page and try again."
+            )
+        if self._watching >= self.max_watchers:
+            raise ServiceUnavailable("Too many people are following server starts right now; try again shortly.")
+        key = (user, server_name)
+        upstream = self._upstreams.get(key)
+        if upstream is None:
+            upstream = self._upstreams[key] = Upstream(self, key, workspace)
+        watcher = Watcher(upstream, user)
+        upstream.attach(watcher)
+        self._per_user[user] += 1
+        self._watching += 1
+        return watcher
+
+    def _release(self, watcher: Watcher) -> None:
+        self._watching -= 1
+        self._per_user[watcher.user] -= 1
+        if self._per_user[watcher.user] <= 0:
+            del self._per_user[watcher.user]
+
+    def _forget(self, upstream: Upstream) -> None:
+        if self._upstreams.get(upstream.key) is upstream:
+            del self._upstreams[upstream.key]
+
+    def shutdown(self, message: str) -> None:
+        """Tell every watcher to reconnect (to another replica, or this one once restarted), then end its stream."""
+        for upstream in list(self._upstreams.values()):
+            last = upstream.events[-1].get("progress", 0) if upstream.events else 0
+            for watcher in list(upstream.watchers):
+                watcher.push({"progress": last, "reconnect": True, "message": message})
+                watcher.push(_END)

@@ -1,0 +1,97 @@
+"""A metering proxy in front of the Hub's API: counts requests and open progress streams.
+
+The service is pointed at it (``NotebooksService.hub_api_url``) so that tests
+and benchmarks can see, from outside the service, how many Hub calls it makes
+and how many upstream progress streams it holds. It can also hold answers back
+(``delay``) to keep requests in flight. It speaks just enough HTTP/1.1 to find
+request boundaries on keep-alive connections; responses pass through as bytes.
+"""
+
+import asyncio
+import re
+import threading
+from collections import Counter
+
+_CONTENT_LENGTH = re.compile(rb"^content-length:\s*(\d+)", re.IGNORECASE | re.MULTILINE)
+
+
+class HubMeter:
+    """``HubMeter(hub_port)``; ``.url`` is the API URL to give the service."""
+
+    def __init__(self, upstream_port: int, upstream_host: str = "127.0.0.1"):
+        self.upstream = (upstream_host, upstream_port)
+        self.requests: Counter = Counter()  # (method, path) -> count
+        self.open_streams = 0  # progress streams open now
+        self.delay = 0.0  # seconds each request waits before it is forwarded
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hub/api"
+
+    def total(self) -> int:
+        return sum(self.requests.values())
+
+    def count(self, path_pattern: str) -> int:
+        return sum(n for (_, path), n in self.requests.items() if re.search(path_pattern, path))
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._server = self._loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", 0))
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _serve(self, client_reader, client_writer) -> None:
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(*self.upstream)
+        except OSError:
+            client_writer.close()
+            return
+        back = asyncio.ensure_future(self._pipe(upstream_reader, client_writer))
+        stream = False
+        try:
+            while True:
+                head = await client_reader.readuntil(b"\r\n\r\n")
+                method, path = head.split(b" ", 2)[:2]
+                key = (method.decode(), path.decode().split("?")[0])
+                self.requests[key] += 1
+                if not stream and key[1].endswith("/progress") and b"text/event-stream" in head:
+                    stream = True
+                    self.open_streams += 1
+                if self.delay:
+                    await asyncio.sleep(self.delay)
+                length = _CONTENT_LENGTH.search(head)
+                body = await client_reader.readexactly(int(length.group(1))) if length else b""
+                upstream_writer.write(head + body)
+                await upstream_writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            if stream:
+                self.open_streams -= 1
+            upstream_writer.close()
+            back.cancel()
+            client_writer.close()
+
+    async def _pipe(self, reader, writer) -> None:
+        try:
+            while chunk := await reader.read(65536):
+                writer.write(chunk)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    def close(self) -> None:
+        def stop():
+            self._server.close()
+            self._loop.stop()
+
+        self._loop.call_soon_threadsafe(stop)
+        self._thread.join(10)
