@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PROXY := node_modules/.bin/configurable-http-proxy
 
-.PHONY: demo test lint clean
+.PHONY: demo test bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,9 +25,17 @@ demo: $(VENV)/.installed $(PROXY)
 test: $(VENV)/.installed $(PROXY)
 	$(BIN)/python -m pytest
 
+# the service side by side with the Hub's own API: ratios, not absolute times (docs/benchmarks.rst)
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $@
+
+bench: $(VENV)/.bench-installed $(PROXY)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
 lint: $(VENV)/.installed
-	$(BIN)/ruff check notebooks_service tests
-	$(BIN)/ruff format --check notebooks_service tests
+	$(BIN)/ruff check notebooks_service tests benchmarks
+	$(BIN)/ruff format --check notebooks_service tests benchmarks
 
 clean:
 	rm -rf $(VENV) node_modules .demo

@@ -118,7 +118,9 @@ class HubClient(LoggingConfigurable):
         1.0,
         help="""How long a user's model read from the Hub is reused, so that polling pages and
         clients cost one Hub call per interval. This service's own starts and stops forget it at
-        once; 0 turns the cache off (concurrent reads are still shared).""",
+        once, and a model with a server starting or stopping is not kept (it changes by itself:
+        pollers see 'ready' as soon as the Hub does). 0 turns the cache off (concurrent reads are
+        still shared).""",
     ).tag(config=True)
     backoff_base = Float(0.5, help="First retry delay in seconds; doubled per retry, with jitter.").tag(config=True)
     backoff_max = Float(10, help="Longest delay between two retries.").tag(config=True)
@@ -307,7 +309,7 @@ class HubClient(LoggingConfigurable):
             raise NotFound(f"No such Hub user: {name!r}")
         if response.code != 200:
             raise self._fail("a user request", response)
-        if current and self.user_cache_seconds > 0:
+        if current and self.user_cache_seconds > 0 and not _in_transition(response.body):
             self._prune_users()
             self._users[name] = _CachedUser(response.body, time.monotonic() + self.user_cache_seconds)
         return response.body
@@ -352,7 +354,8 @@ class HubClient(LoggingConfigurable):
     ) -> dict[str, Any]:
         """Start a named server, or return it if it already runs or starts.
 
-        Returns the server model; ``ready`` says whether it is up.
+        Returns the server model; ``ready`` says whether it is up. The Hub's
+        answer to the start says whether it runs or stops already, so no read comes first.
         """
         async with self._locked(user, server_name):
             try:
@@ -363,12 +366,6 @@ class HubClient(LoggingConfigurable):
     async def _start(
         self, user: str, server_name: str, display_name: str, user_options: dict[str, Any]
     ) -> dict[str, Any]:
-        existing = await self.get_server(user, server_name, fresh=True)
-        if existing and existing.get("pending") == "stop":
-            raise ServerBusy("This server is stopping; start it again once it has stopped.")
-        if existing:
-            return existing
-
         if await self.hub_version() >= (6,):
             body = {"display_name": display_name, "user_options": user_options}
         else:
@@ -378,8 +375,8 @@ class HubClient(LoggingConfigurable):
         message = response.message
         if response.code in (201, 202):
             pass
-        elif response.code == 400 and "already running" in message:
-            pass
+        elif response.code == 400 and ("already running" in message or "pending spawn" in message):
+            pass  # started before: the state below is the answer
         elif response.code == 400 and "pending stop" in message:
             raise ServerBusy("This server is stopping; start it again once it has stopped.")
         elif response.code == 400:
@@ -537,6 +534,11 @@ async def _acquire_within(lock: asyncio.Lock | asyncio.Semaphore, timeout: float
     # it may have won the lock in the instant it was cancelled: then give it back
     acquiring.add_done_callback(lambda f: None if f.cancelled() else lock.release())
     return False
+
+
+def _in_transition(user_model: dict[str, Any]) -> bool:
+    """True while one of the user's servers starts or stops: its model changes by itself any moment."""
+    return any(server.get("pending") for server in (user_model.get("servers") or {}).values())
 
 
 def _retrieve(future: asyncio.Future) -> None:

@@ -1,5 +1,8 @@
 """Configuration: the Hub's environment for managed services, a config file, and bad values."""
 
+import subprocess
+import sys
+
 import pytest
 from traitlets import TraitError
 
@@ -89,3 +92,21 @@ def test_cookie_secret_must_be_hex(hub_env, monkeypatch):
     monkeypatch.setenv("NOTEBOOKS_SERVICE_COOKIE_SECRET", "not hex")
     with pytest.raises(Exception, match="must be hex"):
         _ = NotebooksService().cookie_secret
+
+
+def test_hub_client_settings_under_their_old_names_still_apply(hub_env, tmp_path):
+    config = tmp_path / "notebooks_service_config.py"
+    config.write_text("c.NotebooksService.hub_request_timeout = 7\nc.NotebooksService.hub_max_retries = 1\n")
+    app = NotebooksService()
+    app.initialize(["--config", str(config)])
+    client = app.make_app().settings["hub_client"]
+    assert (client.request_timeout, client.max_retries) == (7, 1)
+
+
+def test_kubernetes_client_is_not_imported_while_diagnostics_are_off(hub_env):
+    code = (
+        "import sys; from notebooks_service.app import NotebooksService; "
+        "NotebooksService().make_app(); print('kubernetes_asyncio' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

@@ -83,8 +83,9 @@ def test_deployment_runs_locked_down_with_probes():
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
     assert container["resources"]["requests"]
-    for probe in ("readinessProbe", "livenessProbe"):
-        assert container[probe]["httpGet"]["path"] == "/services/notebooks/health"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/services/notebooks/health"  # cheap: the process
+    assert container["readinessProbe"]["httpGet"]["path"] == "/services/notebooks/ready"  # the Hub answers
+    assert pod["terminationGracePeriodSeconds"] > 20  # longer than the service's shutdown_grace
     env = {e["name"]: e for e in container["env"]}
     assert env["JUPYTERHUB_API_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "jupyterhub-api-token"
     assert env["NOTEBOOKS_SERVICE_COOKIE_SECRET"]["valueFrom"]["secretKeyRef"]["key"] == "cookie-secret"

@@ -144,7 +144,7 @@ async def test_a_stopped_hub_gives_503_within_the_budget_and_the_service_recover
             # the test Hub's service has a 5 s budget; a hang would outlast this client's 20 s
             response = await who.request("GET", "", request_timeout=20)
             if response.code == 200 and who is alice:  # from the service's 1 s cache: wait it out
-                await poll_async(lambda: who.request("GET", "", request_timeout=20), lambda r: r.code != 200)
+                await poll_async(lambda: alice.request("GET", "", request_timeout=20), lambda r: r.code != 200)
                 response = await who.request("GET", "", request_timeout=20)
             assert response.code == 503, response.body
             assert int(response.headers["Retry-After"]) > 0

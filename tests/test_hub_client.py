@@ -128,9 +128,7 @@ async def test_unreachable_hub_is_503():
 async def test_start_is_not_retried_and_a_5xx_means_read_the_state(fake_hub):
     # JupyterHub 6.1 answers 500 when a spawn outlives slow_spawn_timeout, yet the spawn goes on
     fake_hub.answer("GET", "/", (200, {"version": "6.1.1"}))
-    fake_hub.answer(
-        "GET", "/users/alice", (200, user_model()), (200, user_model({"alpha-python": server_model(False, "spawn")}))
-    )
+    fake_hub.answer("GET", "/users/alice", (200, user_model({"alpha-python": server_model(False, "spawn")})))
     fake_hub.answer("POST", "/users/alice/servers/alpha-python", (500, {"message": "InvalidStateError"}))
     server = await client_for(fake_hub).start_server("alice", "alpha-python", "alpha/python", {"workspace": "alpha"})
     assert server["pending"] == "spawn"
@@ -141,7 +139,7 @@ async def test_start_is_not_retried_and_a_5xx_means_read_the_state(fake_hub):
 
 async def test_start_on_jupyterhub_5_sends_user_options_as_the_body(fake_hub):
     fake_hub.answer("GET", "/", (200, {"version": "5.3.0"}))
-    fake_hub.answer("GET", "/users/alice", (200, user_model()), (200, user_model({"alpha-python": server_model()})))
+    fake_hub.answer("GET", "/users/alice", (200, user_model({"alpha-python": server_model()})))
     fake_hub.answer("POST", "/users/alice/servers/alpha-python", (201, None))
     await client_for(fake_hub).start_server("alice", "alpha-python", "alpha/python", {"workspace": "alpha"})
     body = [b for m, p, b in fake_hub.calls if m == "POST"][0]
@@ -159,11 +157,14 @@ async def test_start_that_vanishes_is_a_clear_502(fake_hub):
 
 
 async def test_start_while_stopping_is_409(fake_hub):
-    fake_hub.answer("GET", "/users/alice", (200, user_model({"alpha-python": server_model(False, "stop")})))
+    fake_hub.answer("GET", "/", (200, {"version": "6.1.1"}))
+    fake_hub.answer(
+        "POST", "/users/alice/servers/alpha-python", (400, {"message": "alice:alpha-python is pending stop"})
+    )
     with pytest.raises(ServerBusy) as e:
         await client_for(fake_hub).start_server("alice", "alpha-python", "alpha/python", {})
     assert e.value.status_code == 409 and "stopping" in e.value.message
-    assert fake_hub.count("POST", "/users/alice/servers/alpha-python") == 0
+    assert fake_hub.count("GET", "/users/alice") == 0  # the Hub's answer said it all
 
 
 @pytest.mark.parametrize(
@@ -185,7 +186,7 @@ async def test_hub_refusals_map_to_our_errors(fake_hub, hub_answer, error):
 
 async def test_already_running_is_not_an_error(fake_hub):
     fake_hub.answer("GET", "/", (200, {"version": "6.1.1"}))
-    fake_hub.answer("GET", "/users/alice", (200, user_model()), (200, user_model({"alpha-python": server_model()})))
+    fake_hub.answer("GET", "/users/alice", (200, user_model({"alpha-python": server_model()})))
     fake_hub.answer(
         "POST", "/users/alice/servers/alpha-python", (400, {"message": "alice:alpha-python is already running"})
     )
@@ -202,22 +203,23 @@ async def test_stop_is_idempotent(fake_hub, status, stopped):
 
 async def test_operations_on_one_server_are_serialised(fake_hub):
     fake_hub.answer("GET", "/", (200, {"version": "6.1.1"}))
+    running = user_model({"alpha-python": server_model()})
+    fake_hub.answer("GET", "/users/alice", (200, running), (200, running))
     fake_hub.answer(
-        "GET",
-        "/users/alice",
-        (200, user_model()),
-        (200, user_model({"alpha-python": server_model()})),
-        (200, user_model({"alpha-python": server_model()})),
+        "POST",
+        "/users/alice/servers/alpha-python",
+        (201, None),
+        (400, {"message": "alice:alpha-python is already running"}),
     )
-    fake_hub.answer("POST", "/users/alice/servers/alpha-python", (201, None))
     client = client_for(fake_hub)
     first, second = await asyncio.gather(
         client.start_server("alice", "alpha-python", "alpha/python", {}),
         client.start_server("alice", "alpha-python", "alpha/python", {}),
     )
     assert first == second
-    # the second call waited for the first, saw the server, and did not POST again
-    assert fake_hub.count("POST", "/users/alice/servers/alpha-python") == 1
+    # the second start waited for the first to finish before it asked the Hub
+    calls = [(m, p) for m, p, _ in fake_hub.calls if p != "/"]
+    assert calls == [("POST", "/users/alice/servers/alpha-python"), ("GET", "/users/alice")] * 2
 
 
 async def test_concurrent_reads_of_a_user_share_one_hub_call(fake_hub):
@@ -309,3 +311,21 @@ async def wait_until(predicate, timeout: float = 10):
     while not predicate():
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.01)
+
+
+async def test_a_user_with_a_server_starting_is_read_fresh_each_time(fake_hub):
+    starting = user_model({"alpha-python": server_model(False, "spawn")})
+    fake_hub.answer("GET", "/users/alice", (200, starting), (200, user_model({"alpha-python": server_model()})))
+    client = client_for(fake_hub, user_cache_seconds=60)
+    assert (await client.get_user("alice"))["servers"]["alpha-python"]["pending"] == "spawn"
+    assert (await client.get_user("alice"))["servers"]["alpha-python"]["ready"] is True  # not the cached 'starting'
+
+
+async def test_a_start_of_a_server_already_starting_returns_it(fake_hub):
+    fake_hub.answer("GET", "/", (200, {"version": "6.1.1"}))
+    fake_hub.answer("GET", "/users/alice", (200, user_model({"alpha-python": server_model(False, "spawn")})))
+    fake_hub.answer(
+        "POST", "/users/alice/servers/alpha-python", (400, {"message": "alice:alpha-python is pending spawn"})
+    )
+    server = await client_for(fake_hub).start_server("alice", "alpha-python", "alpha/python", {})
+    assert server["pending"] == "spawn"

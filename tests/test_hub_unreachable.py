@@ -31,7 +31,7 @@ def service_with_hub_at(api_url: str, log_path):
     )
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "notebooks_service", "--NotebooksService.hub_max_retries=1"],
+            [sys.executable, "-m", "notebooks_service", "--HubClient.max_retries=1"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -103,3 +103,11 @@ def test_tokens_never_reach_the_log(orphan_service):
     assert "/services/notebooks/?token=[secret]" in log  # the request was logged...
     for secret in ("secret-in-url-123", "secret-in-header-456", "service-token-for-a-missing-hub"):
         assert secret not in log  # ...without its secrets
+
+
+def test_liveness_stays_ok_but_readiness_says_the_hub_is_gone(orphan_service):
+    base, _ = orphan_service
+    assert requests.head(base + "health").status_code == 200  # the process lives: do not restart it
+    response = requests.get(base + "ready")
+    assert response.status_code == 503 and int(response.headers["Retry-After"]) > 0
+    assert response.json()["status"] == 503 and "Hub is not reachable" in response.json()["message"]
