@@ -8,6 +8,7 @@ environment by default, so the same process also runs as an external service.
 
 import asyncio
 import binascii
+import ipaddress
 import logging
 import os
 import secrets
@@ -36,7 +37,7 @@ from .handlers import (
 )
 from .hub import HubClient
 from .images import normalise_catalogue
-from .log import log_request
+from .log import SecretsFilter, log_request
 from .naming import DEFAULT_NAMESPACE_TEMPLATE
 from .oauth import SharedStateHubOAuth
 from .progress import ProgressFanout
@@ -257,6 +258,23 @@ class NotebooksService(Application):
 
     template_paths = List(Unicode(), help="Folders with the jinja2 page templates.").tag(config=True)
 
+    trusted_proxies = List(
+        Unicode(),
+        ["127.0.0.0/8", "::1/128"],
+        help="""Addresses or networks (CIDR) of proxies whose X-Forwarded-For / X-Real-Ip
+        headers are believed, e.g. the cluster's pod network for the Hub's proxy pod. From any
+        other peer these headers are ignored and the peer's own address is logged.""",
+    ).tag(config=True)
+
+    @validate("trusted_proxies")
+    def _networks(self, proposal):
+        for value in proposal.value:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise TraitError(f"NotebooksService.trusted_proxies: {value!r} is not an address or network") from None
+        return proposal.value
+
     @default("template_paths")
     def _template_paths(self):
         return _default_template_paths()
@@ -338,6 +356,7 @@ class NotebooksService(Application):
             workspace_policy=self.make_policy(),
             kube=kube,
             request_budget=self.request_budget,
+            trusted_proxies=[ipaddress.ip_network(v, strict=False) for v in self.trusted_proxies],
             readiness_timeout=self.readiness_timeout,
             in_flight=RequestsInFlight(),
             draining=asyncio.Event(),
@@ -362,7 +381,9 @@ class NotebooksService(Application):
         elif self.config_file != self.__class__.config_file.default_value:
             raise SystemExit(f"Config file not found: {self.config_file}")
         self._forward_renamed_config()
-        # one log stream: tornado's and our modules' loggers go through the app's handler
+        # one log stream: tornado's and our modules' loggers go through the app's handler, scrubbed
+        for handler in self.log.handlers:
+            handler.addFilter(SecretsFilter())
         for name in ("tornado.access", "tornado.application", "tornado.general", "notebooks_service", "jupyterhub"):
             logger = logging.getLogger(name)
             logger.propagate = True
@@ -388,7 +409,8 @@ class NotebooksService(Application):
 
     async def _serve(self) -> None:
         app = self.make_app()
-        server = app.listen(self.port, self.ip, xheaders=True)
+        # forwarded addresses are believed per request, from trusted proxies only (log.client_address)
+        server = app.listen(self.port, self.ip, xheaders=False)
         self.log.info(
             "notebooks-service %s listening on http://%s:%i%s", __version__, self.ip, self.port, self.service_prefix
         )

@@ -20,7 +20,7 @@ from tornado.log import app_log
 from .errors import HubUnavailable, InvalidRequest, NotAMember, NotFound, ServiceError, SpawnFailed, Unauthorized
 from .hub import Deadline, request_deadline
 from .images import lookup_image
-from .log import request_summary
+from .log import client_address, request_summary
 from .naming import check_workspace, display_name, server_name
 from .progress import QUIET
 
@@ -102,6 +102,7 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         return None
 
     async def prepare(self) -> None:
+        self.request.remote_ip = client_address(self.request, self.settings["trusted_proxies"])
         self.settings["in_flight"].add(self)
         # one time budget for everything this request asks of the Hub: login check, retries, lock waits
         request_deadline.set(Deadline(self.settings["request_budget"]))
@@ -209,7 +210,7 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        message = getattr(exc, "log_message", None) if isinstance(exc, web.HTTPError) else None
+        message = user_message(exc)
         if not message:
             # never a traceback to the client: a 500 means our bug, and is logged
             message = responses.get(status_code, "Unknown error")
@@ -316,6 +317,15 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             self.write_json(view, 201 if view["ready"] else 202)
         else:
             self.redirect(status_page, status=303)
+
+
+def user_message(exc: BaseException | None) -> str | None:
+    """What an error says to people, as written (tornado %-escapes log_message when it has no args)."""
+    if isinstance(exc, ServiceError):
+        return exc.message
+    if isinstance(exc, web.HTTPError) and exc.log_message:
+        return exc.log_message % exc.args
+    return None
 
 
 def check_notebook_path(notebook: str | None) -> str | None:
@@ -515,6 +525,9 @@ class ReadinessHandler(BaseHandler):
 
 class OAuthCallbackHandler(HubOAuthCallbackHandler):
     """Completes the Hub's OAuth login and sets the service's cookie."""
+
+    def _request_summary(self) -> str:
+        return request_summary(self)  # its URL carries the OAuth code and state
 
     @property
     def hub_auth(self):

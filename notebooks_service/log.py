@@ -1,17 +1,56 @@
 """Logging without secrets: tokens, OAuth codes and state never reach a log line."""
 
+import ipaddress
 import logging
 import re
 
 from tornado import web
 from tornado.log import access_log
 
-_SECRET_PARAM = re.compile(r"([?&](?:token|code|state|_xsrf)=)[^&]*", re.IGNORECASE)
+_SECRET_PARAM = re.compile(r"([?&](?:token|code|state|_xsrf)=)[^&\s]*", re.IGNORECASE)
 
 
 def scrub_url(url: str) -> str:
     """The URL with the values of secret query parameters replaced."""
     return _SECRET_PARAM.sub(r"\1[secret]", url or "")
+
+
+class SecretsFilter(logging.Filter):
+    """Scrubs every record on a handler, whoever logged it (tornado, JupyterHub's HubOAuth, us)."""
+
+    # JupyterHub's OAuth callback logs both state values when they differ; ours carries the PKCE verifier
+    _STATE_MISMATCH = "oauth state argument %r != cookie %s=%r"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == self._STATE_MISMATCH:
+            record.msg, record.args = "OAuth state argument does not match the state cookie %s", (record.args[1],)
+            return True
+        message = record.getMessage()
+        scrubbed = scrub_url(message)
+        if scrubbed != message:
+            record.msg, record.args = scrubbed, None
+        return True
+
+
+def client_address(request, trusted_proxies: list) -> str:
+    """The client's address: X-Forwarded-For/X-Real-Ip only when the peer is a trusted proxy."""
+    peer = request.remote_ip
+    if not trusted_proxies or not _in_any(peer, trusted_proxies):
+        return peer
+    forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",") if a.strip()]
+    # walk back from the nearest hop: the first address not of a trusted proxy is the client
+    for address in reversed(forwarded):
+        if not _in_any(address, trusted_proxies):
+            return address
+    return request.headers.get("X-Real-Ip", "").strip() or peer
+
+
+def _in_any(address: str, networks: list) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
 
 
 def request_summary(handler: web.RequestHandler) -> str:

@@ -23,15 +23,16 @@ IMAGE_REF_ANNOTATION = LABEL_PREFIX + "image-ref"
 USER_LABEL = LABEL_PREFIX + "user"
 SERVER_LABEL = LABEL_PREFIX + "server"
 WORKSPACE_MAX_LENGTH = 63 - len(NAMESPACE_PREFIX)
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_SAFE_SLUG = re.compile(r"^[a-z](?:-?[a-z0-9])*$")
-_PLAIN_PART = re.compile(r"^[a-z][a-z0-9]*$")
+# matched whole (fullmatch): '$' would let a trailing newline through
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_SAFE_SLUG = re.compile(r"[a-z](?:-?[a-z0-9])*")
+_PLAIN_PART = re.compile(r"[a-z][a-z0-9]*")
 _HASH_LENGTH = 8
 
 
 def is_valid_workspace(workspace: str) -> bool:
     """True if ``ws-<workspace>`` is a valid Kubernetes namespace name."""
-    return len(workspace) <= WORKSPACE_MAX_LENGTH and bool(_DNS_LABEL.match(workspace))
+    return len(workspace) <= WORKSPACE_MAX_LENGTH and bool(_DNS_LABEL.fullmatch(workspace))
 
 
 def check_workspace(workspace: str) -> str:
@@ -46,7 +47,7 @@ def check_workspace(workspace: str) -> str:
 
 def is_valid_server_name(name: str) -> bool:
     """The JupyterHub 6 rule for new named servers."""
-    return len(name) <= SERVER_NAME_MAX_LENGTH and bool(_SAFE_SLUG.match(name))
+    return len(name) <= SERVER_NAME_MAX_LENGTH and bool(_SAFE_SLUG.fullmatch(name))
 
 
 def server_name(workspace: str, image: str) -> str:
@@ -58,7 +59,7 @@ def server_name(workspace: str, image: str) -> str:
     of the exact pair, e.g. ``my-ws-jupyter-sci-3f2a9c1b``.
     """
     plain = f"{workspace}-{image}"
-    if _PLAIN_PART.match(workspace) and _PLAIN_PART.match(image) and len(plain) <= SERVER_NAME_MAX_LENGTH:
+    if _PLAIN_PART.fullmatch(workspace) and _PLAIN_PART.fullmatch(image) and len(plain) <= SERVER_NAME_MAX_LENGTH:
         return plain
     digest = hashlib.sha256(f"{workspace}\0{image}".encode()).hexdigest()[:_HASH_LENGTH]
     readable = re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-")

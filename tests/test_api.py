@@ -192,3 +192,15 @@ async def test_bearer_tokens_work_like_token_headers(client, tokens):
 async def test_a_service_token_without_access_is_refused(client):
     code, body = await client(None).json("GET", "", headers={"Authorization": f"token {ADMIN_TOKEN}"})
     assert code == 403 and body["status"] == 403
+
+
+async def test_a_trailing_newline_in_a_workspace_is_a_400_for_every_method(client):
+    alice = client("alice")
+    for method in ("GET", "POST", "DELETE"):
+        code, body = await alice.json(method, "alpha%0A/python")
+        assert code == 400 and "Invalid workspace name" in body["message"], (method, code, body)
+
+
+async def test_messages_are_shown_as_written(client):
+    code, body = await client("alice").json("GET", "alpha/py%25thon")
+    assert code == 404 and "'py%thon'" in body["message"] and "%%" not in body["message"]

@@ -35,9 +35,17 @@ def test_server_names_are_valid_for_the_hub(workspace, image):
     assert is_valid_safe_slug(name), name  # JupyterHub's own rule agrees with ours
 
 
-@given(workspaces, images)
-def test_server_names_are_deterministic(workspace, image):
-    assert server_name(workspace, image) == server_name(workspace, image)
+def test_server_names_never_change_between_releases():
+    # a changed rule would orphan every running server: these are pinned
+    assert server_name("my-workspace", "python") == "my-workspace-python-3150b448"
+    assert server_name("a" * 60, "python") == "aaaaaaaaaaaaaaaaaaaaa-79c5339e"
+    assert server_name("alpha", "Python 3.12") == "alpha-python-3-12-6080b849"
+
+
+def test_names_are_matched_whole_so_a_trailing_newline_is_refused():
+    assert not is_valid_workspace("alpha\n")
+    assert not is_valid_server_name("alpha-python\n")
+    assert server_name("alpha\n", "python") != "alpha-python"
 
 
 @given(st.tuples(workspaces, images), st.tuples(workspaces, images))
