@@ -15,19 +15,21 @@ workspace's namespace with the workspace's storage. One line in
 Importing this module starts nothing: it needs only the service's package.
 """
 
+import inspect
 import os
 from typing import Any
 
 from traitlets import Bool, Unicode, default
 from traitlets.config import Config, LoggingConfigurable
 
-from .errors import InvalidRequest, NotAMember
+from .errors import InvalidRequest, NotAMember, ServiceError
 from .images import lookup_image
 from .naming import (
     IMAGE_LABEL,
     IMAGE_REF_ANNOTATION,
     SERVER_LABEL,
     USER_LABEL,
+    USER_OPTION_KEYS,
     WORKSPACE_LABEL,
     check_workspace,
     display_name,
@@ -35,6 +37,12 @@ from .naming import (
     namespace,
     server_name,
 )
+
+
+class HubGuardMissing(ServiceError):
+    """The Hub's configuration bypasses the guard: refuse rather than run unchecked."""
+
+    status_code = 503
 
 
 class WorkspacePlacement(LoggingConfigurable):
@@ -133,6 +141,13 @@ class WorkspaceGuard(LoggingConfigurable):
             raise NotAMember("This Hub starts workspace servers only: start one from the notebooks service.")
         if not isinstance(workspace, str) or not isinstance(image, str):
             raise InvalidRequest("user_options need both 'workspace' and 'image' as strings.")
+        # e.g. KubeSpawner's 'profile' or 'image--unlisted-choice': what runs is the catalogue's choice
+        unknown = sorted(set(options) - set(USER_OPTION_KEYS))
+        if unknown:
+            allowed = " and ".join(repr(k) for k in USER_OPTION_KEYS)
+            raise InvalidRequest(
+                f"user_options may not contain {unknown[0][:80]!r}: a workspace server takes only {allowed}."
+            )
         check_workspace(workspace)
         entry = lookup_image(self.service.images, image)
         expected = server_name(workspace, image)
@@ -145,20 +160,28 @@ class WorkspaceGuard(LoggingConfigurable):
         return workspace, entry
 
     async def apply_user_options(self, spawner: Any, user_options: dict[str, Any] | None) -> None:
-        """``Spawner.apply_user_options`` hook (JupyterHub >= 5.3)."""
-        checked = await self.check(spawner, user_options)
+        """Check a spawn, then place it: the whole guard for one spawner (see ``setup_workspace_guard``)."""
+        self.place(spawner, await self.check(spawner, user_options))
+
+    def place(self, spawner: Any, checked: tuple[str, dict[str, Any]] | None) -> None:
+        """Apply the placement of a checked workspace spawn (KubeSpawner: after its profiles)."""
         if checked is None:
             return
         workspace, entry = checked
         self.log.info(
             "Starting %s/%s for %s in workspace %s", spawner.user.name, spawner.name, entry["name"], workspace
         )
-        if _is_kubespawner(spawner):
+        if not _is_kubespawner(spawner):
+            return
+        # KubeSpawner applies profile_list overrides in load_user_options(), inside start():
+        # place the pod after them, so that no profile decides image, namespace, volumes or labels
+        load_profiles = spawner.load_user_options
+
+        async def load_user_options():
+            await load_profiles()
             self.placement.apply(spawner, workspace, entry, self.service.namespace_template)
 
-    async def pre_spawn_hook(self, spawner: Any) -> None:
-        """The same, as ``Spawner.pre_spawn_hook`` for Hubs without apply_user_options."""
-        await self.apply_user_options(spawner, spawner.user_options)
+        spawner.load_user_options = load_user_options
 
 
 async def hub_user_model(user: Any) -> dict[str, Any]:
@@ -197,6 +220,9 @@ def load_guard(service_config: str, hub_config: Config | None = None) -> Workspa
     return WorkspaceGuard(service, config=config)
 
 
+_installed: dict[str, Any] = {}
+
+
 def setup_workspace_guard(c: Config, service_config: str) -> None:
     """Install the guard in a ``jupyterhub_config.py``: ``setup_workspace_guard(c, path)``.
 
@@ -204,6 +230,14 @@ def setup_workspace_guard(c: Config, service_config: str) -> None:
     share the catalogue, the workspace policy and the namespace template.
     The guard is built at the first spawn, so settings made later in the
     Hub's configuration (``c.WorkspaceGuard...``) still apply.
+
+    The guard runs in ``Spawner.run_pre_spawn_hook``, which the Hub calls on
+    every spawn after ``apply_user_options``: it checks first, then runs the
+    configured ``pre_spawn_hook``, then places the server. It wraps the method
+    on the class, so no later configuration can remove it, and it composes with
+    every hook that is configured. An ``apply_user_options`` hook (composed with
+    one already configured) refuses workspace spawns if the spawner class
+    overrides ``run_pre_spawn_hook`` and so bypasses the guard: it fails closed.
     """
     service_config = os.path.abspath(service_config)
     guard: list[WorkspaceGuard] = []
@@ -213,17 +247,48 @@ def setup_workspace_guard(c: Config, service_config: str) -> None:
             guard.append(load_guard(service_config, c))
         return guard[0]
 
+    _installed["get_guard"] = get_guard
+    _wrap_run_pre_spawn_hook()
+
     from jupyterhub.spawner import Spawner
 
-    if "apply_user_options" in Spawner.class_trait_names():
+    if "apply_user_options" in Spawner.class_trait_names():  # JupyterHub >= 5.3
+        configured = c.Spawner.get("apply_user_options")
 
         async def apply_user_options(spawner, user_options):
-            await get_guard().apply_user_options(spawner, user_options)
+            if configured is not None:
+                await maybe_future(configured(spawner, user_options))
+            check_guard_in_place(spawner)
 
         c.Spawner.apply_user_options = apply_user_options
-    else:  # JupyterHub < 5.3
 
-        async def pre_spawn_hook(spawner):
-            await get_guard().pre_spawn_hook(spawner)
 
-        c.Spawner.pre_spawn_hook = pre_spawn_hook
+def _wrap_run_pre_spawn_hook() -> None:
+    from jupyterhub.spawner import Spawner
+
+    if getattr(Spawner.run_pre_spawn_hook, "_workspace_guard", False):
+        return
+    run_configured_hook = Spawner.run_pre_spawn_hook
+
+    async def run_pre_spawn_hook(spawner):
+        guard = _installed["get_guard"]()
+        checked = await guard.check(spawner, spawner.user_options)  # refuse before any hook acts on the options
+        await maybe_future(run_configured_hook(spawner))
+        guard.place(spawner, checked)  # last: what runs and where is the guard's decision
+
+    run_pre_spawn_hook._workspace_guard = True
+    Spawner.run_pre_spawn_hook = run_pre_spawn_hook
+
+
+def check_guard_in_place(spawner: Any) -> None:
+    """Refuse every spawn if the spawner's class bypasses the guard (it overrides run_pre_spawn_hook)."""
+    if not getattr(type(spawner).run_pre_spawn_hook, "_workspace_guard", False):
+        raise HubGuardMissing(
+            f"The workspace guard is not in place: {type(spawner).__name__} overrides run_pre_spawn_hook. "
+            "No server can start until an operator fixes the Hub's configuration."
+        )
+
+
+async def maybe_future(value: Any) -> Any:
+    """The value, awaited if it is awaitable (hooks may be sync or async)."""
+    return await value if inspect.isawaitable(value) else value

@@ -12,6 +12,8 @@ import re
 from .errors import InvalidRequest
 
 SERVER_NAME_MAX_LENGTH = 30
+#: the user_options a workspace server is started with; the Hub-side guard refuses any other key
+USER_OPTION_KEYS = ("workspace", "image")
 NAMESPACE_PREFIX = "ws-"
 DEFAULT_NAMESPACE_TEMPLATE = NAMESPACE_PREFIX + "{workspace}"
 

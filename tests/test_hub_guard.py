@@ -68,6 +68,13 @@ async def test_hub_refuses_a_name_that_is_not_the_pairs(hub, tokens):
     assert "must be named 'alpha-python'" in message
 
 
+async def test_hub_refuses_user_options_the_service_never_sends(hub, tokens):
+    options = {"workspace": "alpha", "image": "python", "profile": "free", "image--unlisted-choice": "evil/miner"}
+    message = await start_around_the_service(hub, tokens["alice"], "alice", "alpha-python", options)
+    assert "may not contain 'image--unlisted-choice'" in message
+    wait_for(lambda: has_no_servers(hub, "alice"), message="no server for alice")
+
+
 async def test_hub_refuses_servers_without_a_workspace(hub, tokens):
     message = await start_around_the_service(hub, tokens["alice"], "alice", "", None)
     assert "workspace servers only" in message

@@ -8,6 +8,7 @@ from kubernetes_asyncio.config import kube_config
 from kubespawner import KubeSpawner
 from traitlets.config import Config
 
+from notebooks_service import hubside
 from notebooks_service.app import NotebooksService
 from notebooks_service.errors import InvalidRequest, NotAMember, NotFound
 from notebooks_service.hubside import WorkspaceGuard, load_guard
@@ -122,9 +123,24 @@ def as_sent(pod) -> dict:
     return ApiClient().sanitize_for_serialization(pod)
 
 
+async def hub_spawn_sequence(spawner, options: dict, guard_: WorkspaceGuard) -> None:
+    """What the Hub and KubeSpawner do before creating a pod: apply_user_options, pre_spawn_hook, load_user_options."""
+    installed = dict(hubside._installed)
+    hubside._installed["get_guard"] = lambda: guard_
+    hubside._wrap_run_pre_spawn_hook()
+    try:
+        spawner.user_options = options
+        await spawner._run_apply_user_options(options)
+        await hubside.maybe_future(spawner.run_pre_spawn_hook())
+        await spawner.load_user_options()  # inside KubeSpawner.start()
+    finally:
+        hubside._installed.clear()
+        hubside._installed.update(installed)
+
+
 async def placed_pod(options=None, *, spawner=None, guard_=None):
     spawner = spawner or kube_spawner()
-    await (guard_ or guard()).apply_user_options(spawner, options or {"workspace": "alpha", "image": "python"})
+    await hub_spawn_sequence(spawner, options or {"workspace": "alpha", "image": "python"}, guard_ or guard())
     return spawner, as_sent(await spawner.get_pod_manifest())
 
 
@@ -191,8 +207,97 @@ async def test_refused_spawn_leaves_the_spawner_untouched():
     spawner = kube_spawner("beta-python")
     namespace = spawner.namespace
     with pytest.raises(NotAMember):
-        await guard().apply_user_options(spawner, {"workspace": "beta", "image": "python"})
+        await hub_spawn_sequence(spawner, {"workspace": "beta", "image": "python"}, guard())
     assert spawner.namespace == namespace and spawner.image != IMAGES["python"]["image"]
+
+
+# -- KubeSpawner profile_list (z2jh's singleuser.profileList) cannot undo the guard ----
+
+PROFILES = [
+    {
+        "display_name": "Default",
+        "default": True,
+        "kubespawner_override": {
+            "image": "quay.io/other/default-profile:latest",
+            "namespace": "elsewhere",
+            "extra_labels": {"profile": "default"},
+        },
+    },
+    {
+        "display_name": "Free choice",
+        "slug": "free",
+        "profile_options": {
+            "image": {
+                "display_name": "Image",
+                "unlisted_choice": {"enabled": True, "kubespawner_override": {"image": "{value}"}},
+                "choices": {"a": {"display_name": "A", "kubespawner_override": {"image": "a:1"}}},
+            }
+        },
+    },
+]
+
+
+async def test_a_default_profile_does_not_change_a_workspace_servers_image_or_namespace():
+    spawner, pod = await placed_pod(spawner=kube_spawner(profile_list=PROFILES))
+    assert spawner.namespace == "ws-alpha"
+    assert pod["spec"]["containers"][0]["image"] == IMAGES["python"]["image"]
+    assert pod["metadata"]["labels"][WORKSPACE_LABEL] == "alpha"
+
+
+@pytest.mark.parametrize(
+    "extra, key",
+    [
+        ({"profile": "free", "image--unlisted-choice": "evil.example/miner:latest"}, "image--unlisted-choice"),
+        ({"profile": "free"}, "profile"),
+        ({"namespace": "kube-system"}, "namespace"),
+        ({"cmd": ["sh"]}, "cmd"),
+    ],
+)
+async def test_user_options_beyond_workspace_and_image_are_refused_by_name(extra, key):
+    spawner = kube_spawner(profile_list=PROFILES)
+    with pytest.raises(InvalidRequest, match=f"may not contain '{key}'"):
+        await hub_spawn_sequence(spawner, {"workspace": "alpha", "image": "python", **extra}, guard())
+    assert spawner.image != "evil.example/miner:latest"
+
+
+async def test_the_guard_composes_with_hooks_configured_before_or_after_it(tmp_path):
+    service_config = tmp_path / "notebooks_service_config.py"
+    service_config.write_text(
+        f"c.NotebooksService.images = {IMAGES!r}\nc.NotebooksService.workspace_members = {{'alice': ['alpha']}}\n"
+    )
+    ran = []
+    c = Config()
+    c.Spawner.apply_user_options = lambda spawner, options: ran.append("apply before")
+    hubside.setup_workspace_guard(c, str(service_config))
+    # configured later, even per class: neither removes the guard
+    c.KubeSpawner.apply_user_options = lambda spawner, options: ran.append("apply after")
+    c.KubeSpawner.pre_spawn_hook = lambda spawner: ran.append("pre_spawn after")
+    spawner = kube_spawner("beta-python", config=c)
+    spawner.user_options = {"workspace": "beta", "image": "python"}
+    await spawner._run_apply_user_options(spawner.user_options)
+    with pytest.raises(NotAMember):
+        await hubside.maybe_future(spawner.run_pre_spawn_hook())
+    assert ran == ["apply after"]  # KubeSpawner's own hook replaced ours: the class-level guard still refused
+    good = kube_spawner(config=c)
+    good.user_options = {"workspace": "alpha", "image": "python"}
+    await hubside.maybe_future(good.run_pre_spawn_hook())
+    await good.load_user_options()
+    assert ran[-1] == "pre_spawn after" and good.namespace == "ws-alpha"
+
+
+async def test_a_spawner_that_bypasses_the_guard_is_refused_outright(tmp_path):
+    class Bypassing(KubeSpawner):
+        def run_pre_spawn_hook(self):
+            return None
+
+    service_config = tmp_path / "notebooks_service_config.py"
+    service_config.write_text(f"c.NotebooksService.images = {IMAGES!r}\n")
+    c = Config()
+    hubside.setup_workspace_guard(c, str(service_config))
+    orm_spawner = SimpleNamespace(name="alpha-python", display_name="", user_options={}, server=None, state=None)
+    spawner = Bypassing(_mock=True, user=make_user(), orm_spawner=orm_spawner, config=c)
+    with pytest.raises(hubside.HubGuardMissing, match="not in place: Bypassing overrides run_pre_spawn_hook"):
+        await spawner._run_apply_user_options({"workspace": "alpha", "image": "python"})
 
 
 def claims_guard(accept_bearer_jwt: bool) -> WorkspaceGuard:
