@@ -17,7 +17,7 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 from tornado.log import app_log
 
-from .errors import HubUnavailable, InvalidRequest, NotAMember, NotFound, ServiceError, SpawnFailed, Unauthorized
+from .errors import HubUnavailable, InvalidRequest, NotAMember, NotFound, ServiceError, SpawnFailed
 from .hub import Deadline, request_deadline
 from .images import lookup_image
 from .log import client_address, request_summary
@@ -170,10 +170,7 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
 
     async def _authenticate_jwt(self, token: str) -> dict[str, Any]:
         """The Hub user a verified identity-provider JWT names; 401/403 otherwise."""
-        claims = await self.policy.verify(token)
-        name = claims.get(self.policy.username_claim)
-        if not isinstance(name, str) or not name:
-            raise Unauthorized(f"The access token has no {self.policy.username_claim!r} claim.")
+        name = self.policy.username(await self.policy.verify(token))
         try:
             await self.hub.get_user(name)
         except NotFound:

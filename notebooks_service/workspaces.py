@@ -84,7 +84,22 @@ class ClaimsWorkspacePolicy(WorkspacePolicy):
         help="The identity provider's JWKS URL, e.g. https://idp/realms/eodh/protocol/openid-connect/certs"
     ).tag(config=True)
     issuer = Unicode(help="Required 'iss' of tokens.").tag(config=True)
-    audience = Unicode("", help="Required 'aud' of tokens; empty: not checked.").tag(config=True)
+    audience = Unicode(
+        "",
+        help="""Required 'aud' of tokens: the client id the provider puts there for this platform
+        (Keycloak: add an audience mapper). Empty: not checked, which is allowed only while
+        accept_bearer_jwt is off (tokens then come from the Hub's own login).""",
+    ).tag(config=True)
+    authorized_parties = List(
+        Unicode(),
+        help="""If set, a token's 'azp' (the client it was issued to, e.g. Keycloak's client id)
+        must be one of these.""",
+    ).tag(config=True)
+    token_type = Unicode(
+        "",
+        help="""If set, a token's 'typ' claim must equal it: Keycloak marks access tokens 'Bearer'
+        and ID tokens 'ID', so 'Bearer' refuses an ID token offered as an access token.""",
+    ).tag(config=True)
     algorithms = List(
         Unicode(),
         ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512"],
@@ -99,9 +114,16 @@ class ClaimsWorkspacePolicy(WorkspacePolicy):
     accept_bearer_jwt = Bool(
         False, help="Let JSON clients authenticate with 'Authorization: Bearer <JWT>' from the identity provider."
     ).tag(config=True)
-    username_claim = Unicode("preferred_username", help="Claim of a Bearer JWT that names the Hub user.").tag(
-        config=True
-    )
+    username_claim = Unicode(
+        "preferred_username",
+        help="""Claim of a Bearer JWT that names the Hub user: the same claim the Hub's authenticator
+        uses (OAuthenticator: GenericOAuthenticator.username_claim), so both name one person alike.""",
+    ).tag(config=True)
+    lowercase_usernames = Bool(
+        True,
+        help="""Lowercase the username claim, as JupyterHub's Authenticator.normalize_username does
+        by default. Turn off only if the Hub's authenticator keeps case.""",
+    ).tag(config=True)
     leeway = Float(30, help="Seconds of clock skew tolerated on 'exp' and 'nbf'.").tag(config=True)
     jwks_cache_seconds = Float(300, help="How long fetched keys are trusted before the JWKS is read again.").tag(
         config=True
@@ -121,6 +143,19 @@ class ClaimsWorkspacePolicy(WorkspacePolicy):
     def check_config(self) -> None:
         if not self.jwks_url or not self.issuer:
             raise ValueError("ClaimsWorkspacePolicy needs jwks_url and issuer")
+        if self.accept_bearer_jwt and not self.audience:
+            raise ValueError(
+                "ClaimsWorkspacePolicy.accept_bearer_jwt needs ClaimsWorkspacePolicy.audience: "
+                "without it a token the provider issued to any other client would be accepted"
+            )
+
+    def username(self, claims: dict[str, Any]) -> str:
+        """The Hub username a verified token names, normalised as the Hub's authenticator does."""
+        name = claims.get(self.username_claim)
+        if not isinstance(name, str) or not name.strip():
+            raise Unauthorized(f"The access token has no {self.username_claim!r} claim.")
+        name = name.strip()
+        return name.lower() if self.lowercase_usernames else name
 
     _jwks_client = None
 
@@ -158,7 +193,7 @@ class ClaimsWorkspacePolicy(WorkspacePolicy):
                 "The access token is signed with a key the identity provider does not publish."
             ) from None
         try:
-            return jwt.decode(
+            claims = jwt.decode(
                 token,
                 key.key,
                 algorithms=[algorithm],
@@ -177,6 +212,11 @@ class ClaimsWorkspacePolicy(WorkspacePolicy):
             raise NotAMember(f"The access token is not meant for {self.audience}.") from None
         except jwt.PyJWTError as e:
             raise Unauthorized(f"The access token is not valid: {e}") from None
+        if self.authorized_parties and claims.get("azp") not in self.authorized_parties:
+            raise NotAMember(f"The access token was issued to {str(claims.get('azp'))[:80]!r}, not to this platform.")
+        if self.token_type and claims.get("typ") != self.token_type:
+            raise NotAMember(f"This is not an access token (its type is {str(claims.get('typ'))[:40]!r}).")
+        return claims
 
     def token_of(self, user: dict[str, Any]) -> str | None:
         """The access token for ``user``: one presented with this request, else the Hub's auth_state."""

@@ -10,6 +10,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+AUDIENCE = "notebooks"
 ISSUER = "https://idp.test/realms/platform"
 
 
@@ -66,7 +67,17 @@ class IdentityProvider:
         kid = kid or self.published[0]
         alg, key = self.keys[kid]
         now = int(time.time())
-        payload = {"iss": ISSUER, "iat": now, "exp": now + int(expires_in), "preferred_username": "alice", **claims}
+        # shaped like Keycloak's access tokens for a platform whose audience is "notebooks"
+        payload = {
+            "iss": ISSUER,
+            "iat": now,
+            "exp": now + int(expires_in),
+            "aud": AUDIENCE,
+            "azp": "jupyterhub",
+            "typ": "Bearer",
+            "preferred_username": "alice",
+            **claims,
+        }
         return jwt.encode(payload, key, algorithm=alg, headers={"kid": kid})
 
     def close(self):

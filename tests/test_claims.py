@@ -136,3 +136,34 @@ def test_symmetric_or_none_algorithms_cannot_be_configured():
 def test_missing_jwks_url_fails_at_start_up():
     with pytest.raises(ValueError, match="jwks_url and issuer"):
         ClaimsWorkspacePolicy().check_config()
+
+
+def test_accepting_bearer_jwts_without_an_audience_is_a_start_up_error(idp):
+    policy = ClaimsWorkspacePolicy(jwks_url=idp.jwks_url, issuer=ISSUER, accept_bearer_jwt=True)
+    with pytest.raises(ValueError, match="accept_bearer_jwt needs ClaimsWorkspacePolicy.audience"):
+        policy.check_config()
+
+
+@pytest.mark.parametrize(
+    "settings, claims, says",
+    [
+        ({"audience": "notebooks"}, {"aud": "some-other-app"}, "not meant for notebooks"),
+        ({"token_type": "Bearer"}, {"typ": "ID"}, "not an access token"),
+        ({"authorized_parties": ["jupyterhub", "portal"]}, {"azp": "someone-else"}, "issued to 'someone-else'"),
+    ],
+    ids=["audience", "type", "authorized-party"],
+)
+async def test_tokens_meant_for_something_else_are_refused(idp, settings, claims, says):
+    policy = ClaimsWorkspacePolicy(jwks_url=idp.jwks_url, issuer=ISSUER, jwks_refetch_cooldown=0, **settings)
+    assert await policy.workspaces(user_with(idp.token(workspaces=["alpha"]))) == {"alpha"}  # as issued: fine
+    with pytest.raises(NotAMember, match=says):
+        await policy.workspaces(user_with(idp.token(workspaces=["alpha"], **claims)))
+
+
+def test_usernames_are_normalised_like_the_hubs_authenticator(policy):
+    assert policy.username({"preferred_username": " Alice "}) == "alice"
+    policy.lowercase_usernames = False
+    assert policy.username({"preferred_username": "Alice"}) == "Alice"
+    policy.username_claim = "email"
+    with pytest.raises(Unauthorized, match="no 'email' claim"):
+        policy.username({"preferred_username": "alice"})

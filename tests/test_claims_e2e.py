@@ -9,7 +9,7 @@ import secrets
 import pytest
 
 from conftest import ServiceClient, Tokens, admin_request, running_hub, stop_all_servers
-from identity_provider import ISSUER, IdentityProvider, tampered, unsigned
+from identity_provider import AUDIENCE, ISSUER, IdentityProvider, tampered, unsigned
 from test_hub_guard import start_around_the_service
 
 
@@ -32,6 +32,8 @@ def claims_hub(tmp_path_factory, idp):
         f"c.ClaimsWorkspacePolicy.jwks_url = {idp.jwks_url!r}\n"
         f"c.ClaimsWorkspacePolicy.issuer = {ISSUER!r}\n"
         "c.ClaimsWorkspacePolicy.accept_bearer_jwt = True\n"
+        f"c.ClaimsWorkspacePolicy.audience = {AUDIENCE!r}\n"
+        "c.ClaimsWorkspacePolicy.token_type = 'Bearer'\n"
         "c.ClaimsWorkspacePolicy.jwks_refetch_cooldown = 0\n"
         # these tests replace auth_state between two requests: the 1 s cache would show the old one
         "c.HubClient.user_cache_seconds = 0\n"
@@ -102,7 +104,8 @@ async def test_around_the_service_only_the_tokens_workspaces_start(claims_hub, c
 
 
 async def test_bearer_jwt_client_uses_the_tokens_workspaces(claims_hub, idp, as_user):
-    bob = as_user(None, jwt=idp.token(preferred_username="bob", workspaces=["alpha"]))
+    # the username claim is normalised as the Hub's authenticator does (lowercase)
+    bob = as_user(None, jwt=idp.token(preferred_username="Bob", workspaces=["alpha"]))
     code, model = await bob.json("GET", "user")
     assert code == 200 and model["name"] == "bob" and "auth_state" not in model
     code, _ = await bob.json("POST", "alpha/minimal")
@@ -124,8 +127,10 @@ async def test_bearer_jwt_client_uses_the_tokens_workspaces(claims_hub, idp, as_
         (lambda idp: idp.token(preferred_username="bob", expires_in=-600), 401, "expired"),
         (lambda idp: idp.token(preferred_username="bob", iss="https://elsewhere.test"), 403, "not issued by"),
         (lambda idp: idp.token(preferred_username="mallory"), 403, "not a user of this Hub"),
+        (lambda idp: idp.token(preferred_username="bob", aud="some-other-app"), 403, "not meant for"),
+        (lambda idp: idp.token(preferred_username="bob", typ="ID"), 403, "not an access token"),
     ],
-    ids=["tampered", "alg-none", "expired", "wrong-issuer", "unknown-user"],
+    ids=["tampered", "alg-none", "expired", "wrong-issuer", "unknown-user", "foreign-audience", "id-token"],
 )
 async def test_bad_bearer_jwts_are_refused_with_a_reason(claims_hub, idp, as_user, make_token, status, says):
     client = as_user(None, jwt=make_token(idp))

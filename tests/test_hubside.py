@@ -305,6 +305,7 @@ def claims_guard(accept_bearer_jwt: bool) -> WorkspaceGuard:
     config.ClaimsWorkspacePolicy.jwks_url = "http://127.0.0.1:9/certs"
     config.ClaimsWorkspacePolicy.issuer = "https://idp.test"
     config.ClaimsWorkspacePolicy.accept_bearer_jwt = accept_bearer_jwt
+    config.ClaimsWorkspacePolicy.audience = "notebooks"
     return WorkspaceGuard(NotebooksService(config=config, images=IMAGES, workspace_policy_class="claims"))
 
 
