@@ -19,8 +19,8 @@ from urllib.parse import urlparse
 import jinja2
 from tornado import web
 from tornado.log import LogFormatter
-from traitlets import Bytes, CaselessStrEnum, Dict, Float, Integer, List, TraitError, Unicode, default, validate
-from traitlets.config import Application
+from traitlets import Bool, Bytes, CaselessStrEnum, Dict, Float, Integer, List, TraitError, Unicode, default, validate
+from traitlets.config import Application, PyFileConfigLoader
 from traitlets.utils.importstring import import_item
 
 from . import __version__
@@ -75,6 +75,9 @@ class NotebooksService(Application):
     }
 
     _log_formatter_cls = LogFormatter
+
+    # a broken config file must stop us (and the Hub-side guard) with its error, not run on defaults
+    raise_config_file_errors = Bool(True)
 
     @default("log_level")
     def _log_level(self):
@@ -286,9 +289,9 @@ class NotebooksService(Application):
         """A configured, unstarted instance (used by the Hub-side guard to share our config)."""
         if not os.path.exists(path):
             raise FileNotFoundError(f"notebooks-service config file not found: {path}")
-        service = cls()
-        service.load_config_file(path)
-        return service
+        # not load_config_file(): its error handling exits the process, and this runs inside the Hub
+        loader = PyFileConfigLoader(os.path.basename(path), os.path.dirname(os.path.abspath(path)))
+        return cls(config=loader.load_config())  # raises on a syntax error or a bad value
 
     def make_policy(self) -> WorkspacePolicy:
         cls = POLICY_ALIASES.get(self.workspace_policy_class) or import_item(self.workspace_policy_class)

@@ -15,7 +15,9 @@ workspace's namespace with the workspace's storage. One line in
 Importing this module starts nothing: it needs only the service's package.
 """
 
+import hashlib
 import inspect
+import logging
 import os
 from typing import Any
 
@@ -220,6 +222,64 @@ def load_guard(service_config: str, hub_config: Config | None = None) -> Workspa
     return WorkspaceGuard(service, config=config)
 
 
+class GuardConfigError(ServiceError):
+    """The service's configuration file cannot be read: refuse spawns, saying why."""
+
+    status_code = 503
+
+
+class GuardLoader:
+    """The guard for the current content of the service's configuration file.
+
+    The file is read on every spawn (it is small) and the guard rebuilt when
+    its content changed, so that a ``helm upgrade`` that changes the catalogue
+    reaches the Hub without a restart. A file that cannot be loaded refuses
+    every spawn with the reason, rather than run on a stale catalogue.
+    """
+
+    def __init__(self, path: str, hub_config: Config):
+        self.path = path
+        self.hub_config = hub_config
+        self.fingerprint: str | None = None
+        self.guard: WorkspaceGuard | None = None
+        self.error: str | None = None
+
+    def __call__(self) -> WorkspaceGuard:
+        try:
+            with open(self.path, "rb") as f:
+                fingerprint = hashlib.sha256(f.read()).hexdigest()
+        except OSError as e:
+            fingerprint, self.error = None, f"cannot read it: {e.strerror}"
+        if fingerprint is not None and fingerprint != self.fingerprint:
+            self._load(fingerprint)
+        if self.error:
+            raise GuardConfigError(
+                f"The workspace guard cannot use the notebooks service's configuration {self.path}: "
+                f"{self.error}. No workspace server can start until an operator fixes it."
+            )
+        return self.guard
+
+    def _load(self, fingerprint: str) -> None:
+        first = self.fingerprint is None
+        self.fingerprint = fingerprint
+        try:
+            guard = load_guard(self.path, self.hub_config)
+        except SyntaxError as e:
+            self.error = f"line {e.lineno}: {e.msg}"
+        except Exception as e:  # any mistake in the file: name it, never run on a guess
+            self.error = f"{type(e).__name__}: {e}"
+        else:
+            self.guard, self.error = guard, None
+            guard.log.info(
+                "Workspace guard %s %s (%d images)",
+                "loaded" if first else "reloaded",
+                self.path,
+                len(guard.service.images),
+            )
+            return
+        logging.getLogger(__name__).error("Workspace guard: %s: %s", self.path, self.error)
+
+
 _installed: dict[str, Any] = {}
 
 
@@ -229,7 +289,8 @@ def setup_workspace_guard(c: Config, service_config: str) -> None:
     ``path`` is the service's configuration file, so the Hub and the service
     share the catalogue, the workspace policy and the namespace template.
     The guard is built at the first spawn, so settings made later in the
-    Hub's configuration (``c.WorkspaceGuard...``) still apply.
+    Hub's configuration (``c.WorkspaceGuard...``) still apply, and rebuilt
+    whenever the file's content changes (see ``GuardLoader``).
 
     The guard runs in ``Spawner.run_pre_spawn_hook``, which the Hub calls on
     every spawn after ``apply_user_options``: it checks first, then runs the
@@ -239,15 +300,7 @@ def setup_workspace_guard(c: Config, service_config: str) -> None:
     one already configured) refuses workspace spawns if the spawner class
     overrides ``run_pre_spawn_hook`` and so bypasses the guard: it fails closed.
     """
-    service_config = os.path.abspath(service_config)
-    guard: list[WorkspaceGuard] = []
-
-    def get_guard() -> WorkspaceGuard:
-        if not guard:
-            guard.append(load_guard(service_config, c))
-        return guard[0]
-
-    _installed["get_guard"] = get_guard
+    _installed["get_guard"] = GuardLoader(os.path.abspath(service_config), c)
     _wrap_run_pre_spawn_hook()
 
     from jupyterhub.spawner import Spawner

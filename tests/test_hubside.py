@@ -341,3 +341,31 @@ async def test_without_bearer_jwts_the_hub_checks_the_service_too():
     assert not g.trust_service_membership_checks
     with pytest.raises(NotAMember, match="No access token"):
         await g.check(requested("service", "notebooks"), {"workspace": "alpha", "image": "python"})
+
+
+async def test_the_guard_follows_changes_to_the_services_config_file(tmp_path):
+    path = tmp_path / "notebooks_service_config.py"
+    members = "c.NotebooksService.workspace_members = {'alice': ['alpha']}\n"
+    path.write_text(f"c.NotebooksService.images = {{'python': 'img:1'}}\n{members}")
+    loader = hubside.GuardLoader(str(path), Config())
+    first = loader()
+    assert loader() is first  # unchanged: not rebuilt
+    # a helm upgrade adds an image: the running Hub accepts it at the next spawn
+    path.write_text(f"c.NotebooksService.images = {{'python': 'img:1', 'r': 'r:1'}}\n{members}")
+    assert (await loader().check(local_spawner("alpha-r"), {"workspace": "alpha", "image": "r"}))[1]["image"] == "r:1"
+    # a broken file refuses every spawn and says what is wrong, rather than run on the old catalogue
+    path.write_text("c.NotebooksService.images = {'python': 'img:1'\n")
+    with pytest.raises(hubside.GuardConfigError, match=r"notebooks_service_config.py: line 1: '\{' was never closed"):
+        loader()
+    path.write_text("c.NotebooksService.images = {'python': 3}\n")
+    with pytest.raises(hubside.GuardConfigError, match="TraitError: NotebooksService.images: image 'python' needs"):
+        loader()
+    path.write_text(f"c.NotebooksService.images = {{'python': 'img:2'}}\n{members}")
+    assert loader().service.images["python"]["image"] == "img:2"
+
+
+def test_a_broken_config_file_stops_the_service_with_its_error(tmp_path):
+    path = tmp_path / "notebooks_service_config.py"
+    path.write_text("c.NotebooksService.images = {'python': 3}\n")
+    with pytest.raises(Exception, match="needs an 'image'"):
+        NotebooksService.from_config_file(str(path))
