@@ -263,6 +263,7 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             "display_name": server.get("display_name") or display_name(workspace, image),
             "ready": bool(server.get("ready")),
             "pending": server.get("pending"),
+            "stopped": bool(server.get("stopped")),
             "url": server.get("url"),
             "progress_url": status_url + "/progress",  # ours: follows with the service's login
             "hub_progress_url": server.get("progress_url"),
@@ -287,13 +288,18 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         return self.settings["notebook_url_template"].format(server_url=server_url, notebook=quote(notebook))
 
     def my_servers(self, user_model: dict[str, Any]) -> list[dict[str, Any]]:
-        """The user's active servers that this service started, as our models."""
+        """The user's servers that this service started, active and stopped, as our models.
+
+        A stopped one (e.g. a failed start) still takes one of the Hub's named-server
+        slots until it is removed (DELETE), so it is listed with ``stopped: true``.
+        """
         views = []
-        for name, server in sorted((user_model.get("servers") or {}).items()):
-            options = server.get("user_options") or {}
-            workspace, image = options.get("workspace"), options.get("image")
-            if isinstance(workspace, str) and isinstance(image, str) and server_name(workspace, image) == name:
-                views.append(self.server_view(name, server))
+        for group in ("servers", "stopped_servers"):
+            for name, server in sorted((user_model.get(group) or {}).items()):
+                options = server.get("user_options") or {}
+                workspace, image = options.get("workspace"), options.get("image")
+                if isinstance(workspace, str) and isinstance(image, str) and server_name(workspace, image) == name:
+                    views.append(self.server_view(name, server))
         return views
 
     async def start(self, workspace: str, image: str, notebook: str | None) -> None:

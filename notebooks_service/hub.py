@@ -272,7 +272,7 @@ class HubClient(LoggingConfigurable):
             raise HubError(f"The Hub answered {response.code}.")
 
     async def get_user(self, name: str, *, fresh: bool = False) -> dict[str, Any]:
-        """The Hub's model of user ``name``, with groups and active servers. Treat it as read-only.
+        """The Hub's model of user ``name``: groups, active ``servers`` and ``stopped_servers``. Read-only.
 
         Concurrent callers share one Hub call; its answer is reused for
         ``user_cache_seconds`` unless ``fresh``.
@@ -299,7 +299,8 @@ class HubClient(LoggingConfigurable):
     async def _read_user(self, name: str) -> dict[str, Any]:
         me = asyncio.current_task()
         try:
-            response = await self.api_request("GET", f"/users/{_quote(name)}")
+            # stopped servers too: a failed start stays in the Hub and takes a named-server slot
+            response = await self.api_request("GET", f"/users/{_quote(name)}?include_stopped_servers=1")
         finally:
             # forget_user() since this read began unregisters it: its answer may be stale
             current = self._user_reads.get(name) is me
@@ -309,10 +310,11 @@ class HubClient(LoggingConfigurable):
             raise NotFound(f"No such Hub user: {name!r}")
         if response.code != 200:
             raise self._fail("a user request", response)
-        if current and self.user_cache_seconds > 0 and not _in_transition(response.body):
+        model = _split_stopped(response.body)
+        if current and self.user_cache_seconds > 0 and not _in_transition(model):
             self._prune_users()
-            self._users[name] = _CachedUser(response.body, time.monotonic() + self.user_cache_seconds)
-        return response.body
+            self._users[name] = _CachedUser(model, time.monotonic() + self.user_cache_seconds)
+        return model
 
     def forget_user(self, name: str) -> None:
         """Drop what is cached of ``name``; a read in flight still answers its callers, not the cache."""
@@ -379,6 +381,8 @@ class HubClient(LoggingConfigurable):
             pass  # started before: the state below is the answer
         elif response.code == 400 and "pending stop" in message:
             raise ServerBusy("This server is stopping; start it again once it has stopped.")
+        elif response.code == 400 and "maximum" in message:
+            raise InvalidRequest(f"The Hub refused to start the server: {message}" + await self._slots_hint(user))
         elif response.code == 400:
             raise InvalidRequest(f"The Hub refused to start the server: {message}")
         elif response.code >= 500:
@@ -398,6 +402,14 @@ class HubClient(LoggingConfigurable):
                 else f"The server failed to start (the Hub answered {response.code}); ask an operator to check the Hub's log."
             )
         return server
+
+    async def _slots_hint(self, user: str) -> str:
+        """Which stopped servers take the user's named-server slots, if any."""
+        stopped = (await self.get_user(user, fresh=True)).get("stopped_servers") or {}
+        if not stopped:
+            return ""
+        names = sorted(s.get("display_name") or n for n, s in stopped.items())
+        return f" Stopped servers still count: remove one first ({', '.join(names)})."
 
     async def stop_server(self, user: str, server_name: str) -> bool:
         """Stop and remove a named server. True once stopped, False while still stopping.
@@ -534,6 +546,17 @@ async def _acquire_within(lock: asyncio.Lock | asyncio.Semaphore, timeout: float
     # it may have won the lock in the instant it was cancelled: then give it back
     acquiring.add_done_callback(lambda f: None if f.cancelled() else lock.release())
     return False
+
+
+def _split_stopped(user_model: dict[str, Any]) -> dict[str, Any]:
+    """The model with ``servers`` active only (as without include_stopped_servers) and the stopped
+    named servers in ``stopped_servers`` (the default server, name '', takes no named-server slot)."""
+    servers = user_model.get("servers") or {}
+    return {
+        **user_model,
+        "servers": {n: s for n, s in servers.items() if not s.get("stopped")},
+        "stopped_servers": {n: s for n, s in servers.items() if s.get("stopped") and n},
+    }
 
 
 def _in_transition(user_model: dict[str, Any]) -> bool:

@@ -138,13 +138,17 @@ def tokens(hub) -> Tokens:
 
 
 def stop_all_servers(hub: DemoHub, user: str) -> None:
-    status, model = admin_request(hub, "GET", f"/users/{user}")
-    for name in (model.get("servers") or {}) if status == 200 else {}:
+    """Stop and remove every server of ``user``, stopped ones (failed starts) included."""
+    def named_servers() -> dict | None:
+        status, model = admin_request(hub, "GET", f"/users/{user}?include_stopped_servers=1")
+        # the default server ('') is listed when stopped, and cannot be removed
+        return {n: s for n, s in (model.get("servers") or {}).items() if n} if status == 200 else None
+
+    for name in named_servers() or {}:
         admin_request(hub, "DELETE", f"/users/{user}/servers/{name}", {"remove": True})
 
     def no_servers():
-        status, model = admin_request(hub, "GET", f"/users/{user}")
-        return status == 200 and not model.get("servers")
+        return named_servers() == {}
 
     wait_for(no_servers, timeout=60, message=f"{user}'s servers to stop")
 

@@ -329,3 +329,28 @@ async def test_a_start_of_a_server_already_starting_returns_it(fake_hub):
     )
     server = await client_for(fake_hub).start_server("alice", "alpha-python", "alpha/python", {})
     assert server["pending"] == "spawn"
+
+
+async def test_a_full_set_of_named_servers_names_the_stopped_ones_to_remove(fake_hub):
+    fake_hub.answer("GET", "/", (200, {"version": "6.1.1"}))
+    failed = {**server_model(False), "stopped": True, "display_name": "beta/python"}
+    fake_hub.answer("GET", "/users/alice", (200, user_model({"beta-python": failed})))
+    fake_hub.answer(
+        "POST",
+        "/users/alice/servers/alpha-python",
+        (
+            400,
+            {
+                "message": "User alice already has the maximum of 1 named servers.  One must be deleted before a new server can be created"
+            },
+        ),
+    )
+    with pytest.raises(InvalidRequest, match=r"Stopped servers still count: remove one first \(beta/python\)"):
+        await client_for(fake_hub).start_server("alice", "alpha-python", "alpha/python", {})
+
+
+async def test_stopped_servers_are_kept_apart_from_active_ones(fake_hub):
+    failed = {**server_model(False), "stopped": True}
+    fake_hub.answer("GET", "/users/alice", (200, user_model({"beta-python": failed, "alpha-python": server_model()})))
+    model = await client_for(fake_hub).get_user("alice")
+    assert list(model["servers"]) == ["alpha-python"] and list(model["stopped_servers"]) == ["beta-python"]

@@ -55,6 +55,12 @@ async def test_progress_stream_reports_a_failed_start(client, hub):
     # and the failure is remembered where people look next
     code, body = await alice.json("GET", "alpha/minimal")
     assert code == 404 and "image registry said no" in body["message"]
+    # the failed server still takes a named-server slot in the Hub: the list says so, and it can be removed
+    code, servers = await alice.json("GET", "")
+    assert code == 200 and [(s["name"], s["stopped"], s["ready"]) for s in servers] == [("alpha-minimal", True, False)]
+    code, _ = await alice.json("DELETE", "alpha/minimal")
+    assert code == 204
+    assert (await alice.json("GET", ""))[1] == []
 
 
 async def test_progress_of_a_server_that_is_not_running(client):
