@@ -19,11 +19,11 @@ from urllib.parse import urlparse
 import jinja2
 from tornado import web
 from tornado.log import LogFormatter
-from traitlets import Bool, Bytes, CaselessStrEnum, Dict, Float, Integer, List, TraitError, Unicode, default, validate
-from traitlets.config import Application, PyFileConfigLoader
-from traitlets.utils.importstring import import_item
+from traitlets import Bool, Bytes, CaselessStrEnum, Float, Integer, List, TraitError, Unicode, default, validate
+from traitlets.config import Application
 
 from . import __version__
+from .config import SharedConfig, env
 from .handlers import (
     HealthHandler,
     NotFoundHandler,
@@ -36,16 +36,9 @@ from .handlers import (
     UserHandler,
 )
 from .hub import HubClient
-from .images import normalise_catalogue
 from .log import SecretsFilter, log_request
-from .naming import DEFAULT_NAMESPACE_TEMPLATE
 from .oauth import SharedStateHubOAuth
 from .progress import ProgressFanout
-from .workspaces import POLICY_ALIASES, StaticWorkspacePolicy, WorkspacePolicy
-
-
-def _env(name: str, fallback: str = "") -> str:
-    return os.environ.get(name) or fallback
 
 
 def _default_template_paths() -> list[str]:
@@ -57,8 +50,12 @@ def _default_template_paths() -> list[str]:
     return [p for p in candidates if os.path.isdir(p)][:1]
 
 
-class NotebooksService(Application):
-    """A JupyterHub service that starts workspace-scoped named servers."""
+class NotebooksService(SharedConfig, Application):
+    """A JupyterHub service that starts workspace-scoped named servers.
+
+    What it shares with the Hub-side guard (catalogue, workspace policy,
+    namespaces) is ``config.SharedConfig``; the rest here is the web service's.
+    """
 
     name = "notebooks-service"
     version = __version__
@@ -95,19 +92,13 @@ class NotebooksService(Application):
 
     # -- where we listen and who we are ---------------------------------------
 
-    service_name = Unicode(help="This service's name in the Hub ($JUPYTERHUB_SERVICE_NAME).").tag(config=True)
-
-    @default("service_name")
-    def _service_name(self):
-        return _env("JUPYTERHUB_SERVICE_NAME", "notebooks")
-
     service_url = Unicode(
         help="URL this service listens on ($JUPYTERHUB_SERVICE_URL); gives the default ip and port."
     ).tag(config=True)
 
     @default("service_url")
     def _service_url(self):
-        return _env("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10101")
+        return env("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10101")
 
     ip = Unicode(help="IP to listen on (default: from service_url).").tag(config=True)
 
@@ -127,7 +118,7 @@ class NotebooksService(Application):
 
     @default("service_prefix")
     def _service_prefix(self):
-        return _env("JUPYTERHUB_SERVICE_PREFIX", f"/services/{self.service_name}/")
+        return env("JUPYTERHUB_SERVICE_PREFIX", f"/services/{self.service_name}/")
 
     @validate("service_prefix")
     def _slashes(self, proposal):
@@ -139,13 +130,13 @@ class NotebooksService(Application):
 
     @default("hub_api_url")
     def _hub_api_url(self):
-        return _env("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api")
+        return env("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api")
 
     hub_api_token = Unicode(help="This service's Hub API token ($JUPYTERHUB_API_TOKEN). Never logged.").tag(config=True)
 
     @default("hub_api_token")
     def _hub_api_token(self):
-        return _env("JUPYTERHUB_API_TOKEN")
+        return env("JUPYTERHUB_API_TOKEN")
 
     hub_prefix = Unicode(
         help="The Hub's URL prefix, for login and its CSS (default: $JUPYTERHUB_BASE_URL + 'hub/')."
@@ -153,7 +144,7 @@ class NotebooksService(Application):
 
     @default("hub_prefix")
     def _hub_prefix(self):
-        return _env("JUPYTERHUB_BASE_URL", "/").rstrip("/") + "/hub/"
+        return env("JUPYTERHUB_BASE_URL", "/").rstrip("/") + "/hub/"
 
     hub_host = Unicode(
         help="Public origin of the Hub if it differs from this service's ($JUPYTERHUB_HOST), e.g. https://hub.example.org."
@@ -161,19 +152,19 @@ class NotebooksService(Application):
 
     @default("hub_host")
     def _hub_host(self):
-        return _env("JUPYTERHUB_HOST")
+        return env("JUPYTERHUB_HOST")
 
     oauth_client_id = Unicode(help="OAuth client id registered with the Hub ($JUPYTERHUB_CLIENT_ID).").tag(config=True)
 
     @default("oauth_client_id")
     def _oauth_client_id(self):
-        return _env("JUPYTERHUB_CLIENT_ID", f"service-{self.service_name}")
+        return env("JUPYTERHUB_CLIENT_ID", f"service-{self.service_name}")
 
     oauth_redirect_uri = Unicode(help="OAuth callback URL ($JUPYTERHUB_OAUTH_CALLBACK_URL).").tag(config=True)
 
     @default("oauth_redirect_uri")
     def _oauth_redirect_uri(self):
-        return _env("JUPYTERHUB_OAUTH_CALLBACK_URL", self.service_prefix + "oauth_callback")
+        return env("JUPYTERHUB_OAUTH_CALLBACK_URL", self.service_prefix + "oauth_callback")
 
     cookie_secret = Bytes(
         help="""Secret that signs this service's login cookie.
@@ -183,7 +174,7 @@ class NotebooksService(Application):
 
     @default("cookie_secret")
     def _cookie_secret(self):
-        value = _env("NOTEBOOKS_SERVICE_COOKIE_SECRET")
+        value = env("NOTEBOOKS_SERVICE_COOKIE_SECRET")
         if value:
             try:
                 return binascii.a2b_hex(value.strip())
@@ -208,38 +199,6 @@ class NotebooksService(Application):
         20,
         help="""Seconds SIGTERM waits for requests in flight to finish (progress streams are told
         to reconnect at once). Keep it below the pod's terminationGracePeriodSeconds.""",
-    ).tag(config=True)
-
-    # -- what users may start -------------------------------------------------
-
-    images = Dict(
-        help="""The image catalogue: name -> container image reference, or
-        name -> {"image": ..., "display_name": ..., "description": ...}.
-        Only these images can be started."""
-    ).tag(config=True)
-
-    @validate("images")
-    def _check_images(self, proposal):
-        try:
-            return normalise_catalogue(proposal.value)
-        except ValueError as e:
-            raise TraitError(f"NotebooksService.images: {e}") from None
-
-    workspace_members = Dict(
-        value_trait=List(Unicode()),
-        help="User name -> workspaces that user may use (for the 'static' workspace policy).",
-    ).tag(config=True)
-
-    workspace_policy_class = Unicode(
-        "static",
-        help="""Who may use which workspace: 'static' (workspace_members), 'hub-groups'
-        (configure HubGroupsWorkspacePolicy.group_template), 'claims' (configure
-        ClaimsWorkspacePolicy), or the import path of a WorkspacePolicy subclass.""",
-    ).tag(config=True)
-
-    namespace_template = Unicode(
-        DEFAULT_NAMESPACE_TEMPLATE,
-        help="Kubernetes namespace of a workspace's notebook pods (read by the Hub-side placement too).",
     ).tag(config=True)
 
     kubernetes = CaselessStrEnum(
@@ -283,25 +242,6 @@ class NotebooksService(Application):
         return _default_template_paths()
 
     # -- assembly -------------------------------------------------------------
-
-    @classmethod
-    def from_config_file(cls, path: str) -> "NotebooksService":
-        """A configured, unstarted instance (used by the Hub-side guard to share our config)."""
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"notebooks-service config file not found: {path}")
-        # not load_config_file(): its error handling exits the process, and this runs inside the Hub
-        loader = PyFileConfigLoader(os.path.basename(path), os.path.dirname(os.path.abspath(path)))
-        return cls(config=loader.load_config())  # raises on a syntax error or a bad value
-
-    def make_policy(self) -> WorkspacePolicy:
-        cls = POLICY_ALIASES.get(self.workspace_policy_class) or import_item(self.workspace_policy_class)
-        if not (isinstance(cls, type) and issubclass(cls, WorkspacePolicy)):
-            raise ValueError(f"{self.workspace_policy_class!r} is not a WorkspacePolicy")
-        policy = cls(parent=self)
-        if isinstance(policy, StaticWorkspacePolicy) and not policy.members:
-            policy.members = self.workspace_members
-        policy.check_config()
-        return policy
 
     def make_hub_auth(self) -> SharedStateHubOAuth:
         if not self.hub_api_token:

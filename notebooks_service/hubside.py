@@ -24,6 +24,7 @@ from typing import Any
 from traitlets import Bool, Unicode, default
 from traitlets.config import Config, LoggingConfigurable
 
+from .config import SharedConfig
 from .errors import InvalidRequest, NotAMember, ServiceError
 from .images import lookup_image
 from .naming import (
@@ -127,8 +128,8 @@ class WorkspaceGuard(LoggingConfigurable):
     def _trust_when_bearer_jwts(self):
         return bool(getattr(self.policy, "accept_bearer_jwt", False))
 
-    def __init__(self, service: Any, **kwargs):
-        self.service = service  # a configured NotebooksService (not started): catalogue, policy
+    def __init__(self, service: SharedConfig, **kwargs):
+        self.service = service  # the service's shared settings: catalogue, policy, namespaces
         self.policy = service.make_policy()
         super().__init__(**kwargs)
         self.placement = WorkspacePlacement(parent=self)
@@ -213,9 +214,7 @@ def _is_kubespawner(spawner: Any) -> bool:
 
 def load_guard(service_config: str, hub_config: Config | None = None) -> WorkspaceGuard:
     """A guard from the service's configuration file (and WorkspaceGuard/Placement settings in the Hub's)."""
-    from .app import NotebooksService  # the service's config classes, without starting anything
-
-    service = NotebooksService.from_config_file(service_config)
+    service = SharedConfig.from_file(service_config)
     config = Config(service.config)
     if hub_config is not None:
         config.merge(Config({k: v for k, v in hub_config.items() if k in ("WorkspaceGuard", "WorkspacePlacement")}))

@@ -139,6 +139,7 @@ def tokens(hub) -> Tokens:
 
 def stop_all_servers(hub: DemoHub, user: str) -> None:
     """Stop and remove every server of ``user``, stopped ones (failed starts) included."""
+
     def named_servers() -> dict | None:
         status, model = admin_request(hub, "GET", f"/users/{user}?include_stopped_servers=1")
         # the default server ('') is listed when stopped, and cannot be removed

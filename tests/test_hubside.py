@@ -1,15 +1,19 @@
 """The Hub-side guard and KubeSpawner placement, with the real kubespawner package (no cluster)."""
 
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
 from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.config import kube_config
 from kubespawner import KubeSpawner
+from traitlets import TraitError
 from traitlets.config import Config
 
 from notebooks_service import hubside
 from notebooks_service.app import NotebooksService
+from notebooks_service.config import SharedConfig
 from notebooks_service.errors import InvalidRequest, NotAMember, NotFound
 from notebooks_service.hubside import WorkspaceGuard, load_guard
 from notebooks_service.naming import IMAGE_LABEL, WORKSPACE_LABEL
@@ -364,8 +368,22 @@ async def test_the_guard_follows_changes_to_the_services_config_file(tmp_path):
     assert loader().service.images["python"]["image"] == "img:2"
 
 
-def test_a_broken_config_file_stops_the_service_with_its_error(tmp_path):
+def test_a_bad_value_in_the_shared_config_is_an_error_not_a_default(tmp_path):
     path = tmp_path / "notebooks_service_config.py"
     path.write_text("c.NotebooksService.images = {'python': 3}\n")
-    with pytest.raises(Exception, match="needs an 'image'"):
-        NotebooksService.from_config_file(str(path))
+    with pytest.raises(TraitError, match="needs an 'image'"):
+        SharedConfig.from_file(str(path))
+
+
+def test_the_hub_loads_the_guard_without_the_web_application(tmp_path):
+    path = tmp_path / "notebooks_service_config.py"
+    path.write_text("c.NotebooksService.images = {'python': 'img'}\nc.ClaimsWorkspacePolicy.issuer = 'x'\n")
+    code = (
+        "import sys; from notebooks_service.hubside import load_guard; "
+        f"g = load_guard({str(path)!r}); assert list(g.service.images) == ['python']; "
+        "print(sorted(m for m in ('notebooks_service.app', 'notebooks_service.handlers', 'notebooks_service.hub', "
+        "'notebooks_service.oauth', 'jinja2') "
+        "if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

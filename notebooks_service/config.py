@@ -1,0 +1,93 @@
+"""What the service and the Hub-side guard share: one configuration file, read by both.
+
+``SharedConfig`` holds the catalogue, the workspace policy and where
+workspaces' pods run. The service's Application inherits it; the guard builds
+it straight from the service's file (``SharedConfig.from_file``) inside the
+Hub, without importing the web application. Both read the same
+``c.NotebooksService.*`` settings.
+"""
+
+import os
+
+from traitlets import Dict, List, TraitError, Unicode, default, validate
+from traitlets.config import Config, Configurable, PyFileConfigLoader
+from traitlets.utils.importstring import import_item
+
+from .images import normalise_catalogue
+from .naming import DEFAULT_NAMESPACE_TEMPLATE
+from .workspaces import POLICY_ALIASES, StaticWorkspacePolicy, WorkspacePolicy
+
+
+def env(name: str, fallback: str = "") -> str:
+    """An environment variable the Hub sets for a managed service, or ``fallback``."""
+    return os.environ.get(name) or fallback
+
+
+class SharedConfig(Configurable):
+    """The settings the service and the Hub-side guard must agree on."""
+
+    @classmethod
+    def section_names(cls) -> list[str]:
+        # operators write c.NotebooksService.images, ...: read that section here too
+        names = super().section_names()
+        return names if "NotebooksService" in names else [*names, "NotebooksService"]
+
+    service_name = Unicode(help="This service's name in the Hub ($JUPYTERHUB_SERVICE_NAME).").tag(config=True)
+
+    @default("service_name")
+    def _service_name(self):
+        return env("JUPYTERHUB_SERVICE_NAME", "notebooks")
+
+    images = Dict(
+        help="""The image catalogue: name -> container image reference, or
+        name -> {"image": ..., "display_name": ..., "description": ...}.
+        Only these images can be started."""
+    ).tag(config=True)
+
+    @validate("images")
+    def _check_images(self, proposal):
+        try:
+            return normalise_catalogue(proposal.value)
+        except ValueError as e:
+            raise TraitError(f"NotebooksService.images: {e}") from None
+
+    workspace_members = Dict(
+        value_trait=List(Unicode()),
+        help="User name -> workspaces that user may use (for the 'static' workspace policy).",
+    ).tag(config=True)
+
+    workspace_policy_class = Unicode(
+        "static",
+        help="""Who may use which workspace: 'static' (workspace_members), 'hub-groups'
+        (configure HubGroupsWorkspacePolicy.group_template), 'claims' (configure
+        ClaimsWorkspacePolicy), or the import path of a WorkspacePolicy subclass.""",
+    ).tag(config=True)
+
+    namespace_template = Unicode(
+        DEFAULT_NAMESPACE_TEMPLATE,
+        help="Kubernetes namespace of a workspace's notebook pods (read by the Hub-side placement too).",
+    ).tag(config=True)
+
+    @classmethod
+    def from_file(cls, path: str) -> "SharedConfig":
+        """An instance configured from the service's file; raises on a syntax error or a bad value."""
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"notebooks-service config file not found: {path}")
+        # not Application.load_config_file(): its error handling exits the process, and the Hub runs this
+        loader = PyFileConfigLoader(os.path.basename(path), os.path.dirname(os.path.abspath(path)))
+        config = loader.load_config()
+        if "NotebooksService" in config:  # the web service's own settings there are not ours to read
+            shared = set(cls.class_trait_names(config=True))
+            config["NotebooksService"] = Config({k: v for k, v in config.NotebooksService.items() if k in shared})
+        return cls(config=config)
+
+    def make_policy(self) -> WorkspacePolicy:
+        """The configured workspace policy, checked."""
+        cls = POLICY_ALIASES.get(self.workspace_policy_class) or import_item(self.workspace_policy_class)
+        if not (isinstance(cls, type) and issubclass(cls, WorkspacePolicy)):
+            raise ValueError(f"{self.workspace_policy_class!r} is not a WorkspacePolicy")
+        policy = cls(parent=self)
+        if isinstance(policy, StaticWorkspacePolicy) and not policy.members:
+            policy.members = self.workspace_members
+        policy.check_config()
+        return policy
