@@ -12,12 +12,13 @@ from http.client import responses
 from typing import Any
 from urllib.parse import quote
 
-from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated, UserNotAllowed
+from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from tornado import web
 from tornado.iostream import StreamClosedError
 from tornado.log import app_log
 
-from .errors import HubUnavailable, InvalidRequest, NotAMember, NotFound, ServiceError, SpawnFailed
+from .auth import Caller, identify
+from .errors import InvalidRequest, NotFound, ServiceError, SpawnFailed
 from .hub import Deadline, request_deadline
 from .images import lookup_image
 from .log import client_address, request_summary
@@ -97,8 +98,10 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             return True
         return "Authorization" in self.request.headers and "text/html" not in accept
 
-    def get_current_user(self):
-        # resolved asynchronously in prepare(); never block the loop on the Hub here
+    current_user: Caller | None
+
+    def get_current_user(self) -> None:
+        # resolved asynchronously in prepare() (auth.identify); never block the loop on the Hub here
         return None
 
     async def prepare(self) -> None:
@@ -110,10 +113,8 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             self.set_header("Connection", "close")  # let the client find another replica
         if not self.requires_user:
             return
-        self.current_user = await self._authenticate()
+        self.current_user = await identify(self)
         if self.current_user:
-            if self.current_user.get("kind", "user") != "user":
-                raise web.HTTPError(403, "Only Hub users can use the notebooks service.")
             return
         if self.request.method in ("GET", "HEAD") and not self.wants_json():
             self.redirect(self.get_login_url())
@@ -123,29 +124,6 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
                 403, "Missing or invalid XSRF token: send the '_xsrf' form field or the X-XSRFToken header."
             )
         raise web.HTTPError(401, "Authentication required: log in through the Hub or send a Hub API token.")
-
-    async def _authenticate(self) -> dict[str, Any] | None:
-        """The caller's Hub identity (identity-provider JWT, Hub token, then OAuth cookie), or None."""
-        jwt_token = self._bearer_jwt()
-        if jwt_token:
-            return await self._authenticate_jwt(jwt_token)
-        try:
-            model = await asyncio.wait_for(self.hub_auth.get_user(self, sync=False), request_deadline.get().remaining())
-        except asyncio.TimeoutError:
-            app_log.error("Cannot check authentication with the Hub: no answer within the request's budget")
-            raise HubUnavailable("Cannot check your login: the Hub did not answer in time.") from None
-        except web.HTTPError as e:
-            # HubAuth reports Hub trouble as 500s; that is not our bug: say what it is, log why
-            app_log.error("Cannot check authentication with the Hub: %s", e.log_message)
-            if "Failed to connect" in (e.log_message or ""):
-                raise ServiceError("Cannot check your login: the Hub is not reachable right now.", 503) from None
-            raise ServiceError("Cannot check your login: the Hub answered with an error.", 502) from None
-        if not model:
-            return None
-        try:
-            return self.check_hub_user(model)
-        except UserNotAllowed:
-            raise web.HTTPError(403, f"{model['name']} may not use the notebooks service.") from None
 
     def on_finish(self) -> None:
         self.settings["in_flight"].discard(self)
@@ -160,29 +138,11 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         else:  # tornado's default would log repr(request), URL and all
             app_log.error("Uncaught exception %s", self._request_summary(), exc_info=(typ, value, tb))
 
-    def _bearer_jwt(self) -> str | None:
-        """A JWT in ``Authorization: Bearer``, if the policy accepts those (Hub tokens have no dots)."""
-        if not getattr(self.policy, "accept_bearer_jwt", False):
-            return None
-        scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
-        token = token.strip()
-        return token if scheme.lower() == "bearer" and token.count(".") == 2 else None
-
-    async def _authenticate_jwt(self, token: str) -> dict[str, Any]:
-        """The Hub user a verified identity-provider JWT names; 401/403 otherwise."""
-        name = self.policy.username(await self.policy.verify(token))
-        try:
-            await self.hub.get_user(name)
-        except NotFound:
-            raise NotAMember(f"{name!r} is not a user of this Hub yet: log in to the Hub once.") from None
-        self._token_authenticated = True  # like a Hub token: no XSRF check
-        return {"name": name, "kind": "user", "access_token": token}
-
     async def caller_model(self) -> dict[str, Any]:
         """The caller's Hub user model, for policy checks (with the JWT they presented, if any)."""
-        model = await self.hub.get_user(self.current_user["name"])
-        if self.current_user.get("access_token"):
-            model = {**model, "access_token": self.current_user["access_token"]}
+        model = await self.hub.get_user(self.current_user.name)
+        if self.current_user.access_token:
+            model = {**model, "access_token": self.current_user.access_token}
         return model
 
     # -- rendering ------------------------------------------------------------
@@ -282,7 +242,7 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         kube = self.settings.get("kube")
         if kube is None:
             return KUBERNETES_OFF
-        return await kube.status(workspace, self.current_user["name"], server_name_)
+        return await kube.status(workspace, self.current_user.name, server_name_)
 
     def notebook_url(self, server_url: str, notebook: str) -> str:
         return self.settings["notebook_url_template"].format(server_url=server_url, notebook=quote(notebook))
@@ -412,7 +372,7 @@ class ServerHandler(BaseHandler):
         # even after leaving the workspace or once the image is withdrawn
         check_workspace(workspace)
         name = server_name(workspace, image)
-        stopped = await self.hub.stop_server(self.current_user["name"], name)
+        stopped = await self.hub.stop_server(self.current_user.name, name)
         if self.wants_json():
             if stopped:
                 self.set_status(204)
@@ -491,7 +451,7 @@ class UserHandler(BaseHandler):
     """``<prefix>/user``: the caller's Hub user model."""
 
     async def get(self) -> None:
-        model = await self.hub.get_user(self.current_user["name"])
+        model = await self.hub.get_user(self.current_user.name)
         # identity-provider tokens stay between the Hub and us (and the model is shared: copy it)
         self.write_json({k: v for k, v in model.items() if k != "auth_state"})
 
