@@ -15,7 +15,7 @@ from typing import Any
 from jupyterhub.services.auth import UserNotAllowed
 from tornado import web
 
-from .errors import HubUnavailable, NotAMember, NotFound, ServiceError
+from .errors import HubUnavailable, NotAMember, NotFound, ServiceError, Unauthorized
 from .hub import request_deadline
 
 log = logging.getLogger(__name__)
@@ -81,3 +81,31 @@ async def _from_jwt(handler: Any, token: str) -> Caller:
         raise NotAMember(f"{name!r} is not a user of this Hub yet: log in to the Hub once.") from None
     handler._token_authenticated = True  # like a Hub token: no XSRF check
     return Caller(name, "jwt", access_token=token)
+
+
+async def renew_identity(handler: Any) -> None:
+    """Ask the Hub to renew the identity provider's tokens it keeps for the caller.
+
+    The Hub runs its authenticator's ``refresh_user`` (OAuthenticator uses the
+    refresh token) when the user's own credentials reach it and
+    ``Authenticator.auth_refresh_age`` has passed: so the caller's Hub token
+    (API token, or the one in the service's OAuth cookie) is shown to the Hub,
+    bypassing HubOAuth's cache. A Hub that no longer accepts it means the
+    refresh failed: the user must log in again.
+    """
+    caller: Caller = handler.current_user
+    token = handler.hub_auth.get_token(handler) if caller.via != "jwt" else None
+    if not token:  # a presented JWT is its client's to renew
+        raise Unauthorized("The access token has expired: renew it and try again.")
+    try:
+        model = await asyncio.wait_for(
+            handler.hub_auth.user_for_token(token, use_cache=False, sync=False), request_deadline.get().remaining()
+        )
+    except asyncio.TimeoutError:
+        raise HubUnavailable("Cannot renew your login: the Hub did not answer in time.") from None
+    except web.HTTPError:
+        raise ServiceError("Cannot renew your login: the Hub answered with an error.", 502) from None
+    if not model:
+        raise Unauthorized("Your login has expired and could not be renewed: log in again.")
+    handler.hub.forget_user(caller.name)
+    log.info("Renewed the identity provider's tokens of %s through the Hub", caller.name)

@@ -33,6 +33,10 @@ class Unauthorized(ServiceError):
     status_code = 401
 
 
+class TokenExpired(Unauthorized):
+    """An identity provider's token has expired (the Hub may renew one it keeps in auth_state)."""
+
+
 class NotAMember(ServiceError):
     status_code = 403
 

@@ -17,8 +17,8 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 from tornado.log import app_log
 
-from .auth import Caller, identify
-from .errors import InvalidRequest, NotFound, ServiceError, SpawnFailed
+from .auth import Caller, identify, renew_identity
+from .errors import InvalidRequest, NotFound, ServiceError, SpawnFailed, TokenExpired, Unauthorized
 from .hub import Deadline, request_deadline
 from .images import lookup_image
 from .log import client_address, request_summary
@@ -145,6 +145,17 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             model = {**model, "access_token": self.current_user.access_token}
         return model
 
+    async def with_fresh_identity(self, ask, user: dict[str, Any], *args: Any) -> Any:
+        """``ask(user, *args)`` of the policy; if the identity token it reads has expired, renew it once and ask again."""
+        try:
+            return await ask(user, *args)
+        except TokenExpired:
+            await renew_identity(self)
+        try:
+            return await ask(await self.caller_model(), *args)
+        except TokenExpired:  # the Hub kept the old token (no refresh token, or renewed too recently)
+            raise Unauthorized("Your login has expired and could not be renewed: log in again.") from None
+
     # -- rendering ------------------------------------------------------------
 
     def render_template(self, name: str, **context: Any) -> None:
@@ -206,7 +217,7 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         entry = lookup_image(self.catalogue, image)
         notebook = check_notebook_path(notebook)
         user = await self.caller_model()
-        await self.policy.check_member(user, workspace)
+        await self.with_fresh_identity(self.policy.check_member, user, workspace)
         return user, entry, notebook, server_name(workspace, image)
 
     def server_view(
@@ -313,7 +324,7 @@ class ServerListHandler(BaseHandler):
         self.render_template(
             "servers.html",
             servers=servers,
-            workspaces=sorted(await self.policy.workspaces(user)),
+            workspaces=sorted(await self.with_fresh_identity(self.policy.workspaces, user)),
             images=self.catalogue,
         )
 

@@ -14,7 +14,7 @@ import jwt
 from traitlets import Bool, Dict, Float, List, Unicode, validate
 from traitlets.config import LoggingConfigurable
 
-from .errors import NotAMember, ServiceError, Unauthorized
+from .errors import NotAMember, ServiceError, TokenExpired, Unauthorized
 
 
 class WorkspacePolicy(LoggingConfigurable):
@@ -203,7 +203,7 @@ class ClaimsWorkspacePolicy(WorkspacePolicy):
                 options={"require": ["exp", "iss"], "verify_aud": bool(self.audience)},
             )
         except jwt.ExpiredSignatureError:
-            raise Unauthorized("The access token has expired: log in again.") from None
+            raise TokenExpired("The access token has expired: log in again.") from None
         except jwt.InvalidSignatureError:
             raise Unauthorized("The access token's signature does not verify.") from None
         except jwt.InvalidIssuerError:

@@ -8,3 +8,33 @@ c.Authenticator.enable_auth_state = True  # needs $JUPYTERHUB_CRYPT_KEY
 c.JupyterHub.load_roles.append(
     {"name": "notebooks-auth-state", "scopes": ["admin:auth_state"], "services": ["notebooks", "test-admin"]}
 )
+
+
+# An authenticator that renews the provider's tokens like OAuthenticator: refresh_user with the
+# refresh token at the provider's token endpoint; a refused refresh means "log in again".
+import json  # noqa: E402
+import urllib.parse  # noqa: E402
+
+from jupyterhub.auth import DummyAuthenticator  # noqa: E402
+from tornado.httpclient import AsyncHTTPClient  # noqa: E402
+
+
+class RefreshingAuthenticator(DummyAuthenticator):
+    async def refresh_user(self, user, handler=None):
+        state = await user.get_auth_state()
+        if not state or not state.get("refresh_token"):
+            return True  # nothing to renew with
+        response = await AsyncHTTPClient().fetch(
+            os.environ["NOTEBOOKS_TEST_IDP_TOKEN_URL"],
+            method="POST",
+            body=urllib.parse.urlencode({"grant_type": "refresh_token", "refresh_token": state["refresh_token"]}),
+            raise_error=False,
+        )
+        if response.code != 200:
+            return False
+        return {"name": user.name, "auth_state": {**state, "access_token": json.loads(response.body)["access_token"]}}
+
+
+c.JupyterHub.authenticator_class = RefreshingAuthenticator
+c.Authenticator.allowed_users = {"alice", "bob"}
+c.Authenticator.auth_refresh_age = 1  # renew at most once a second (Keycloak's tokens last 5 minutes)

@@ -21,6 +21,7 @@ class IdentityProvider:
         self.keys: dict[str, tuple[str, object]] = {}  # kid -> (alg, private key)
         self.published: list[str] = []  # kids in the JWKS
         self.jwks_requests = 0
+        self.refresh_tokens: dict[str, dict] = {}  # refresh token -> claims of the access tokens it renews
         self.add_key("RS256")
         self.add_key("ES256")
         provider = self
@@ -35,11 +36,30 @@ class IdentityProvider:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def do_POST(self):
+                # the token endpoint, refresh_token grant only, answering as OIDC providers do
+                from urllib.parse import parse_qs
+
+                length = int(self.headers.get("Content-Length", 0))
+                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                claims = provider.refresh_tokens.get(form.get("refresh_token", ""))
+                if form.get("grant_type") != "refresh_token" or claims is None:
+                    status, body = 400, {"error": "invalid_grant", "error_description": "Token is not active"}
+                else:
+                    status, body = 200, {"access_token": provider.token(**claims), "token_type": "Bearer"}
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
             def log_message(self, *args):
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.jwks_url = f"http://127.0.0.1:{self.server.server_address[1]}/certs"
+        self.token_url = f"http://127.0.0.1:{self.server.server_address[1]}/token"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -54,6 +74,12 @@ class IdentityProvider:
         if publish:
             self.published.append(kid)
         return kid
+
+    def refresh_token(self, **claims) -> str:
+        """A refresh token that renews access tokens with ``claims`` until revoked."""
+        token = uuid.uuid4().hex
+        self.refresh_tokens[token] = claims
+        return token
 
     def jwks(self) -> dict:
         out = []

@@ -5,7 +5,9 @@ service (Hub token, cookie or the provider's own JWT) or around it.
 """
 
 import secrets
+import time
 
+import jwt
 import pytest
 
 from conftest import ServiceClient, Tokens, admin_request, running_hub, stop_all_servers
@@ -42,7 +44,7 @@ def claims_hub(tmp_path_factory, idp):
         run_dir,
         extra_config="hub_claims_config.py",
         service_config=str(service_config),
-        env={"JUPYTERHUB_CRYPT_KEY": secrets.token_hex(32)},
+        env={"JUPYTERHUB_CRYPT_KEY": secrets.token_hex(32), "NOTEBOOKS_TEST_IDP_TOKEN_URL": idp.token_url},
     ) as hub:
         yield hub
 
@@ -71,9 +73,10 @@ def as_user(claims_hub, claims_tokens):
         stop_all_servers(claims_hub, user)
 
 
-def give_token(hub, user: str, token: str) -> None:
-    """What the authenticator would store at login: the provider's access token in auth_state."""
-    status, body = admin_request(hub, "PATCH", f"/users/{user}", {"auth_state": {"access_token": token}})
+def give_token(hub, user: str, token: str, refresh_token: str | None = None) -> None:
+    """What the authenticator would store at login: the provider's tokens in auth_state."""
+    state = {"access_token": token, **({"refresh_token": refresh_token} if refresh_token else {})}
+    status, body = admin_request(hub, "PATCH", f"/users/{user}", {"auth_state": state})
     assert status == 200, body
 
 
@@ -146,6 +149,24 @@ async def test_expired_login_token_asks_to_log_in_again(claims_hub, idp, as_user
     give_token(claims_hub, "alice", idp.token(workspaces=["beta"], expires_in=-600))
     code, body = await as_user("alice").json("POST", "beta/minimal")
     assert code == 401 and "log in again" in body["message"]
+
+
+async def test_an_expired_login_token_is_renewed_through_the_hub(claims_hub, idp, as_user):
+    # Keycloak's access tokens last 5 minutes: the Hub keeps a refresh token and renews them
+    renewable = idp.refresh_token(preferred_username="bob", workspaces=["alpha"])
+    give_token(claims_hub, "bob", idp.token(preferred_username="bob", workspaces=["alpha"], expires_in=-600), renewable)
+    code, body = await as_user("bob").json("POST", "alpha/minimal")
+    assert code in (201, 202), body
+    _, model = admin_request(claims_hub, "GET", "/users/bob")
+    stored = model["auth_state"]["access_token"]
+    assert jwt.decode(stored, options={"verify_signature": False})["exp"] > time.time()  # the Hub keeps the new one
+
+
+async def test_a_login_whose_refresh_is_refused_asks_to_log_in_again(claims_hub, idp, as_user):
+    revoked = "refresh-token-the-provider-no-longer-knows"
+    give_token(claims_hub, "bob", idp.token(preferred_username="bob", workspaces=["alpha"], expires_in=-600), revoked)
+    code, body = await as_user("bob").json("POST", "alpha/minimal")
+    assert code == 401 and "could not be renewed: log in again" in body["message"]
 
 
 async def test_rotated_keys_are_fetched(claims_hub, idp, as_user):
