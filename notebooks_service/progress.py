@@ -8,6 +8,7 @@ crowd gets a clear 429/503 instead of starving everyone else.
 """
 
 import asyncio
+import contextvars
 import logging
 from collections import Counter
 from typing import Any
@@ -64,7 +65,8 @@ class Upstream:
         self.workspace = workspace
         self.events: list[dict[str, Any]] = []
         self.watchers: set[Watcher] = set()
-        self.task = asyncio.ensure_future(self._run())
+        # a context of its own: it outlives the request that opened it, and that request's time budget
+        self.task = contextvars.Context().run(asyncio.ensure_future, self._run())
         self.task.add_done_callback(self._ended)
 
     def attach(self, watcher: Watcher) -> None:
