@@ -220,6 +220,28 @@ class NotebooksService(SharedConfig, Application):
 
     template_paths = List(Unicode(), help="Folders with the jinja2 page templates.").tag(config=True)
 
+    allow_origins = List(
+        Unicode(),
+        help="""Origins (scheme://host[:port], exactly) of web pages that may call the JSON API
+        from the browser (CORS), e.g. the platform's web presence. Their preflights are answered
+        without login; their requests authenticate with 'Authorization: token|Bearer ...'.
+        Credentials (cookies) are never allowed across origins. Empty (default): same origin only.""",
+    ).tag(config=True)
+
+    @validate("allow_origins")
+    def _exact_origins(self, proposal):
+        for origin in proposal.value:
+            parsed = urlparse(origin)
+            if (
+                parsed.scheme not in ("http", "https")
+                or not parsed.netloc
+                or origin != f"{parsed.scheme}://{parsed.netloc}"
+            ):
+                raise TraitError(
+                    f"NotebooksService.allow_origins: {origin!r} is not an origin like https://portal.example.org"
+                )
+        return proposal.value
+
     trusted_proxies = List(
         Unicode(),
         ["127.0.0.0/8", "::1/128"],
@@ -299,6 +321,7 @@ class NotebooksService(SharedConfig, Application):
             workspace_policy=self.make_policy(),
             kube=kube,
             request_budget=self.request_budget,
+            allow_origins=frozenset(self.allow_origins),
             trusted_proxies=[ipaddress.ip_network(v, strict=False) for v in self.trusted_proxies],
             readiness_timeout=self.readiness_timeout,
             in_flight=RequestsInFlight(),

@@ -104,6 +104,29 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         # resolved asynchronously in prepare() (auth.identify); never block the loop on the Hub here
         return None
 
+    #: what a page on an allowed origin may send (CORS preflight answers)
+    cors_methods = "GET, POST, DELETE"
+    cors_headers = "Authorization, Content-Type, Accept"
+
+    def set_default_headers(self) -> None:
+        # on every answer, errors included, so that an allowed page can read why
+        origin = self.request.headers.get("Origin")
+        if origin:
+            self.set_header("Vary", "Origin")
+            if origin in self.settings.get("allow_origins", ()):
+                self.set_header("Access-Control-Allow-Origin", origin)
+                self.set_header("Access-Control-Expose-Headers", "Retry-After")
+
+    def options(self, *args: Any, **kwargs: Any) -> None:
+        """A CORS preflight: allowed origins may send the API's methods and headers; no login needed."""
+        if self.request.headers.get("Origin") not in self.settings.get("allow_origins", ()):
+            raise ServiceError("Cross-origin requests from this origin are not allowed.", 403)
+        self.set_header("Access-Control-Allow-Methods", self.cors_methods)
+        self.set_header("Access-Control-Allow-Headers", self.cors_headers)
+        self.set_header("Access-Control-Max-Age", "600")
+        self.set_status(204)
+        self.finish()
+
     async def prepare(self) -> None:
         self.request.remote_ip = client_address(self.request, self.settings["trusted_proxies"])
         self.settings["in_flight"].add(self)
@@ -111,8 +134,8 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         request_deadline.set(Deadline(self.settings["request_budget"]))
         if self.settings["draining"].is_set():
             self.set_header("Connection", "close")  # let the client find another replica
-        if not self.requires_user:
-            return
+        if not self.requires_user or self.request.method == "OPTIONS":
+            return  # probes, and CORS preflights (which never carry credentials)
         self.current_user = await identify(self)
         if self.current_user:
             return

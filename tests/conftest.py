@@ -8,18 +8,21 @@ over real HTTP through its proxy.
 import contextlib
 import json
 import os
+import shutil
 import time
 import urllib.request
 from dataclasses import dataclass, field
 
 import pytest
 from hub_meter import HubMeter
+from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 
 from notebooks_service.demo.app import SERVICE_CONFIG as DEMO_SERVICE_CONFIG
 from notebooks_service.demo.app import DemoHub, free_port
 
 from fake_kubernetes import FakeKubernetes
+from threaded_server import ThreadedServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ADMIN_TOKEN = "test-admin-token-not-secret-0123456789"
@@ -75,6 +78,34 @@ def running_hub(run_dir, extra_config: str = "hub_test_config.py", **kwargs):
         hub.stop()
 
 
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium driven by Playwright (never a downloaded browser); skipped where it is missing."""
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            raise RuntimeError("Chromium is missing: .ci/run installs it (apt-get install chromium)")
+        pytest.skip("no Chromium here: apt-get install chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory):
     """A fake Kubernetes API server (empty until a test adds pods and events)."""
@@ -95,6 +126,7 @@ def hub(tmp_path_factory, cluster):
     run_dir = tmp_path_factory.mktemp("hub")
     hub_port = free_port()
     meter = HubMeter(hub_port)
+    web_presence = serve_web_presence()
     service_config = run_dir / "notebooks_service_config.py"
     service_config.write_text(
         f"load_subconfig({DEMO_SERVICE_CONFIG!r})\n"
@@ -105,13 +137,30 @@ def hub(tmp_path_factory, cluster):
         # short enough that a test of a hung Hub is quick; long enough for a loaded CI machine
         "c.NotebooksService.request_budget = 5\n"
         "c.ProgressFanout.max_watchers_per_user = 50\n"
+        f"c.NotebooksService.allow_origins = [{web_presence.origin!r}]\n"
     )
     try:
         with running_hub(run_dir, service_config=str(service_config), hub_port=hub_port) as hub:
             hub.meter = meter
+            hub.web_presence = web_presence
             yield hub
     finally:
         meter.close()
+        web_presence.close()
+
+
+def serve_web_presence() -> ThreadedServer:
+    """tests/web_presence.html on another origin (http://localhost:<port>), like a platform's own site."""
+
+    def make_app():
+        return web.Application(
+            [(r"/()", web.StaticFileHandler, {"path": HERE, "default_filename": "web_presence.html"})]
+        )
+
+    server = ThreadedServer(make_app)
+    server.origin = f"http://localhost:{server.port}"  # the service allows this one ...
+    server.other_origin = f"http://127.0.0.1:{server.port}"  # ... and not this one (same page)
+    return server
 
 
 @dataclass
