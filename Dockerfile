@@ -4,7 +4,8 @@
 # Build with chartpress (helm-chart/chartpress.yaml) or: docker build --target service .
 
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
-ARG HUB_IMAGE=quay.io/jupyterhub/k8s-hub:4.1.0
+# z2jh 4.4.0's hub: JupyterHub 5.5.0 and KubeSpawner 7.0.0, what `make test` runs its second pass on
+ARG HUB_IMAGE=quay.io/jupyterhub/k8s-hub:4.4.0
 
 # ---- build: wheels and a virtualenv; nothing of this stage but /opt/venv and /wheels ships
 FROM ${PYTHON_IMAGE} AS build

@@ -4,6 +4,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PROXY := node_modules/.bin/configurable-http-proxy
+# the second test pass: exactly what z2jh 4.4.0's hub image ships (tests/test_chart.py checks it)
+JH5 := .venv-jh5
+JH5_PINS := jupyterhub==5.5.0 jupyterhub-kubespawner==7.0.0
 
 .PHONY: demo test bench lint clean
 
@@ -15,6 +18,12 @@ $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+$(JH5)/.installed: setup.cfg pyproject.toml Makefile
+	$(PYTHON) -m venv $(JH5)
+	$(JH5)/bin/pip install --quiet --upgrade pip
+	$(JH5)/bin/pip install --quiet -e '.[test]' $(JH5_PINS)
+	touch $@
+
 $(PROXY): package.json package-lock.json
 	npm ci --no-fund --no-audit --loglevel=error
 	touch $@
@@ -22,8 +31,11 @@ $(PROXY): package.json package-lock.json
 demo: $(VENV)/.installed $(PROXY)
 	$(BIN)/notebooks-service demo
 
-test: $(VENV)/.installed $(PROXY)
+# the whole suite on JupyterHub 6.x, then again on JupyterHub 5.5 (z2jh 4.4.0)
+test: $(VENV)/.installed $(JH5)/.installed $(PROXY)
 	$(BIN)/python -m pytest
+	@echo "== the same suite on $(JH5_PINS) =="
+	$(JH5)/bin/python -m pytest
 
 # the service side by side with the Hub's own API: ratios, not absolute times (docs/benchmarks.rst)
 $(VENV)/.bench-installed: $(VENV)/.installed
@@ -38,4 +50,4 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check notebooks_service tests benchmarks
 
 clean:
-	rm -rf $(VENV) node_modules .demo
+	rm -rf $(VENV) $(JH5) node_modules .demo

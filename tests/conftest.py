@@ -44,6 +44,22 @@ def admin_request(hub: DemoHub, method: str, path: str, body=None) -> tuple[int,
         return e.code, e.read().decode()
 
 
+def hub_version(hub: DemoHub) -> tuple[int, ...]:
+    """The running Hub's (major, minor), asked once."""
+    if not hasattr(hub, "version"):
+        status, body = admin_request(hub, "GET", "/")
+        assert status == 200, body
+        hub.version = tuple(int(p) for p in body["version"].split(".")[:2])
+    return hub.version
+
+
+def start_body(hub: DemoHub, user_options: dict | None) -> dict:
+    """A start request's body in the Hub's own shape: 6.x wraps user_options, 5.x takes them whole."""
+    if user_options is None:
+        return {}
+    return {"user_options": user_options} if hub_version(hub) >= (6,) else user_options
+
+
 def wait_for(predicate, timeout: float = 30, interval: float = 0.1, message: str = "condition"):
     """Poll ``predicate`` until it returns something truthy, or fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from conftest import ADMIN_TOKEN, admin_request, set_spawn_delay, wait_for
+from conftest import ADMIN_TOKEN, admin_request, hub_version, set_spawn_delay, wait_for
 
 pytestmark = pytest.mark.usefixtures("clean_servers")
 
@@ -34,7 +34,8 @@ async def test_start_then_reach_the_real_server_through_the_proxy(client, hub):
     _, hub_model = admin_request(hub, "GET", "/users/alice")
     server = hub_model["servers"]["alpha-python"]
     assert server["user_options"] == {"workspace": "alpha", "image": "python"}
-    assert server["display_name"] == "alpha/python"
+    if hub_version(hub) >= (6,):  # JupyterHub 5 has no display names
+        assert server["display_name"] == "alpha/python"
 
 
 async def test_list_shows_only_this_users_servers_of_this_service(client, hub):

@@ -4,6 +4,7 @@ rendered configuration loaded by the real service and Hub-side guard. Also the D
 lint (hadolint) and the chartpress configuration."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -190,3 +191,26 @@ def test_chartpress_knows_the_images():
     )
     assert result.returncode == 0, result.stderr
     assert "quay.io/notebooks-service/notebooks-service:" in result.stdout
+
+
+Z2JH = os.path.join(os.path.dirname(ROOT), "shared", "peers", "z2jh-4.4.0")
+
+
+def test_the_hub_image_is_the_z2jh_the_suite_runs_against():
+    if not os.path.isdir(Z2JH):
+        if os.environ.get("CI"):
+            raise RuntimeError(f"the real z2jh chart is missing at {Z2JH}")
+        pytest.skip("no ../shared/peers/z2jh-4.4.0 here")
+    with open(os.path.join(ROOT, "Dockerfile")) as f:
+        hub_image = re.search(r"^ARG HUB_IMAGE=quay.io/jupyterhub/k8s-hub:(\S+)$", f.read(), re.MULTILINE).group(1)
+    with open(os.path.join(Z2JH, "jupyterhub", "Chart.yaml")) as f:
+        chart = yaml.safe_load(f)
+    with open(os.path.join(Z2JH, "hub-image-requirements.txt")) as f:
+        pins = dict(re.findall(r"^(jupyterhub|jupyterhub-kubespawner)==(\S+)", f.read(), re.MULTILINE))
+    with open(os.path.join(ROOT, "Makefile")) as f:
+        tested = dict(re.findall(r"(jupyterhub|jupyterhub-kubespawner)==(\S+)", f.read()))
+    assert hub_image == chart["version"]  # the Dockerfile builds on this z2jh's hub image
+    assert pins["jupyterhub"] == chart["appVersion"]
+    assert tested == pins  # `make test` runs its second pass on exactly that JupyterHub and KubeSpawner
+    # apply_user_options (the guard's fail-closed check) exists from JupyterHub 5.3
+    assert tuple(int(p) for p in pins["jupyterhub"].split(".")[:2]) >= (5, 3)

@@ -4,13 +4,14 @@ Only the workspaces in a validly signed token can be started, through the
 service (Hub token, cookie or the provider's own JWT) or around it.
 """
 
+import json
 import secrets
 import time
 
 import jwt
 import pytest
 
-from conftest import ServiceClient, Tokens, admin_request, running_hub, stop_all_servers
+from conftest import ServiceClient, Tokens, admin_request, running_hub, start_body, stop_all_servers
 from identity_provider import AUDIENCE, ISSUER, IdentityProvider, tampered, unsigned
 from test_hub_guard import start_around_the_service
 
@@ -100,7 +101,7 @@ async def test_around_the_service_only_the_tokens_workspaces_start(claims_hub, c
     response = await as_user("alice").request(
         "POST",
         f"{claims_hub.url}/hub/api/users/alice/servers/beta-minimal",
-        body='{"user_options": {"workspace": "beta", "image": "minimal"}}',
+        body=json.dumps(start_body(claims_hub, {"workspace": "beta", "image": "minimal"})),
     )
     assert response.code in (201, 202)
     assert (await as_user("alice").wait_ready("beta/minimal"))["workspace"] == "beta"

@@ -5,7 +5,7 @@ import json
 import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
-from conftest import admin_request, wait_for
+from conftest import admin_request, start_body, wait_for
 
 pytestmark = pytest.mark.usefixtures("clean_servers")
 
@@ -14,7 +14,7 @@ async def start_around_the_service(hub, token: str, user: str, name: str, option
     """Ask the Hub's API directly; return why the spawn was refused (the answer or the progress stream)."""
     http = AsyncHTTPClient(force_instance=True)
     try:
-        body = {"user_options": options} if options is not None else {}
+        body = start_body(hub, options)
         response = await http.fetch(
             HTTPRequest(
                 f"{hub.url}/hub/api/users/{user}/servers/{name}",
