@@ -18,7 +18,15 @@ from tornado.iostream import StreamClosedError
 from tornado.log import app_log
 
 from .auth import Caller, identify, renew_identity
-from .errors import InvalidRequest, NotFound, ServiceError, SpawnFailed, TokenExpired, Unauthorized
+from .errors import (
+    InvalidRequest,
+    NotFound,
+    ServiceError,
+    ServiceUnavailable,
+    SpawnFailed,
+    TokenExpired,
+    Unauthorized,
+)
 from .hub import Deadline, request_deadline
 from .images import lookup_image
 from .log import client_address, request_summary
@@ -511,7 +519,7 @@ class ReadinessHandler(BaseHandler):
 
     async def get(self) -> None:
         if self.settings["draining"].is_set():
-            raise ServiceError("The service is shutting down.", 503)
+            raise ServiceUnavailable("The service is shutting down.")
         with_budget = min(self.settings["readiness_timeout"], request_deadline.get().remaining())
         request_deadline.set(Deadline(with_budget))
         await self.hub.check_ready()

@@ -41,13 +41,14 @@ log = logging.getLogger(__name__)
 # methods whose repetition cannot do harm, so we may retry them blindly
 _SAFE_METHODS = {"GET", "HEAD", "DELETE"}
 _RETRYABLE_STATUS = {500, 502, 503, 504}
+# what a request raises when no HTTP answer came (tornado's 599 is HTTPClientError: timeout, refused)
+_TRANSPORT_ERRORS = (OSError, asyncio.TimeoutError, HTTPClientError)
 
 
 class Deadline:
     """The moment by which a request must be answered."""
 
     def __init__(self, seconds: float):
-        self.seconds = seconds
         self.expires = time.monotonic() + seconds
 
     def remaining(self) -> float:
@@ -138,8 +139,6 @@ class HubClient(LoggingConfigurable):
         self._users: dict[str, _CachedUser] = {}
         self._user_reads: dict[str, asyncio.Future] = {}
         self._hub_version: tuple[int, ...] | None = None
-        #: Hub REST requests sent (attempts, retries included), for benchmarks and metrics
-        self.requests_sent = 0
 
     # -- transport --------------------------------------------------------
 
@@ -186,7 +185,6 @@ class HubClient(LoggingConfigurable):
                 allow_nonstandard_methods=True,  # DELETE with a body
                 follow_redirects=False,
             )
-            self.requests_sent += 1
             return await http.fetch(request, raise_error=False)
         finally:
             self._slots.release()
@@ -205,8 +203,7 @@ class HubClient(LoggingConfigurable):
         while True:
             try:
                 response = await self._fetch(method, url, body)
-            except (OSError, asyncio.TimeoutError, HTTPClientError) as e:
-                # HTTPClientError here is tornado's 599: timeout or connection failure
+            except _TRANSPORT_ERRORS as e:
                 log.warning("Hub API %s %s failed: %s", method, path, e)
                 if safe and attempt < self.max_retries and await self._wait_before_retry(attempt):
                     attempt += 1
@@ -232,8 +229,8 @@ class HubClient(LoggingConfigurable):
     async def _wait_before_retry(self, attempt: int, delay: float | None = None) -> bool:
         """Sleep before the next try; False (at once) if the request's budget would run out first."""
         delay = self._backoff(attempt) if delay is None else delay
-        deadline = request_deadline.get()
-        if deadline is not None and delay >= deadline.remaining():
+        limit = self._wait_limit()
+        if limit is not None and delay >= limit:
             return False
         await asyncio.sleep(delay)
         return True
@@ -266,7 +263,7 @@ class HubClient(LoggingConfigurable):
         """Raise HubUnavailable/HubError unless the Hub answers its API (one try, no retries)."""
         try:
             response = await self._fetch("GET", self.api_url + "/", None)
-        except (OSError, asyncio.TimeoutError, HTTPClientError) as e:
+        except _TRANSPORT_ERRORS as e:
             raise HubUnavailable(f"The Hub is not reachable: {e}") from None
         if response.code != 200:
             raise HubError(f"The Hub answered {response.code}.")

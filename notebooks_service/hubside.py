@@ -162,10 +162,6 @@ class WorkspaceGuard(LoggingConfigurable):
             await self.policy.check_member(await hub_user_model(spawner.user), workspace)
         return workspace, entry
 
-    async def apply_user_options(self, spawner: Any, user_options: dict[str, Any] | None) -> None:
-        """Check a spawn, then place it: the whole guard for one spawner (see ``setup_workspace_guard``)."""
-        self.place(spawner, await self.check(spawner, user_options))
-
     def place(self, spawner: Any, checked: tuple[str, dict[str, Any]] | None) -> None:
         """Apply the placement of a checked workspace spawn (KubeSpawner: after its profiles)."""
         if checked is None:
@@ -296,23 +292,20 @@ def setup_workspace_guard(c: Config, service_config: str) -> None:
     configured ``pre_spawn_hook``, then places the server. It wraps the method
     on the class, so no later configuration can remove it, and it composes with
     every hook that is configured. An ``apply_user_options`` hook (composed with
-    one already configured) refuses workspace spawns if the spawner class
-    overrides ``run_pre_spawn_hook`` and so bypasses the guard: it fails closed.
+    one already configured) refuses every spawn if the spawner class overrides
+    ``run_pre_spawn_hook`` and so bypasses the guard: it fails closed.
     """
     _installed["get_guard"] = GuardLoader(os.path.abspath(service_config), c)
     _wrap_run_pre_spawn_hook()
 
-    from jupyterhub.spawner import Spawner
+    configured = c.Spawner.get("apply_user_options")  # the trait exists from JupyterHub 5.3; we require 5.5
 
-    if "apply_user_options" in Spawner.class_trait_names():  # JupyterHub >= 5.3
-        configured = c.Spawner.get("apply_user_options")
+    async def apply_user_options(spawner, user_options):
+        if configured is not None:
+            await maybe_future(configured(spawner, user_options))
+        check_guard_in_place(spawner)
 
-        async def apply_user_options(spawner, user_options):
-            if configured is not None:
-                await maybe_future(configured(spawner, user_options))
-            check_guard_in_place(spawner)
-
-        c.Spawner.apply_user_options = apply_user_options
+    c.Spawner.apply_user_options = apply_user_options
 
 
 def _wrap_run_pre_spawn_hook() -> None:

@@ -149,18 +149,7 @@ class ProgressFanout(LoggingConfigurable):
         self.hub = hub
         self.kube = kube
         self._upstreams: dict[tuple[str, str], Upstream] = {}
-        self._per_user: Counter = Counter()
-        self._watching = 0
-
-    @property
-    def watchers(self) -> int:
-        """Progress streams being served now."""
-        return self._watching
-
-    @property
-    def upstreams(self) -> int:
-        """Upstream streams (one per server being watched) open now."""
-        return len(self._upstreams)
+        self._per_user: Counter = Counter()  # progress streams being served, by user
 
     def watch(self, user: str, server_name: str, workspace: str) -> Watcher:
         """Follow ``user``'s server ``server_name``; raises 429/503 beyond the caps."""
@@ -169,7 +158,7 @@ class ProgressFanout(LoggingConfigurable):
                 f"You are following {self._per_user[user]} server starts at once, the most allowed: "
                 "close a status page and try again."
             )
-        if self._watching >= self.max_watchers:
+        if sum(self._per_user.values()) >= self.max_watchers:
             raise ServiceUnavailable("Too many people are following server starts right now; try again shortly.")
         key = (user, server_name)
         upstream = self._upstreams.get(key)
@@ -178,11 +167,9 @@ class ProgressFanout(LoggingConfigurable):
         watcher = Watcher(upstream, user)
         upstream.attach(watcher)
         self._per_user[user] += 1
-        self._watching += 1
         return watcher
 
     def _release(self, watcher: Watcher) -> None:
-        self._watching -= 1
         self._per_user[watcher.user] -= 1
         if self._per_user[watcher.user] <= 0:
             del self._per_user[watcher.user]
