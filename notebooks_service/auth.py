@@ -3,7 +3,8 @@
 ``identify`` turns a request into one ``Caller`` (or None: not logged in).
 Hub tokens and cookies are checked by JupyterHub's own HubOAuth, including
 the service's access scope; a Bearer JWT is verified against the identity
-provider when the workspace policy accepts those. Workspace policies are
+provider when the workspace policy accepts those, and its user must hold the
+same access scope in the Hub (``HubClient.user_holds_scope``). Workspace policies are
 then asked about the caller's Hub user; they never look at a request.
 """
 
@@ -79,8 +80,20 @@ async def _from_jwt(handler: Any, token: str) -> Caller:
         await handler.hub.get_user(name)
     except NotFound:
         raise NotAMember(f"{name!r} is not a user of this Hub yet: log in to the Hub once.") from None
+    if not await _holds_access_scope(handler, name):
+        raise NotAMember(f"{name} may not use the notebooks service.")
     handler._token_authenticated = True  # like a Hub token: no XSRF check
     return Caller(name, "jwt", access_token=token)
+
+
+async def _holds_access_scope(handler: Any, name: str) -> bool:
+    """The check HubOAuth makes of a Hub token (any of ``access_scopes``), asked of the Hub for ``name``."""
+    scopes = handler.hub_auth.access_scopes
+    # the narrowest first: holding access:services implies holding access:services!service=<ours>
+    for scope in sorted(scopes, key=lambda s: "!" not in s):
+        if await handler.hub.user_holds_scope(name, scope):
+            return True
+    return not scopes  # HubOAuth lets every user in when there is no access scope
 
 
 async def renew_identity(handler: Any) -> None:

@@ -125,6 +125,13 @@ class HubClient(LoggingConfigurable):
     ).tag(config=True)
     backoff_base = Float(0.5, help="First retry delay in seconds; doubled per retry, with jitter.").tag(config=True)
     backoff_max = Float(10, help="Longest delay between two retries.").tag(config=True)
+    access_check_seconds = Float(
+        300,
+        help="""How long the Hub's answer to "does this user hold the service's access scope"
+        (asked for identity-provider JWT callers, see ``user_holds_scope``) is reused. A role
+        the Hub takes away stops JWT access within this time; Hub-token callers are checked
+        by HubOAuth on every token lookup instead.""",
+    ).tag(config=True)
     stream_idle_timeout = Float(
         30,
         help="Seconds without a byte (the Hub sends keepalives every 8 s) before a progress stream counts as broken.",
@@ -137,6 +144,7 @@ class HubClient(LoggingConfigurable):
         self._slots: asyncio.Semaphore | None = None
         self._server_locks: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
         self._users: dict[str, _CachedUser] = {}
+        self._scopes_held: dict[tuple[str, str], tuple[bool, float]] = {}
         self._user_reads: dict[str, asyncio.Future] = {}
         self._hub_version: tuple[int, ...] | None = None
 
@@ -312,6 +320,49 @@ class HubClient(LoggingConfigurable):
             self._prune_users()
             self._users[name] = _CachedUser(model, time.monotonic() + self.user_cache_seconds)
         return model
+
+    async def user_holds_scope(self, name: str, scope: str) -> bool:
+        """Whether the Hub grants user ``name`` ``scope``, by the Hub's own role resolution.
+
+        JupyterHub has no API for a user's effective scopes, but it refuses to
+        give a token a scope its owner lacks. So this asks for a token of
+        ``name`` with exactly ``scope`` (which needs this service's role to have
+        the scope ``tokens``), revokes it at once, and keeps the answer for
+        ``access_check_seconds``.
+        """
+        key = (name, scope)
+        known = self._scopes_held.get(key)
+        if known is not None and known[1] > time.monotonic():
+            return known[0]
+        response = await self.api_request(
+            "POST",
+            f"/users/{_quote(name)}/tokens",
+            {"scopes": [scope], "expires_in": 60, "note": "notebooks-service: access check, revoked at once"},
+        )
+        if response.code == 201:
+            held = True
+            revoked = await self.api_request("DELETE", f"/users/{_quote(name)}/tokens/{response.body['id']}")
+            if revoked.code not in (204, 404):  # it expires in a minute anyway
+                log.warning("Could not revoke the access-check token of %s: %s", name, revoked.code)
+        elif response.code == 400 and "Not assigning requested scopes" in response.message:
+            held = False
+        elif response.code == 404:
+            raise NotFound(f"No such Hub user: {name!r}")
+        elif response.code == 403:
+            log.error(
+                "Cannot check %s's access to this service: its Hub role lacks the scope 'tokens', "
+                "which identity-provider JWT callers need (see the README, 'Bearer JWTs')",
+                name,
+            )
+            raise HubError(
+                "The notebooks service cannot check your access with the Hub; ask an operator to check the service's role."
+            )
+        else:
+            raise self._fail("an access check", response)
+        if len(self._scopes_held) >= 4096:
+            self._scopes_held.clear()
+        self._scopes_held[key] = (held, time.monotonic() + self.access_check_seconds)
+        return held
 
     def forget_user(self, name: str) -> None:
         """Drop what is cached of ``name``; a read in flight still answers its callers, not the cache."""

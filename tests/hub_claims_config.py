@@ -1,14 +1,21 @@
 # The test Hub, with the claims policy: auth_state on, and the roles that reading it needs.
 import os
 
-load_subconfig(os.path.join(os.path.dirname(__file__), "hub_test_config.py"))  # noqa: F821
+from notebooks_service.demo import SERVICE_NAME, SERVICE_SCOPES, USER_SCOPES  # noqa: E402
 
 c = get_config()  # noqa: F821
 c.Authenticator.enable_auth_state = True  # needs $JUPYTERHUB_CRYPT_KEY
-c.JupyterHub.load_roles.append(
-    {"name": "notebooks-auth-state", "scopes": ["admin:auth_state"], "services": ["notebooks", "test-admin"]}
-)
-
+ACCESS = [s for s in USER_SCOPES if s.startswith("access:services")]
+c.JupyterHub.load_roles = [
+    # auth_state for the claims policy; tokens to ask the Hub whether a JWT caller holds the access scope
+    {"name": "notebooks-service", "scopes": [*SERVICE_SCOPES, "admin:auth_state", "tokens"], "services": [SERVICE_NAME]},
+    {"name": "test-auth-state", "scopes": ["admin:auth_state"], "services": ["test-admin"]},
+    # the service is for alice and bob, not for every Hub user: carol may log in to the Hub but not use it
+    {"name": "user", "scopes": [s for s in USER_SCOPES if s not in ACCESS]},
+    {"name": "notebooks-users", "scopes": ACCESS, "users": ["alice", "bob"]},
+]
+# after the list above: its roles are appended to it
+load_subconfig(os.path.join(os.path.dirname(__file__), "hub_test_config.py"))  # noqa: F821
 
 # An authenticator that renews the provider's tokens like OAuthenticator: refresh_user with the
 # refresh token at the provider's token endpoint; a refused refresh means "log in again".
@@ -36,5 +43,5 @@ class RefreshingAuthenticator(DummyAuthenticator):
 
 
 c.JupyterHub.authenticator_class = RefreshingAuthenticator
-c.Authenticator.allowed_users = {"alice", "bob"}
+c.Authenticator.allowed_users = {"alice", "bob", "carol"}
 c.Authenticator.auth_refresh_age = 1  # renew at most once a second (Keycloak's tokens last 5 minutes)

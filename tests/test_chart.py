@@ -126,6 +126,10 @@ def test_notes_print_the_hub_services_entry_and_role():
     assert service["oauth_redirect_uri"] == "/services/notebooks/oauth_callback"
     assert hub["loadRoles"]["notebooks-service"]["scopes"] == ["read:users", "servers", "admin:auth_state"]
     assert "kubectl get secret -n jupyter notebooks-service" in notes
+    # Bearer JWT callers: the service asks the Hub whether their user holds the access scope
+    _, notes = render(VALUES["claims-bearer-jwt"])
+    scopes = yaml.safe_load(notes.split("\n\n")[1])["hub"]["loadRoles"]["notebooks-service"]["scopes"]
+    assert scopes == ["read:users", "servers", "admin:auth_state", "tokens"]
 
 
 def write_config_map(docs: list[dict], folder) -> str:

@@ -146,6 +146,25 @@ async def test_bad_bearer_jwts_are_refused_with_a_reason(claims_hub, idp, as_use
     assert model["servers"] == {}
 
 
+async def test_jwt_callers_need_the_same_access_scope_as_hub_token_callers(claims_hub, claims_tokens, idp, as_user):
+    # carol is a Hub user, but no role gives her access:services!service=notebooks
+    status, _ = admin_request(claims_hub, "POST", "/users/carol")
+    assert status in (201, 409)
+    give_token(claims_hub, "carol", idp.token(preferred_username="carol", workspaces=["alpha"]))
+    refusals = []
+    for client in (as_user("carol"), as_user(None, jwt=idp.token(preferred_username="carol", workspaces=["alpha"]))):
+        code, body = await client.json("POST", "alpha/minimal")
+        refusals.append((code, body["message"]))
+    assert refusals == [(403, "carol may not use the notebooks service.")] * 2
+    _, model = admin_request(claims_hub, "GET", "/users/carol")
+    assert model["servers"] == {}
+    # bob holds it: his JWT is let in, and the Hub's answer leaves no token behind
+    code, body = await as_user(None, jwt=idp.token(preferred_username="bob", workspaces=["alpha"])).json("GET", "")
+    assert code == 200, body
+    _, tokens = admin_request(claims_hub, "GET", "/users/bob/tokens")
+    assert not [t for t in tokens["api_tokens"] if "access check" in (t.get("note") or "")]
+
+
 async def test_expired_login_token_asks_to_log_in_again(claims_hub, idp, as_user):
     give_token(claims_hub, "alice", idp.token(workspaces=["beta"], expires_in=-600))
     code, body = await as_user("alice").json("POST", "beta/minimal")
