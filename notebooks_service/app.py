@@ -319,6 +319,7 @@ class NotebooksService(SharedConfig, Application):
             hub_client=hub_client,
             progress=ProgressFanout(hub_client, kube, parent=self),
             workspace_policy=self.make_policy(),
+            identity_provider=self.identity_provider,
             kube=kube,
             request_budget=self.request_budget,
             allow_origins=frozenset(self.allow_origins),

@@ -64,8 +64,8 @@ async def identify(handler: Any) -> Caller | None:
 
 
 def _bearer_jwt(handler: Any) -> str | None:
-    """A JWT in ``Authorization: Bearer``, if the policy accepts those (Hub tokens have no dots)."""
-    if not getattr(handler.policy, "accept_bearer_jwt", False):
+    """A JWT in ``Authorization: Bearer``, if those are accepted (Hub tokens have no dots)."""
+    if not handler.identity_provider.accept_bearer_jwt:
         return None
     scheme, _, token = handler.request.headers.get("Authorization", "").partition(" ")
     token = token.strip()
@@ -74,8 +74,8 @@ def _bearer_jwt(handler: Any) -> str | None:
 
 async def _from_jwt(handler: Any, token: str) -> Caller:
     """The Hub user a verified identity-provider JWT names; 401/403 otherwise."""
-    policy = handler.policy
-    name = policy.username(await policy.verify(token))
+    provider = handler.identity_provider
+    name = provider.username(await provider.verify(token))
     try:
         await handler.hub.get_user(name)
     except NotFound:

@@ -9,10 +9,11 @@ Hub, without importing the web application. Both read the same
 
 import os
 
-from traitlets import Dict, List, TraitError, Unicode, default, validate
+from traitlets import Dict, Instance, List, TraitError, Unicode, default, validate
 from traitlets.config import Config, Configurable, PyFileConfigLoader
 from traitlets.utils.importstring import import_item
 
+from .idp import IdentityProvider
 from .images import normalise_catalogue
 from .naming import DEFAULT_NAMESPACE_TEMPLATE
 from .workspaces import POLICY_ALIASES, StaticWorkspacePolicy, WorkspacePolicy
@@ -60,13 +61,22 @@ class SharedConfig(Configurable):
         "static",
         help="""Who may use which workspace: 'static' (workspace_members), 'hub-groups'
         (configure HubGroupsWorkspacePolicy.group_template), 'claims' (configure
-        ClaimsWorkspacePolicy), or the import path of a WorkspacePolicy subclass.""",
+        IdentityProvider and ClaimsWorkspacePolicy.workspaces_claim), or the import path of a WorkspacePolicy subclass.""",
     ).tag(config=True)
 
     namespace_template = Unicode(
         DEFAULT_NAMESPACE_TEMPLATE,
         help="Kubernetes namespace of a workspace's notebook pods (read by the Hub-side placement too).",
     ).tag(config=True)
+
+    identity_provider = Instance(
+        IdentityProvider,
+        help="The identity provider whose JWTs are trusted (configure IdentityProvider): claims, Bearer logins.",
+    )
+
+    @default("identity_provider")
+    def _identity_provider(self):
+        return IdentityProvider(parent=self)
 
     @classmethod
     def from_file(cls, path: str) -> "SharedConfig":
@@ -82,7 +92,7 @@ class SharedConfig(Configurable):
         return cls(config=config)
 
     def make_policy(self) -> WorkspacePolicy:
-        """The configured workspace policy, checked."""
+        """The configured workspace policy, checked (and the identity provider, if callers log in with its JWTs)."""
         cls = POLICY_ALIASES.get(self.workspace_policy_class) or import_item(self.workspace_policy_class)
         if not (isinstance(cls, type) and issubclass(cls, WorkspacePolicy)):
             raise ValueError(f"{self.workspace_policy_class!r} is not a WorkspacePolicy")
@@ -90,4 +100,6 @@ class SharedConfig(Configurable):
         if isinstance(policy, StaticWorkspacePolicy) and not policy.members:
             policy.members = self.workspace_members
         policy.check_config()
+        if self.identity_provider.accept_bearer_jwt:
+            self.identity_provider.check_config()
         return policy

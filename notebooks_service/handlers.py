@@ -92,6 +92,10 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         return self.settings["workspace_policy"]
 
     @property
+    def identity_provider(self):
+        return self.settings["identity_provider"]
+
+    @property
     def catalogue(self) -> dict[str, dict[str, Any]]:
         return self.settings["image_catalogue"]
 

@@ -118,7 +118,7 @@ class WorkspaceGuard(LoggingConfigurable):
     trust_service_membership_checks = Bool(
         help="""For spawns the notebooks service itself requests, rely on the service's
         membership check instead of repeating it here. Needed when the service accepts
-        identity-provider JWTs from JSON clients (ClaimsWorkspacePolicy.accept_bearer_jwt):
+        identity-provider JWTs from JSON clients (IdentityProvider.accept_bearer_jwt):
         the Hub never sees those tokens. The catalogue, workspace-name and server-name
         checks apply to every spawn regardless. Default: on exactly when the service
         accepts Bearer JWTs.""",
@@ -126,7 +126,7 @@ class WorkspaceGuard(LoggingConfigurable):
 
     @default("trust_service_membership_checks")
     def _trust_when_bearer_jwts(self):
-        return bool(getattr(self.policy, "accept_bearer_jwt", False))
+        return self.service.identity_provider.accept_bearer_jwt
 
     def __init__(self, service: SharedConfig, **kwargs):
         self.service = service  # the service's shared settings: catalogue, policy, namespaces

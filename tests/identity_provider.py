@@ -14,7 +14,7 @@ AUDIENCE = "notebooks"
 ISSUER = "https://idp.test/realms/platform"
 
 
-class IdentityProvider:
+class LocalIdentityProvider:
     """Signs tokens like Keycloak would, and publishes its public keys at ``jwks_url``."""
 
     def __init__(self):

@@ -1,4 +1,4 @@
-"""The claims workspace policy against a local identity provider's JWKS over real HTTP."""
+"""The identity provider's tokens and the claims workspace policy, against a local provider's JWKS over real HTTP."""
 
 import base64
 import hashlib
@@ -8,22 +8,30 @@ import json
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from traitlets.config import Config
+
+from notebooks_service.config import SharedConfig
 from notebooks_service.errors import NotAMember, ServiceError, Unauthorized
+from notebooks_service.idp import IdentityProvider
 from notebooks_service.workspaces import ClaimsWorkspacePolicy, workspaces_in
 
-from identity_provider import ISSUER, IdentityProvider, tampered, unsigned
+from identity_provider import ISSUER, LocalIdentityProvider, tampered, unsigned
 
 
 @pytest.fixture(scope="module")
 def idp():
-    provider = IdentityProvider()
+    provider = LocalIdentityProvider()
     yield provider
     provider.close()
 
 
+def claims_policy(**settings) -> ClaimsWorkspacePolicy:
+    return ClaimsWorkspacePolicy(identity_provider=IdentityProvider(**settings))
+
+
 @pytest.fixture
 def policy(idp):
-    return ClaimsWorkspacePolicy(jwks_url=idp.jwks_url, issuer=ISSUER, jwks_refetch_cooldown=0)
+    return claims_policy(jwks_url=idp.jwks_url, issuer=ISSUER, jwks_refetch_cooldown=0)
 
 
 def user_with(token):
@@ -92,7 +100,7 @@ async def test_hmac_token_keyed_with_the_public_key_is_refused(idp, policy):
 
 
 async def test_audience_is_checked_when_configured(idp):
-    policy = ClaimsWorkspacePolicy(jwks_url=idp.jwks_url, issuer=ISSUER, audience="notebooks")
+    policy = claims_policy(jwks_url=idp.jwks_url, issuer=ISSUER, audience="notebooks")
     assert await policy.workspaces(user_with(idp.token(aud="notebooks", workspaces=["alpha"]))) == {"alpha"}
     with pytest.raises(NotAMember, match="not meant for notebooks"):
         await policy.workspaces(user_with(idp.token(aud="other", workspaces=["alpha"])))
@@ -114,7 +122,7 @@ async def test_no_token_is_a_clear_403(policy):
 
 
 async def test_unreachable_jwks_is_503(idp):
-    policy = ClaimsWorkspacePolicy(jwks_url="http://127.0.0.1:1/certs", issuer=ISSUER, jwks_timeout=2)
+    policy = claims_policy(jwks_url="http://127.0.0.1:1/certs", issuer=ISSUER, jwks_timeout=2)
     with pytest.raises(ServiceError) as e:
         await policy.workspaces(user_with(idp.token(workspaces=["alpha"])))
     assert e.value.status_code == 503
@@ -130,18 +138,20 @@ def test_claim_paths():
 
 def test_symmetric_or_none_algorithms_cannot_be_configured():
     with pytest.raises(Exception, match="only public-key"):
-        ClaimsWorkspacePolicy(algorithms=["RS256", "HS256"])
+        IdentityProvider(algorithms=["RS256", "HS256"])
 
 
 def test_missing_jwks_url_fails_at_start_up():
     with pytest.raises(ValueError, match="jwks_url and issuer"):
-        ClaimsWorkspacePolicy().check_config()
+        claims_policy().check_config()
 
 
 def test_accepting_bearer_jwts_without_an_audience_is_a_start_up_error(idp):
-    policy = ClaimsWorkspacePolicy(jwks_url=idp.jwks_url, issuer=ISSUER, accept_bearer_jwt=True)
-    with pytest.raises(ValueError, match="accept_bearer_jwt needs ClaimsWorkspacePolicy.audience"):
-        policy.check_config()
+    # whatever the workspace policy: it is the login that would trust any client's token
+    shared = SharedConfig(config=Config({"IdentityProvider": {"jwks_url": idp.jwks_url, "issuer": ISSUER}}))
+    shared.identity_provider.accept_bearer_jwt = True
+    with pytest.raises(ValueError, match="accept_bearer_jwt needs IdentityProvider.audience"):
+        shared.make_policy()
 
 
 @pytest.mark.parametrize(
@@ -154,16 +164,35 @@ def test_accepting_bearer_jwts_without_an_audience_is_a_start_up_error(idp):
     ids=["audience", "type", "authorized-party"],
 )
 async def test_tokens_meant_for_something_else_are_refused(idp, settings, claims, says):
-    policy = ClaimsWorkspacePolicy(jwks_url=idp.jwks_url, issuer=ISSUER, jwks_refetch_cooldown=0, **settings)
+    policy = claims_policy(jwks_url=idp.jwks_url, issuer=ISSUER, jwks_refetch_cooldown=0, **settings)
     assert await policy.workspaces(user_with(idp.token(workspaces=["alpha"]))) == {"alpha"}  # as issued: fine
     with pytest.raises(NotAMember, match=says):
         await policy.workspaces(user_with(idp.token(workspaces=["alpha"], **claims)))
 
 
-def test_usernames_are_normalised_like_the_hubs_authenticator(policy):
-    assert policy.username({"preferred_username": " Alice "}) == "alice"
-    policy.lowercase_usernames = False
-    assert policy.username({"preferred_username": "Alice"}) == "Alice"
-    policy.username_claim = "email"
+def test_usernames_are_normalised_like_the_hubs_authenticator():
+    provider = IdentityProvider()
+    assert provider.username({"preferred_username": " Alice "}) == "alice"
+    provider.lowercase_usernames = False
+    assert provider.username({"preferred_username": "Alice"}) == "Alice"
+    provider.username_claim = "email"
     with pytest.raises(Unauthorized, match="no 'email' claim"):
-        policy.username({"preferred_username": "alice"})
+        provider.username({"preferred_username": "alice"})
+
+
+def test_the_policy_and_the_login_share_one_provider_configured_in_its_own_section(idp):
+    config = Config({"IdentityProvider": {"jwks_url": idp.jwks_url, "issuer": ISSUER, "audience": "notebooks"}})
+    shared = SharedConfig(config=config, workspace_policy_class="claims")
+    policy = shared.make_policy()
+    assert policy.identity_provider is shared.identity_provider
+    assert policy.identity_provider.audience == "notebooks"
+
+
+def test_settings_in_their_old_section_still_work_with_a_warning(idp, caplog):
+    old = {"jwks_url": idp.jwks_url, "issuer": ISSUER, "accept_bearer_jwt": True, "audience": "nb"}
+    config = Config({"ClaimsWorkspacePolicy": {**old, "workspaces_claim": "groups"}})
+    policy = SharedConfig(config=config, workspace_policy_class="claims").make_policy()
+    provider = policy.identity_provider
+    assert (provider.jwks_url, provider.issuer, provider.accept_bearer_jwt, provider.audience) == tuple(old.values())
+    assert policy.workspaces_claim == "groups"
+    assert "ClaimsWorkspacePolicy.audience is deprecated: set IdentityProvider.audience" in caplog.text

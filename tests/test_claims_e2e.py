@@ -12,13 +12,13 @@ import jwt
 import pytest
 
 from conftest import ServiceClient, Tokens, admin_request, running_hub, start_body, stop_all_servers
-from identity_provider import AUDIENCE, ISSUER, IdentityProvider, tampered, unsigned
+from identity_provider import AUDIENCE, ISSUER, LocalIdentityProvider, tampered, unsigned
 from test_hub_guard import start_around_the_service
 
 
 @pytest.fixture(scope="module")
 def idp():
-    provider = IdentityProvider()
+    provider = LocalIdentityProvider()
     yield provider
     provider.close()
 
@@ -32,12 +32,12 @@ def claims_hub(tmp_path_factory, idp):
         "c = get_config()\n"
         "c.NotebooksService.images = IMAGES\n"
         "c.NotebooksService.workspace_policy_class = 'claims'\n"
-        f"c.ClaimsWorkspacePolicy.jwks_url = {idp.jwks_url!r}\n"
-        f"c.ClaimsWorkspacePolicy.issuer = {ISSUER!r}\n"
-        "c.ClaimsWorkspacePolicy.accept_bearer_jwt = True\n"
-        f"c.ClaimsWorkspacePolicy.audience = {AUDIENCE!r}\n"
-        "c.ClaimsWorkspacePolicy.token_type = 'Bearer'\n"
-        "c.ClaimsWorkspacePolicy.jwks_refetch_cooldown = 0\n"
+        f"c.IdentityProvider.jwks_url = {idp.jwks_url!r}\n"
+        f"c.IdentityProvider.issuer = {ISSUER!r}\n"
+        "c.IdentityProvider.accept_bearer_jwt = True\n"
+        f"c.IdentityProvider.audience = {AUDIENCE!r}\n"
+        "c.IdentityProvider.token_type = 'Bearer'\n"
+        "c.IdentityProvider.jwks_refetch_cooldown = 0\n"
         # these tests replace auth_state between two requests: the 1 s cache would show the old one
         "c.HubClient.user_cache_seconds = 0\n"
     )

@@ -306,10 +306,10 @@ async def test_a_spawner_that_bypasses_the_guard_is_refused_outright(tmp_path):
 
 def claims_guard(accept_bearer_jwt: bool) -> WorkspaceGuard:
     config = Config()
-    config.ClaimsWorkspacePolicy.jwks_url = "http://127.0.0.1:9/certs"
-    config.ClaimsWorkspacePolicy.issuer = "https://idp.test"
-    config.ClaimsWorkspacePolicy.accept_bearer_jwt = accept_bearer_jwt
-    config.ClaimsWorkspacePolicy.audience = "notebooks"
+    config.IdentityProvider.jwks_url = "http://127.0.0.1:9/certs"
+    config.IdentityProvider.issuer = "https://idp.test"
+    config.IdentityProvider.accept_bearer_jwt = accept_bearer_jwt
+    config.IdentityProvider.audience = "notebooks"
     return WorkspaceGuard(NotebooksService(config=config, images=IMAGES, workspace_policy_class="claims"))
 
 
@@ -377,7 +377,7 @@ def test_a_bad_value_in_the_shared_config_is_an_error_not_a_default(tmp_path):
 
 def test_the_hub_loads_the_guard_without_the_web_application(tmp_path):
     path = tmp_path / "notebooks_service_config.py"
-    path.write_text("c.NotebooksService.images = {'python': 'img'}\nc.ClaimsWorkspacePolicy.issuer = 'x'\n")
+    path.write_text("c.NotebooksService.images = {'python': 'img'}\nc.IdentityProvider.issuer = 'x'\n")
     code = (
         "import sys; from notebooks_service.hubside import load_guard; "
         f"g = load_guard({str(path)!r}); assert list(g.service.images) == ['python']; "
