@@ -8,7 +8,11 @@ c.Authenticator.enable_auth_state = True  # needs $JUPYTERHUB_CRYPT_KEY
 ACCESS = [s for s in USER_SCOPES if s.startswith("access:services")]
 c.JupyterHub.load_roles = [
     # auth_state for the claims policy; tokens to ask the Hub whether a JWT caller holds the access scope
-    {"name": "notebooks-service", "scopes": [*SERVICE_SCOPES, "admin:auth_state", "tokens"], "services": [SERVICE_NAME]},
+    {
+        "name": "notebooks-service",
+        "scopes": [*SERVICE_SCOPES, "admin:auth_state", "tokens"],
+        "services": [SERVICE_NAME],
+    },
     {"name": "test-auth-state", "scopes": ["admin:auth_state"], "services": ["test-admin"]},
     # the service is for alice and bob, not for every Hub user: carol may log in to the Hub but not use it
     {"name": "user", "scopes": [s for s in USER_SCOPES if s not in ACCESS]},

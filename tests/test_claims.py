@@ -7,7 +7,6 @@ import json
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
 from traitlets.config import Config
 
 from notebooks_service.config import SharedConfig
