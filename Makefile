@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PROXY := node_modules/.bin/configurable-http-proxy
 # the second test pass: exactly what z2jh 4.4.0's hub image ships (tests/test_chart.py checks it)
 JH5 := .venv-jh5
-JH5_PINS := jupyterhub==5.5.0 jupyterhub-kubespawner==7.0.0
+JH5_PINS := jupyterhub==5.5.0 jupyterhub-kubespawner==7.0.0 jupyterhub-idle-culler==1.4.0 pycurl==7.46.0
 
 .PHONY: demo test bench lint clean
 

@@ -48,6 +48,15 @@ class HubGuardMissing(ServiceError):
     status_code = 503
 
 
+def _with(configured: list | dict, item: dict) -> list | dict:
+    """``configured`` volumes (or mounts) plus ``item``, in the form configured: KubeSpawner takes a
+    list, or (as z2jh sets them) a dict that it orders by key."""
+    if isinstance(configured, dict):
+        # last in that order: the workspace is mounted inside the home volume, so after it
+        return {**configured, f"zz-notebooks-{item['name']}": item}
+    return [*configured, item]
+
+
 class WorkspacePlacement(LoggingConfigurable):
     """Where and how a workspace server's pod runs on Kubernetes (KubeSpawner only)."""
 
@@ -74,14 +83,9 @@ class WorkspacePlacement(LoggingConfigurable):
         spawner.pod_name = spawner._expand_user_properties(self.pod_name_template)
         spawner.dns_name = spawner.dns_name_template.format(namespace=ns, name=spawner.pod_name)
         # copy, never mutate: these lists and dicts come from shared configuration
-        spawner.volumes = [
-            *spawner.volumes,
-            {
-                "name": "workspace",
-                "persistentVolumeClaim": {"claimName": self.pvc_name_template.format(workspace=workspace)},
-            },
-        ]
-        spawner.volume_mounts = [*spawner.volume_mounts, {"name": "workspace", "mountPath": self.volume_mount_path}]
+        claim = {"claimName": self.pvc_name_template.format(workspace=workspace)}
+        spawner.volumes = _with(spawner.volumes, {"name": "workspace", "persistentVolumeClaim": claim})
+        spawner.volume_mounts = _with(spawner.volume_mounts, {"name": "workspace", "mountPath": self.volume_mount_path})
         spawner.environment = {**spawner.environment, "WORKSPACE": workspace}
         if self.env_configmap_template:
             config_map = {

@@ -43,10 +43,11 @@ def load_values(path: str | None) -> dict:
         return yaml.safe_load(f) or {}
 
 
-def render(values_path: str | None) -> tuple[list[dict], str]:
-    """The manifests and NOTES.txt a release of the chart would apply and print."""
+def render(values: str | dict | None) -> tuple[list[dict], str]:
+    """The manifests and NOTES.txt a release of the chart would apply and print (values: a file or a dict)."""
     with helm.Chart.load(CHART) as chart:
-        files = chart.render(load_values(values_path), name=RELEASE, namespace=NAMESPACE, is_install=True)
+        values = values if isinstance(values, dict) else load_values(values)
+        files = chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
     notes = files.pop(next(k for k in files if k.endswith("NOTES.txt")), "")
     docs = [d for text in files.values() for d in yaml.safe_load_all(text) if d]
     return docs, notes
@@ -104,17 +105,22 @@ def test_secrets_are_generated_once_for_all_replicas_or_taken_from_an_existing_s
     assert env["JUPYTERHUB_API_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "notebooks-service-credentials"
 
 
+def named(docs: list[dict], kind: str, suffix: str) -> list[dict]:
+    return [d for d in docs if d["kind"] == kind and d["metadata"]["name"].endswith(suffix)]
+
+
 def test_rbac_only_reads_pods_and_events_where_asked():
     docs, _ = render(VALUES["z2jh-example"])
-    [rule] = one(docs, "ClusterRole")["rules"]
-    assert rule == {"apiGroups": [""], "resources": ["pods", "events"], "verbs": ["get", "list", "watch"]}
-    bindings = [d for d in docs if d["kind"] == "RoleBinding"]
+    [reader] = named(docs, "ClusterRole", "-pod-reader")
+    assert reader["rules"] == [{"apiGroups": [""], "resources": ["pods", "events"], "verbs": ["get", "list", "watch"]}]
+    bindings = named(docs, "RoleBinding", "-pod-reader")
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["ws-alpha", "ws-beta"]
     assert not [d for d in docs if d["kind"] == "ClusterRoleBinding"]
     docs, _ = render(VALUES["hub-groups-cluster-wide"])
-    assert one(docs, "ClusterRoleBinding")["subjects"][0]["namespace"] == NAMESPACE
+    [binding] = named(docs, "ClusterRoleBinding", "-pod-reader")
+    assert binding["subjects"][0]["namespace"] == NAMESPACE
     docs, _ = render(VALUES["diagnostics-off-existing-secret"])
-    assert not [d for d in docs if d["kind"] in ("ClusterRole", "RoleBinding", "ClusterRoleBinding")]
+    assert not named(docs, "ClusterRole", "-pod-reader") + named(docs, "RoleBinding", "-pod-reader")
     assert one(docs, "Deployment")["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
 
 
@@ -210,11 +216,13 @@ def test_the_hub_image_is_the_z2jh_the_suite_runs_against():
     with open(os.path.join(Z2JH, "jupyterhub", "Chart.yaml")) as f:
         chart = yaml.safe_load(f)
     with open(os.path.join(Z2JH, "hub-image-requirements.txt")) as f:
-        pins = dict(re.findall(r"^(jupyterhub|jupyterhub-kubespawner)==(\S+)", f.read(), re.MULTILINE))
+        pins = dict(re.findall(r"^([\w.-]+)==(\S+)", f.read(), re.MULTILINE))
     with open(os.path.join(ROOT, "Makefile")) as f:
-        tested = dict(re.findall(r"(jupyterhub|jupyterhub-kubespawner)==(\S+)", f.read()))
+        tested = dict(re.findall(r"([\w.-]+)==(\S+)", re.search(r"^JH5_PINS := (.*)$", f.read(), re.MULTILINE)[1]))
     assert hub_image == chart["version"]  # the Dockerfile builds on this z2jh's hub image
     assert pins["jupyterhub"] == chart["appVersion"]
-    assert tested == pins  # `make test` runs its second pass on exactly that JupyterHub and KubeSpawner
+    # `make test` runs its second pass on exactly that JupyterHub, KubeSpawner, culler and pycurl
+    assert {"jupyterhub", "jupyterhub-kubespawner"} <= set(tested)
+    assert tested == {name: pins[name] for name in tested}
     # apply_user_options (the guard's fail-closed check) exists from JupyterHub 5.3
     assert tuple(int(p) for p in pins["jupyterhub"].split(".")[:2]) >= (5, 3)

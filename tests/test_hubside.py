@@ -155,6 +155,17 @@ async def test_pod_lands_in_the_workspace_namespace_named_after_its_server():
     assert pod["spec"]["containers"][0]["image"] == "quay.io/jupyter/scipy-notebook:2025-01-01"
 
 
+async def test_volumes_configured_as_dicts_as_z2jh_does_keep_their_form():
+    home = {"name": "home", "persistentVolumeClaim": {"claimName": "claim-{username}"}}
+    spawner = kube_spawner(
+        volumes={"01-home": home}, volume_mounts={"01-home": {"name": "home", "mountPath": "/home/jovyan"}}
+    )
+    _, pod = await placed_pod(spawner=spawner)
+    assert [v["name"] for v in pod["spec"]["volumes"]] == ["home", "workspace"]
+    mounts = [m["mountPath"] for m in pod["spec"]["containers"][0]["volumeMounts"]]
+    assert mounts.index("/home/jovyan") < mounts.index("/home/jovyan/workspace")  # the home first, then inside it
+
+
 async def test_pod_mounts_the_workspace_volume_and_sets_workspace_env():
     _, pod = await placed_pod()
     volumes = {v["name"]: v for v in pod["spec"]["volumes"]}

@@ -50,3 +50,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 {{- end -}}
+
+{{- /* pods of a component of the z2jh release beside this one (its app.kubernetes.io labels) */ -}}
+{{- define "notebooks.jupyterhubPods" -}}
+{{- $root := index . 0 -}}
+app.kubernetes.io/component: {{ index . 1 }}
+app.kubernetes.io/instance: {{ $root.Values.networkPolicy.jupyterhubRelease }}
+{{- end -}}
