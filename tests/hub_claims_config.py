@@ -1,7 +1,7 @@
 # The test Hub, with the claims policy: auth_state on, and the roles that reading it needs.
 import os
 
-from notebooks_service.demo import SERVICE_NAME, SERVICE_SCOPES, USER_SCOPES  # noqa: E402
+from notebooks_service.demo import CULLER_SCOPES, SERVICE_NAME, SERVICE_SCOPES, USER_SCOPES  # noqa: E402
 
 c = get_config()  # noqa: F821
 c.Authenticator.enable_auth_state = True  # needs $JUPYTERHUB_CRYPT_KEY
@@ -17,6 +17,7 @@ c.JupyterHub.load_roles = [
     # the service is for alice and bob, not for every Hub user: carol may log in to the Hub but not use it
     {"name": "user", "scopes": [s for s in USER_SCOPES if s not in ACCESS]},
     {"name": "notebooks-users", "scopes": ACCESS, "users": ["alice", "bob"]},
+    {"name": "jupyterhub-idle-culler", "scopes": CULLER_SCOPES, "services": ["jupyterhub-idle-culler"]},
 ]
 # after the list above: its roles are appended to it
 load_subconfig(os.path.join(os.path.dirname(__file__), "hub_test_config.py"))  # noqa: F821

@@ -24,6 +24,8 @@ from netpol import Pod, may_connect
 from test_chart import EXAMPLES, KUBERNETES, NAMESPACE, RELEASE, Z2JH, load_values, one, render
 from test_hubside import KUBECONFIG
 
+from notebooks_service.demo import CULLER_SCOPES
+
 from identity_provider import ISSUER, LocalIdentityProvider
 
 Z2JH_CHART = os.path.join(Z2JH, "jupyterhub")
@@ -235,6 +237,7 @@ def test_the_hub_registers_the_service_with_its_roles(z2jh_hub, z2jh_values):
     )
     assert "access:services!service=notebooks" in z2jh_hub["user_role"]
     assert "jupyterhub-idle-culler" in z2jh_hub["services"]  # z2jh's culler, beside it
+    assert z2jh_hub["culler_role"] == sorted(CULLER_SCOPES)  # the role the demo gives its culler
 
 
 def test_the_guard_decides_what_runs_and_where(z2jh_hub):
@@ -243,6 +246,10 @@ def test_the_guard_decides_what_runs_and_where(z2jh_hub):
     assert member["namespace"] == "ws-alpha"
     [container] = member["pod"]["spec"]["containers"]
     assert container["image"] == "quay.io/jupyter/scipy-notebook:2025-01-06"  # the catalogue's
+    # the workspace's volume, and no per-server home volume that removing the server would delete
+    volumes = member["pod"]["spec"]["volumes"]
+    assert [v["persistentVolumeClaim"]["claimName"] for v in volumes if "persistentVolumeClaim" in v] == ["pvc-alpha"]
+    assert {"name": "workspace", "mountPath": "/home/jovyan/workspace"} in container["volumeMounts"]
     assert spawns["not-a-member"]["refused"][0] == 403
     assert spawns["unknown-image"]["refused"][0] == 404
     assert spawns["profile-key"]["refused"][0] == 400 and "'profile'" in spawns["profile-key"]["refused"][1]

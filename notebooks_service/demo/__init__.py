@@ -15,6 +15,9 @@ SERVICE_SCOPES = [
 #: what every user needs to reach the service (OAuth and API tokens)
 USER_SCOPES = ["self", f"access:services!service={SERVICE_NAME}"]
 
+#: jupyterhub-idle-culler's role: what it needs and nothing more, as z2jh gives it (tests/test_z2jh.py)
+CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
+
 USERS = ["alice", "bob"]
 
 WORKSPACE_MEMBERS = {

@@ -3,7 +3,14 @@
 import os
 import sys
 
-from notebooks_service.demo import SERVICE_NAME, SERVICE_SCOPES, USER_SCOPES, USERS, select_local_image
+from notebooks_service.demo import (
+    CULLER_SCOPES,
+    SERVICE_NAME,
+    SERVICE_SCOPES,
+    USER_SCOPES,
+    USERS,
+    select_local_image,
+)
 from notebooks_service.demo.app import SERVICE_CONFIG
 from notebooks_service.hubside import setup_workspace_guard
 
@@ -52,12 +59,26 @@ c.JupyterHub.services = [
         "oauth_no_confirm": True,
     }
 ]
+# stop servers idle for an hour, as z2jh does (its cull.timeout); removed servers are z2jh's cull.removeNamedServers
+c.JupyterHub.services.append(
+    {
+        "name": "jupyterhub-idle-culler",
+        "command": [
+            sys.executable,
+            "-m",
+            "jupyterhub_idle_culler",
+            f"--timeout={env.get('NOTEBOOKS_DEMO_CULL_TIMEOUT', '3600')}",
+            f"--cull-every={env.get('NOTEBOOKS_DEMO_CULL_EVERY', '600')}",
+        ],
+    }
+)
 # the Hub refuses workspaces, images and names the service would refuse, even via its own API
 setup_workspace_guard(c, service_config)
 
 c.JupyterHub.load_roles = [
     {"name": "notebooks-service", "scopes": SERVICE_SCOPES, "services": [SERVICE_NAME]},
     {"name": "user", "scopes": USER_SCOPES},
+    {"name": "jupyterhub-idle-culler", "scopes": CULLER_SCOPES, "services": ["jupyterhub-idle-culler"]},
 ]
 
 if env.get("NOTEBOOKS_DEMO_EXTRA_CONFIG"):
