@@ -26,8 +26,10 @@ from . import __version__
 from .config import SharedConfig, env
 from .handlers import (
     HealthHandler,
+    MetricsHandler,
     NotFoundHandler,
     OAuthCallbackHandler,
+    OpenMetricsHandler,
     ReadinessHandler,
     RequestsInFlight,
     ServerHandler,
@@ -36,9 +38,16 @@ from .handlers import (
     UserHandler,
 )
 from .hub import HubClient
-from .log import SecretsFilter, log_request
+from .log import JsonLogFormatter, SecretsFilter, log_request
+from .metrics import observe_request
 from .oauth import SharedStateHubOAuth
 from .progress import ProgressFanout
+
+
+def _request_finished(handler: web.RequestHandler) -> None:
+    """Tornado's log_function: one access log line and the request metrics."""
+    log_request(handler)
+    observe_request(handler)
 
 
 def _default_template_paths() -> list[str]:
@@ -259,6 +268,25 @@ class NotebooksService(SharedConfig, Application):
                 raise TraitError(f"NotebooksService.trusted_proxies: {value!r} is not an address or network") from None
         return proposal.value
 
+    metrics_scope = Unicode(
+        "read:metrics",
+        help="""Scope a Hub token needs to read <prefix>/metrics: JupyterHub's own for /hub/metrics,
+        so the token a Prometheus server scrapes the Hub with reads these too.""",
+    ).tag(config=True)
+    metrics_port = Integer(
+        0,
+        help="""Also serve the metrics at http://<metrics_ip>:<metrics_port>/metrics without a token,
+        for scrapers inside the cluster (the Hub's proxy does not route this port; keep it closed to
+        the rest with a NetworkPolicy). 0 (default): only <prefix>/metrics, with a token.""",
+    ).tag(config=True)
+    metrics_ip = Unicode("0.0.0.0", help="Address the metrics_port listens on.").tag(config=True)
+
+    log_json = Bool(
+        False,
+        help="""Log one JSON object per line (time, level, logger, message; requests add route,
+        method, status, latency_ms, user and server) for log collectors, instead of text.""",
+    ).tag(config=True)
+
     @default("template_paths")
     def _template_paths(self):
         return _default_template_paths()
@@ -305,6 +333,7 @@ class NotebooksService(SharedConfig, Application):
             (prefix + "health", HealthHandler),
             (prefix + "ready", ReadinessHandler),
             (prefix + "user", UserHandler),
+            (prefix + "metrics", MetricsHandler),
             (prefix + "oauth_callback", OAuthCallbackHandler),
             # before the server route: otherwise 'progress' would be taken for a notebook path
             (prefix + r"(?P<workspace>[^/]+)/(?P<image>[^/]+)/progress", ServerProgressHandler),
@@ -334,7 +363,8 @@ class NotebooksService(SharedConfig, Application):
             jinja_env=jinja2.Environment(loader=jinja2.FileSystemLoader(self.template_paths), autoescape=True),
             cookie_secret=self.cookie_secret,
             login_url=self.hub_prefix + "login",
-            log_function=log_request,
+            log_function=_request_finished,
+            metrics_scope=self.metrics_scope,
             serve_traceback=False,
         )
         return web.Application(routes, **settings)
@@ -351,6 +381,8 @@ class NotebooksService(SharedConfig, Application):
         # one log stream: tornado's and our modules' loggers go through the app's handler, scrubbed
         for handler in self.log.handlers:
             handler.addFilter(SecretsFilter())
+            if self.log_json:
+                handler.setFormatter(JsonLogFormatter())
         for name in ("tornado.access", "tornado.application", "tornado.general", "notebooks_service", "jupyterhub"):
             logger = logging.getLogger(name)
             logger.propagate = True
@@ -382,11 +414,19 @@ class NotebooksService(SharedConfig, Application):
             "notebooks-service %s listening on http://%s:%i%s", __version__, self.ip, self.port, self.service_prefix
         )
         self.log.info("Hub API at %s; %d image(s) in the catalogue", self.hub_api_url, len(self.images))
+        metrics_server = None
+        if self.metrics_port:
+            metrics_server = web.Application([("/metrics", OpenMetricsHandler)], log_function=_request_finished).listen(
+                self.metrics_port, self.metrics_ip
+            )
+            self.log.info("Metrics for in-cluster scrapers on http://%s:%i/metrics", self.metrics_ip, self.metrics_port)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
+        if metrics_server is not None:
+            metrics_server.stop()
         await self._drain(app, server)
 
     async def _drain(self, app: web.Application, server) -> None:

@@ -12,15 +12,20 @@ from http.client import responses
 from typing import Any
 from urllib.parse import quote
 
-from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
+from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated, check_scopes
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from tornado import web
 from tornado.iostream import StreamClosedError
 from tornado.log import app_log
 
 from .auth import Caller, identify, renew_identity
 from .errors import (
+    HubError,
+    HubUnavailable,
     InvalidRequest,
+    NotAMember,
     NotFound,
+    ServerBusy,
     ServiceError,
     ServiceUnavailable,
     SpawnFailed,
@@ -30,6 +35,7 @@ from .errors import (
 from .hub import Deadline, request_deadline
 from .images import lookup_image
 from .log import client_address, request_summary
+from .metrics import LAUNCH_CLOCK, LAUNCH_FAILURES, LAUNCHES, REGISTRY
 from .naming import check_workspace, display_name, server_name
 from .progress import QUIET
 
@@ -312,20 +318,37 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         """Start (workspace, image) for the caller and answer: 201 ready, 202 pending, or a redirect."""
         user, _, notebook, name = await self.checked_request(workspace, image, notebook)
         status_page = self.status_url(workspace, image, notebook)
+        running = name in (user.get("servers") or {})
         try:
             server = await self.hub.start_server(
                 user["name"], name, display_name(workspace, image), {"workspace": workspace, "image": image}
             )
-        except SpawnFailed:
-            if self.wants_json():
+        except ServiceError as e:
+            LAUNCHES.labels(image, "failed").inc()
+            LAUNCH_FAILURES.labels(_failure_reason(e)).inc()
+            if self.wants_json() or not isinstance(e, SpawnFailed):
                 raise
             self.redirect(status_page, status=303)  # the status page says why it failed
             return
+        LAUNCHES.labels(image, "already_running" if running else "started").inc()
+        if not running:
+            LAUNCH_CLOCK.started(user["name"], name)
         view = self.server_view(name, server, notebook)
         if self.wants_json():
             self.write_json(view, 201 if view["ready"] else 202)
         else:
             self.redirect(status_page, status=303)
+
+
+def _failure_reason(e: ServiceError) -> str:
+    """A label for why a start failed."""
+    if isinstance(e, SpawnFailed):
+        return "spawn_failed"
+    if isinstance(e, HubUnavailable):
+        return "hub_unavailable"
+    if isinstance(e, ServerBusy):
+        return "busy"
+    return "hub_error" if isinstance(e, HubError) else f"http_{e.status_code}"
 
 
 def user_message(exc: BaseException | None) -> str | None:
@@ -349,6 +372,8 @@ def check_notebook_path(notebook: str | None) -> str | None:
 
 class ServerListHandler(BaseHandler):
     """``<prefix>/``: the caller's servers; a form POST starts one."""
+
+    route = "/"
 
     async def get(self) -> None:
         user = await self.caller_model()
@@ -374,6 +399,8 @@ class ServerListHandler(BaseHandler):
 class ServerHandler(BaseHandler):
     """``<prefix>/<workspace>/<image>[/<notebook>]``: show, start and stop one server."""
 
+    route = "/{workspace}/{image}[/{notebook}]"
+
     async def get(self, workspace: str, image: str, notebook: str | None = None) -> None:
         user, entry, notebook, name = await self.checked_request(workspace, image, notebook)
         server = (user.get("servers") or {}).get(name)
@@ -387,6 +414,8 @@ class ServerHandler(BaseHandler):
             self.render_status_page(workspace, entry, notebook, server=None, failure=failure)
             return
         view = self.server_view(name, server, notebook, await self.pod_status(workspace, name))
+        if view["ready"]:
+            LAUNCH_CLOCK.seen_ready(user["name"], name)
         if self.wants_json():
             self.write_json(view)
         elif view["ready"]:
@@ -437,6 +466,8 @@ class ServerProgressHandler(BaseHandler):
     are on. Each event is JSON with ``progress`` (0-100) and ``message``; the
     last has ``ready`` or ``failed``, or ``reconnect`` when the service shuts down.
     """
+
+    route = "/{workspace}/{image}/progress"
 
     keepalive_interval = 15
     watcher = None
@@ -496,6 +527,8 @@ class ServerProgressHandler(BaseHandler):
 class UserHandler(BaseHandler):
     """``<prefix>/user``: the caller's Hub user model."""
 
+    route = "/user"
+
     async def get(self) -> None:
         model = await self.hub.get_user(self.current_user.name)
         # identity-provider tokens stay between the Hub and us (and the model is shared: copy it)
@@ -504,6 +537,8 @@ class UserHandler(BaseHandler):
 
 class HealthHandler(BaseHandler):
     """``<prefix>/health``: liveness of this process; no login, no Hub call."""
+
+    route = "/health"
 
     requires_user = False
 
@@ -515,6 +550,8 @@ class HealthHandler(BaseHandler):
 
 class ReadinessHandler(BaseHandler):
     """``<prefix>/ready``: 200 while the Hub answers and the service is not shutting down; else 503."""
+
+    route = "/ready"
 
     requires_user = False
 
@@ -532,8 +569,51 @@ class ReadinessHandler(BaseHandler):
     head = get
 
 
+class MetricsHandler(BaseHandler):
+    """``<prefix>/metrics``: Prometheus metrics, for a Hub token with the scope ``metrics_scope``.
+
+    The same scope JupyterHub asks for its own ``/hub/metrics`` (``read:metrics``
+    by default), so a scraper of the Hub's metrics reads these too. Cookies do not count.
+    """
+
+    route = "/metrics"
+    requires_user = False
+
+    def wants_json(self) -> bool:
+        return True
+
+    async def get(self) -> None:
+        scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() not in ("token", "bearer") or not token.strip():
+            raise Unauthorized(f"Metrics need a Hub API token with the scope {self.settings['metrics_scope']!r}.")
+        try:
+            model = await asyncio.wait_for(
+                self.hub_auth.user_for_token(token.strip(), sync=False), request_deadline.get().remaining()
+            )
+        except asyncio.TimeoutError:
+            raise HubUnavailable("Cannot check the token: the Hub did not answer in time.") from None
+        if not model:
+            raise Unauthorized("This token is not valid in the Hub.")
+        if not check_scopes({self.settings["metrics_scope"]}, set(model.get("scopes") or ())):
+            raise NotAMember(f"Metrics need the scope {self.settings['metrics_scope']!r}, which this token lacks.")
+        self.set_header("Content-Type", CONTENT_TYPE_LATEST)
+        self.finish(generate_latest(REGISTRY))
+
+
+class OpenMetricsHandler(web.RequestHandler):
+    """``/metrics`` on ``NotebooksService.metrics_port``: for scrapers inside the cluster, no token."""
+
+    route = "metrics_port /metrics"
+
+    def get(self) -> None:
+        self.set_header("Content-Type", CONTENT_TYPE_LATEST)
+        self.finish(generate_latest(REGISTRY))
+
+
 class OAuthCallbackHandler(HubOAuthCallbackHandler):
     """Completes the Hub's OAuth login and sets the service's cookie."""
+
+    route = "/oauth_callback"
 
     def _request_summary(self) -> str:
         return request_summary(self)  # its URL carries the OAuth code and state
@@ -549,6 +629,8 @@ class OAuthCallbackHandler(HubOAuthCallbackHandler):
 
 class NotFoundHandler(BaseHandler):
     """Anything else under the prefix: a 404 in the usual shape."""
+
+    route = "(no route)"
 
     requires_user = False
 

@@ -35,6 +35,7 @@ from traitlets import Float, Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
 from .errors import HubError, HubUnavailable, InvalidRequest, NotFound, ServerBusy, SpawnFailed
+from .metrics import HUB_REQUESTS, hub_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -208,16 +209,20 @@ class HubClient(LoggingConfigurable):
         if body is None and method in {"POST", "PUT", "PATCH"}:
             body = {}
         attempt = 0
+        endpoint = hub_endpoint(path)
         while True:
+            began = time.monotonic()
             try:
                 response = await self._fetch(method, url, body)
             except _TRANSPORT_ERRORS as e:
+                HUB_REQUESTS.labels(method, endpoint, "error").observe(time.monotonic() - began)
                 log.warning("Hub API %s %s failed: %s", method, path, e)
                 if safe and attempt < self.max_retries and await self._wait_before_retry(attempt):
                     attempt += 1
                     continue
                 raise HubUnavailable("The Hub is not reachable right now; please try again in a moment.") from e
 
+            HUB_REQUESTS.labels(method, endpoint, str(response.code)).observe(time.monotonic() - began)
             result = HubResponse(response.code, _parse_body(response), response.headers)
             if attempt < self.max_retries:
                 if response.code == 429:

@@ -1,11 +1,18 @@
-"""Logging without secrets: tokens, OAuth codes and state never reach a log line."""
+"""Logging without secrets: tokens, OAuth codes and state never reach a log line.
+
+Text by default; one JSON object per line with ``NotebooksService.log_json``
+(python-json-logger, which JupyterHub's event logging already brings).
+"""
 
 import ipaddress
 import logging
 import re
 
+from pythonjsonlogger.json import JsonFormatter
 from tornado import web
 from tornado.log import access_log
+
+from .metrics import route_of
 
 _SECRET_PARAM = re.compile(r"([?&](?:token|code|state|_xsrf)=)[^&\s]*", re.IGNORECASE)
 
@@ -59,7 +66,29 @@ def request_summary(handler: web.RequestHandler) -> str:
 
 
 def log_request(handler: web.RequestHandler) -> None:
-    """Tornado's access log line, scrubbed; 4xx as warnings, 5xx as errors."""
+    """Tornado's access log line, scrubbed; 4xx as warnings, 5xx as errors. JSON logs get its fields."""
     status = handler.get_status()
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
-    access_log.log(level, "%d %s %.1fms", status, request_summary(handler), 1000 * handler.request.request_time())
+    latency = 1000 * handler.request.request_time()
+    caller = getattr(handler, "_current_user", None)
+    kwargs = getattr(handler, "path_kwargs", None) or {}
+    fields = {
+        "route": route_of(handler),
+        "method": handler.request.method,
+        "status": status,
+        "latency_ms": round(latency, 1),
+        "user": getattr(caller, "name", None),
+        "server": f"{kwargs['workspace']}/{kwargs['image']}"[:200] if "workspace" in kwargs else None,
+    }
+    access_log.log(level, "%d %s %.1fms", status, request_summary(handler), latency, extra=fields)
+
+
+class JsonLogFormatter(JsonFormatter):
+    """One JSON object per line: time, level, logger, message, and any fields a record carries."""
+
+    def __init__(self):
+        super().__init__(
+            "%(levelname)s %(name)s %(message)s",
+            rename_fields={"levelname": "level", "name": "logger"},
+            timestamp="time",  # ISO 8601, UTC
+        )

@@ -17,6 +17,7 @@ from traitlets import Integer
 from traitlets.config import LoggingConfigurable
 
 from .errors import ServiceError, ServiceUnavailable, TooManyRequests
+from .metrics import LAUNCH_CLOCK, PROGRESS_UPSTREAMS, PROGRESS_WATCHERS
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,8 @@ class Upstream:
                     break
                 if source == "hub":
                     progress = event.get("progress", progress)
+                    if event.get("ready"):
+                        LAUNCH_CLOCK.seen_ready(user, name)
                     self._publish({**event, "source": "hub"})
                 else:
                     message = f"{event['reason']}: {event['message']}"
@@ -150,6 +153,8 @@ class ProgressFanout(LoggingConfigurable):
         self.kube = kube
         self._upstreams: dict[tuple[str, str], Upstream] = {}
         self._per_user: Counter = Counter()  # progress streams being served, by user
+        PROGRESS_WATCHERS.set_function(lambda: sum(self._per_user.values()))
+        PROGRESS_UPSTREAMS.set_function(lambda: len(self._upstreams))
 
     def watch(self, user: str, server_name: str, workspace: str) -> Watcher:
         """Follow ``user``'s server ``server_name``; raises 429/503 beyond the caps."""

@@ -1,5 +1,6 @@
 # The test Hub with notebooks-service as an *external* service: replicas behind a load balancer.
 import os
+import sys
 
 load_subconfig(os.path.join(os.path.dirname(__file__), "hub_test_config.py"))  # noqa: F821
 
@@ -16,6 +17,8 @@ c.JupyterHub.services = [
         "oauth_no_confirm": True,
     },
     {"name": "test-admin", "api_token": env["NOTEBOOKS_TEST_ADMIN_TOKEN"]},
+    # the demo's culler keeps its role, so it keeps its entry (idle for an hour: it culls nothing here)
+    {"name": "jupyterhub-idle-culler", "command": [sys.executable, "-m", "jupyterhub_idle_culler", "--timeout=3600"]},
 ]
 # the Hub's periodic health check would be one more request through the balancer, shifting its turns
 c.JupyterHub.service_check_interval = 0

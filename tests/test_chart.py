@@ -231,3 +231,25 @@ def test_the_hub_image_is_the_z2jh_the_suite_runs_against():
     assert tested == {name: pins[name] for name in tested}
     # apply_user_options (the guard's fail-closed check) exists from JupyterHub 5.3
     assert tuple(int(p) for p in pins["jupyterhub"].split(".")[:2]) >= (5, 3)
+
+
+def test_metrics_port_and_json_logs_reach_the_service(tmp_path):
+    docs, _ = render(VALUES["metrics-json-logs"])
+    template = one(docs, "Deployment")["spec"]["template"]
+    [container] = template["spec"]["containers"]
+    assert template["metadata"]["annotations"]["prometheus.io/port"] == "9090"
+    assert {"name": "metrics", "containerPort": 9090, "protocol": "TCP"} in container["ports"]
+    [policy] = [d for d in docs if d["kind"] == "NetworkPolicy"]
+    [scrape] = [rule for rule in policy["spec"]["ingress"] if rule["ports"] == [{"port": "metrics"}]]
+    assert scrape["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    # the service takes the container's arguments as they are
+    config_file = write_config_map(docs, tmp_path)
+    args = [a.replace("/etc/notebooks-service/notebooks_service_config.py", config_file) for a in container["args"]]
+    code = (
+        "import sys; from notebooks_service.app import NotebooksService as S; "
+        "s = S(); s.initialize(sys.argv[1:]); print(s.metrics_port, s.log_json)"
+    )
+    env = dict(os.environ, JUPYTERHUB_API_TOKEN="t")
+    check = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.split() == ["9090", "True"]

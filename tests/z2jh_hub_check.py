@@ -29,7 +29,10 @@ SPAWNS = {  # label: (server name, user_options)
 
 
 async def spawn(user, server_name: str, options: dict) -> dict:
-    spawner = user.get_spawner(server_name, replace_failed=True)
+    if hasattr(user, "get_or_create_spawner"):  # JupyterHub 6
+        spawner = user.get_or_create_spawner(server_name, server_name, replace_failed=True)
+    else:
+        spawner = user.get_spawner(server_name, replace_failed=True)
     spawner.handler = SimpleNamespace(current_user=SimpleNamespace(kind="user", name=user.name))
     try:
         # the Hub's sequence (User.spawn), then KubeSpawner.start()'s first step

@@ -1,0 +1,106 @@
+"""Prometheus metrics of the service (prometheus_client), in a registry of its own.
+
+Its own registry, not the default one: JupyterHub registers the Hub's metrics
+in the default registry when ``jupyterhub.metrics`` is imported, and they would
+show here as zeros. Served at ``<prefix>/metrics`` (handlers.MetricsHandler) and,
+if configured, on ``NotebooksService.metrics_port`` for in-cluster scrapers.
+"""
+
+import re
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector, ProcessCollector
+
+REGISTRY = CollectorRegistry()
+ProcessCollector(registry=REGISTRY)
+PlatformCollector(registry=REGISTRY)
+
+REQUEST_DURATION = Histogram(
+    "notebooks_service_request_duration_seconds",
+    "Requests to the service, by route, method and status code, and how long they took",
+    ["route", "method", "code"],
+    registry=REGISTRY,
+)
+LAUNCHES = Counter(
+    "notebooks_service_launches_total",
+    "Server starts asked of the Hub, by image and result (started, already_running, failed)",
+    ["image", "result"],
+    registry=REGISTRY,
+)
+LAUNCH_FAILURES = Counter(
+    "notebooks_service_launch_failures_total",
+    "Server starts that failed, by reason (spawn_failed, hub_error, hub_unavailable, busy)",
+    ["reason"],
+    registry=REGISTRY,
+)
+TIME_TO_READY = Histogram(
+    "notebooks_service_launch_ready_seconds",
+    "From a start this process asked for to this process seeing the server ready",
+    buckets=(1, 2, 5, 10, 20, 30, 60, 120, 300, 600, float("inf")),
+    registry=REGISTRY,
+)
+HUB_REQUESTS = Histogram(
+    "notebooks_service_hub_request_duration_seconds",
+    "Hub REST API calls, by method, endpoint and status code ('error': no answer), and how long they took",
+    ["method", "endpoint", "code"],
+    registry=REGISTRY,
+)
+PROGRESS_WATCHERS = Gauge(
+    "notebooks_service_progress_streams", "Progress streams open to browsers and clients", registry=REGISTRY
+)
+PROGRESS_UPSTREAMS = Gauge(
+    "notebooks_service_progress_upstreams",
+    "Progress streams open to the Hub (one per server followed)",
+    registry=REGISTRY,
+)
+KUBERNETES_ERRORS = Counter(
+    "notebooks_service_kubernetes_errors_total",
+    "Kubernetes API calls of pod diagnostics that failed, by reason (unreachable, forbidden, error)",
+    ["reason"],
+    registry=REGISTRY,
+)
+
+# path segments after these are names, not parts of the endpoint
+_NAMED_AFTER = {"users": "{name}", "servers": "{server}", "tokens": "{token_id}", "groups": "{group}"}
+
+
+def hub_endpoint(path: str) -> str:
+    """A Hub API path as a label of few values: ``/users/alice/servers/x?y`` -> ``/users/{name}/servers/{server}``."""
+    endpoint, name_next = [], None
+    for part in path.split("?", 1)[0].split("/"):
+        endpoint.append(name_next or part)
+        name_next = None if name_next else _NAMED_AFTER.get(part)
+    return "/".join(endpoint)
+
+
+def route_of(handler) -> str:
+    """The route a handler serves, for labels and logs (its class's ``route``, else its name)."""
+    return getattr(handler, "route", None) or re.sub(r"Handler$", "", type(handler).__name__)
+
+
+def observe_request(handler) -> None:
+    """Count a finished request (tornado's log_function calls this, with the access log)."""
+    REQUEST_DURATION.labels(route_of(handler), handler.request.method, str(handler.get_status())).observe(
+        handler.request.request_time()
+    )
+
+
+class LaunchClock:
+    """When this process asked for each server's start, to observe its time to ready once seen."""
+
+    def __init__(self, limit: int = 10000):
+        self._started: dict[tuple[str, str], float] = {}
+        self._limit = limit
+
+    def started(self, user: str, server_name: str) -> None:
+        if len(self._started) >= self._limit:  # starts whose readiness nobody here watched
+            self._started.clear()
+        self._started[(user, server_name)] = time.monotonic()
+
+    def seen_ready(self, user: str, server_name: str) -> None:
+        since = self._started.pop((user, server_name), None)
+        if since is not None:
+            TIME_TO_READY.observe(time.monotonic() - since)
+
+
+LAUNCH_CLOCK = LaunchClock()

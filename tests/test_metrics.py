@@ -1,0 +1,175 @@
+"""Prometheus metrics at <prefix>/metrics (a Hub token with read:metrics) and on metrics_port; JSON logs."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from notebooks_service.demo.app import free_port
+
+from conftest import ADMIN_TOKEN, wait_for
+
+
+def samples(text: str) -> dict[tuple[str, tuple], float]:
+    """{(sample name, sorted labels): value} of a metrics page."""
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(text: str, name: str, **labels) -> float:
+    return samples(text).get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+async def test_metrics_need_a_token_with_read_metrics(client):
+    anonymous, alice = client(None), client("alice")
+    code, body = await anonymous.json("GET", "metrics")
+    assert code == 401 and "read:metrics" in body["message"]
+    code, body = await alice.json("GET", "metrics")  # a user may use the service, not read its metrics
+    assert code == 403 and body["message"] == "Metrics need the scope 'read:metrics', which this token lacks."
+    scraper = client(None)
+    scraper.extra_headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}  # test-admin's role has read:metrics
+    response = await scraper.request("GET", "metrics")
+    assert response.code == 200 and response.headers["Content-Type"].startswith("text/plain; version=")
+    assert "process_resident_memory_bytes" in response.body.decode()
+
+
+async def test_metrics_count_requests_hub_calls_launches_and_time_to_ready(client, hub):
+    scraper, alice = client(None), client("alice")
+    scraper.extra_headers = {"Authorization": f"token {ADMIN_TOKEN}"}
+
+    async def metrics() -> str:
+        response = await scraper.request("GET", "metrics")
+        assert response.code == 200
+        return response.body.decode()
+
+    before = await metrics()
+    code, _ = await alice.json("POST", "alpha/minimal")
+    assert code in (201, 202)
+    await alice.wait_ready("alpha/minimal")
+    code, _ = await alice.json("GET", "beta/nonexistent")
+    assert code == 404
+    after = await metrics()
+
+    def grew(name: str, **labels) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert grew("notebooks_service_launches_total", image="minimal", result="started") == 1
+    assert grew("notebooks_service_launch_ready_seconds_count") == 1
+    assert (
+        grew(
+            "notebooks_service_request_duration_seconds_count",
+            route="/{workspace}/{image}[/{notebook}]",
+            method="POST",
+            code="202",
+        )
+        + grew(
+            "notebooks_service_request_duration_seconds_count",
+            route="/{workspace}/{image}[/{notebook}]",
+            method="POST",
+            code="201",
+        )
+        == 1
+    )
+    assert (
+        grew(
+            "notebooks_service_request_duration_seconds_count",
+            route="/{workspace}/{image}[/{notebook}]",
+            method="GET",
+            code="404",
+        )
+        == 1
+    )
+    assert (
+        grew(
+            "notebooks_service_hub_request_duration_seconds_count",
+            method="POST",
+            endpoint="/users/{name}/servers/{server}",
+            code="201",
+        )
+        + grew(
+            "notebooks_service_hub_request_duration_seconds_count",
+            method="POST",
+            endpoint="/users/{name}/servers/{server}",
+            code="202",
+        )
+        == 1
+    )
+    for gauge in ("notebooks_service_progress_streams", "notebooks_service_progress_upstreams"):
+        assert (gauge, ()) in samples(after)
+    assert await alice.json("DELETE", "alpha/minimal") == (204, None)
+
+
+@pytest.fixture
+def standalone(tmp_path):
+    """The service alone (no Hub needed for what is asked of it), JSON logs, metrics_port on."""
+    port, metrics_port = free_port(), free_port()
+    env = dict(os.environ, JUPYTERHUB_API_TOKEN="t", JUPYTERHUB_API_URL="http://127.0.0.1:9/hub/api")
+    log = tmp_path / "service.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "notebooks_service",
+                f"--port={port}",
+                "--NotebooksService.log_json=True",
+                f"--NotebooksService.metrics_port={metrics_port}",
+                "--NotebooksService.metrics_ip=127.0.0.1",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}/services/notebooks/"
+
+    def up() -> bool:
+        assert process.poll() is None, log.read_text()
+        try:
+            return requests.get(base + "health", timeout=2).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    wait_for(up, timeout=30, message="the service to listen")
+    yield base, f"http://127.0.0.1:{metrics_port}/metrics", log
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)
+
+
+def test_metrics_port_serves_scrapers_without_a_token(standalone):
+    base, metrics_url, _ = standalone
+    requests.get(base + "health", timeout=5)
+    response = requests.get(metrics_url, timeout=5)
+    assert response.status_code == 200
+    count = value(
+        response.text, "notebooks_service_request_duration_seconds_count", route="/health", method="GET", code="200"
+    )
+    assert count >= 2  # the wait for it to listen, and the one above
+    assert requests.get(base + "metrics", timeout=5).status_code == 401  # the proxied path still asks for a token
+
+
+def test_json_logs_are_one_object_per_line_with_the_request_fields(standalone):
+    base, _, log = standalone
+    requests.get(base + "health?token=SECRET-IN-URL", timeout=5)
+    requests.get(base + "metrics", timeout=5)  # a 401: a warning
+    lines = [json.loads(line) for line in wait_for(lambda: _two_requests_logged(log), message="the access log")]
+    health = next(r for r in lines if r.get("route") == "/health" and "token=" in r["message"])
+    assert {"time", "level", "logger", "message", "method", "status", "latency_ms", "user", "server"} <= set(health)
+    assert health["level"] == "INFO" and health["status"] == 200 and health["user"] is None
+    assert "token=[secret]" in health["message"]
+    refused = next(r for r in lines if r.get("route") == "/metrics")
+    assert refused["level"] == "WARNING" and refused["status"] == 401
+    assert "SECRET-IN-URL" not in log.read_text()
+
+
+def _two_requests_logged(log) -> list[str] | None:
+    lines = [line for line in log.read_text().splitlines() if line.strip()]
+    routes = [json.loads(line).get("route") for line in lines]
+    return lines if "/metrics" in routes and "/health" in routes else None
