@@ -17,6 +17,7 @@ from typing import Any
 from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from .metrics import KUBERNETES_ERRORS
 from .naming import SERVER_LABEL, USER_LABEL, label_value, namespace
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ class KubeDiagnostics:
         return sorted(events.items, key=_event_time)[-RECENT_EVENTS:]
 
     async def status(self, workspace: str, user: str, server_name: str) -> dict[str, Any]:
-        """``{"kubernetes": "ok"|"unreachable", "message": ..., "details": {...}}`` for one server."""
+        """``{"kubernetes": "ok"|"unreachable"|"forbidden"|"error", "message": ..., "details": {...}}``."""
         try:
             pod = await self.find_pod(workspace, user, server_name)
             if pod is None:
@@ -97,12 +98,27 @@ class KubeDiagnostics:
             details["events"] = [describe_event(e) for e in await self.pod_events(pod)]
             return {"kubernetes": "ok", "message": summary(details), "details": details}
         except Exception as e:  # diagnostics must never break a page
+            reason, message = self._failure(e, namespace(workspace, self.namespace_template))
             log.warning("Kubernetes diagnostics unavailable for %s/%s: %s", user, server_name, _short(e))
-            return {
-                "kubernetes": "unreachable",
-                "message": "Kubernetes could not be reached: this is the Hub's view only.",
-                "details": {},
-            }
+            return {"kubernetes": reason, "message": message, "details": {}}
+
+    def _failure(self, e: Exception, ns: str) -> tuple[str, str]:
+        """Why a Kubernetes call failed, counted, in words for the status: no answer is not a refusal."""
+        if isinstance(e, ApiException) and e.status in (401, 403):
+            reason = "forbidden"
+            message = (
+                f"Kubernetes refused to show this server's pod ({e.status} {e.reason}): the notebooks service "
+                f"may not read pods and events in {ns}. Operators: bind its pod-reader role there "
+                "(rbac.workspaceNamespaces). This is the Hub's view only."
+            )
+        elif isinstance(e, ApiException) and e.status:
+            reason = "error"
+            message = f"Kubernetes answered {e.status} {e.reason}: this is the Hub's view only."
+        else:
+            reason = "unreachable"
+            message = "Kubernetes could not be reached: this is the Hub's view only."
+        KUBERNETES_ERRORS.labels(reason).inc()
+        return reason, message
 
     async def watch_events(
         self, workspace: str, user: str, server_name: str, *, poll: float = 1
@@ -127,6 +143,7 @@ class KubeDiagnostics:
         except asyncio.CancelledError:
             raise
         except Exception as e:
+            self._failure(e, namespace(workspace, self.namespace_template))
             log.warning("Stopped watching pod events of %s/%s: %s", user, server_name, _short(e))
 
 

@@ -34,6 +34,7 @@ class FakeKubernetes(ThreadedServer):
         self.pods: dict[str, list[dict]] = {}  # namespace -> pods
         self.events: dict[str, list[dict]] = {}  # namespace -> events
         self.requests: list[str] = []
+        self.forbidden: set[str] = set()  # namespaces where our service account may read nothing
         self._versions = itertools.count(1)
         self._changed: asyncio.Condition | None = None
         super().__init__(self._app)
@@ -124,9 +125,31 @@ class FakeKubernetes(ThreadedServer):
         fake = self
         self._changed = asyncio.Condition()
 
+        def refused(handler: web.RequestHandler, namespace: str, resource: str) -> bool:
+            """Answer as an API server does when RBAC says no."""
+            if namespace not in fake.forbidden:
+                return False
+            handler.set_status(403)
+            handler.write(
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Failure",
+                    "message": f'{resource} is forbidden: User "system:serviceaccount:jupyter:notebooks-service" '
+                    f'cannot list resource "{resource}" in API group "" in the namespace "{namespace}"',
+                    "reason": "Forbidden",
+                    "details": {"kind": resource},
+                    "code": 403,
+                }
+            )
+            return True
+
         class Pods(web.RequestHandler):
             def get(self, namespace):
                 fake.requests.append(self.request.uri)
+                if refused(self, namespace, "pods"):
+                    return
                 selector = self.get_query_argument("labelSelector", "")
                 items = [p for p in fake.pods.get(namespace, []) if _matches(selector, p["metadata"]["labels"])]
                 self.write(
@@ -145,6 +168,8 @@ class FakeKubernetes(ThreadedServer):
 
             async def get(self, namespace):
                 fake.requests.append(self.request.uri)
+                if refused(self, namespace, "events"):
+                    return
                 if self.get_query_argument("watch", "") not in ("true", "True", "1"):
                     items = self.selected(namespace, 0)
                     self.write(

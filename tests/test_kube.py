@@ -97,6 +97,18 @@ async def test_unreachable_cluster_is_said_not_raised(tmp_path):
     await kube.close()
 
 
+async def test_an_rbac_refusal_is_said_as_such_not_as_unreachable(cluster, kube):
+    cluster.add_pod("ws-alpha", "p", LABELS)
+    cluster.forbidden.add("ws-alpha")
+    try:
+        status = await kube.status("alpha", "alice", "alpha-python")
+    finally:
+        cluster.forbidden.discard("ws-alpha")
+    assert status["kubernetes"] == "forbidden"
+    assert "403 Forbidden" in status["message"] and "may not read pods and events in ws-alpha" in status["message"]
+    assert "could not be reached" not in status["message"]
+
+
 async def test_watch_follows_new_events(cluster, kube):
     cluster.add_pod("ws-alpha", "p", LABELS)
     cluster.add_event("ws-alpha", "p", "Scheduled", "assigned to node-1", type_="Normal")
