@@ -8,7 +8,7 @@ PROXY := node_modules/.bin/configurable-http-proxy
 JH5 := .venv-jh5
 JH5_PINS := jupyterhub==5.5.0 jupyterhub-kubespawner==7.0.0 jupyterhub-idle-culler==1.4.0 pycurl==7.46.0
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test fuzz bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ test: $(VENV)/.installed $(JH5)/.installed $(PROXY)
 	$(BIN)/python -m pytest
 	@echo "== the same suite on $(JH5_PINS) =="
 	$(JH5)/bin/python -m pytest
+
+# schemathesis, longer than in `make test`: FUZZ_EXAMPLES generated cases per operation
+FUZZ_EXAMPLES ?= 1000
+fuzz: $(VENV)/.installed $(PROXY)
+	NOTEBOOKS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_openapi.py
 
 # the service side by side with the Hub's own API: ratios, not absolute times (docs/benchmarks.rst)
 $(VENV)/.bench-installed: $(VENV)/.installed

@@ -29,6 +29,7 @@ from .handlers import (
     MetricsHandler,
     NotFoundHandler,
     OAuthCallbackHandler,
+    OpenAPIHandler,
     OpenMetricsHandler,
     ReadinessHandler,
     RequestsInFlight,
@@ -334,6 +335,7 @@ class NotebooksService(SharedConfig, Application):
             (prefix + "ready", ReadinessHandler),
             (prefix + "user", UserHandler),
             (prefix + "metrics", MetricsHandler),
+            (prefix + "api/openapi.json", OpenAPIHandler),
             (prefix + "oauth_callback", OAuthCallbackHandler),
             # before the server route: otherwise 'progress' would be taken for a notebook path
             (prefix + r"(?P<workspace>[^/]+)/(?P<image>[^/]+)/progress", ServerProgressHandler),

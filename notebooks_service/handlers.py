@@ -18,6 +18,7 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 from tornado.log import app_log
 
+from . import __version__
 from .auth import Caller, identify, renew_identity
 from .errors import (
     HubError,
@@ -37,6 +38,7 @@ from .images import lookup_image
 from .log import client_address, request_summary
 from .metrics import LAUNCH_CLOCK, LAUNCH_FAILURES, LAUNCHES, REGISTRY
 from .naming import check_workspace, display_name, server_name
+from .openapi import describe
 from .progress import QUIET
 
 KUBERNETES_OFF = {
@@ -226,6 +228,8 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         retry_after = getattr(exc, "retry_after", None)
         if retry_after:
             self.set_header("Retry-After", str(retry_after))
+        if status_code == 405:
+            self.set_header("Allow", ", ".join(self.allowed_methods()))  # RFC 9110 asks for it
         if self.wants_json():
             self.set_header("Content-Type", "application/json")
             self.finish(json.dumps({"status": status_code, "message": message}))
@@ -238,6 +242,14 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             app_log.exception("Failed to render the error page")
             self.set_header("Content-Type", "text/plain")
             self.finish(f"{status_code}: {message}")
+
+    def allowed_methods(self) -> list[str]:
+        """The methods this handler implements (OPTIONS: CORS preflights)."""
+        return [
+            m
+            for m in ("GET", "HEAD", "POST", "DELETE", "OPTIONS")
+            if getattr(type(self), m.lower()) is not getattr(web.RequestHandler, m.lower())
+        ]
 
     # -- servers of this service ----------------------------------------------
 
@@ -442,7 +454,17 @@ class ServerHandler(BaseHandler):
             return
         await self.start(workspace, image, notebook)
 
+    def allowed_methods(self) -> list[str]:
+        methods = super().allowed_methods()
+        # a DELETE of <server>/<notebook> would stop the server, not delete the notebook: refused.
+        # (A method tornado refuses is refused before path_kwargs are set: read the path then.)
+        parts = self.request.path[len(self.prefix) :].split("/", 2)
+        notebook = (getattr(self, "path_kwargs", None) or {}).get("notebook") or (len(parts) == 3 and parts[2])
+        return [m for m in methods if m != "DELETE"] if notebook else methods
+
     async def delete(self, workspace: str, image: str, notebook: str | None = None) -> None:
+        if notebook:
+            raise web.HTTPError(405)
         # no membership or catalogue check: users may always stop their own servers,
         # even after leaving the workspace or once the image is withdrawn
         check_workspace(workspace)
@@ -598,6 +620,16 @@ class MetricsHandler(BaseHandler):
             raise NotAMember(f"Metrics need the scope {self.settings['metrics_scope']!r}, which this token lacks.")
         self.set_header("Content-Type", CONTENT_TYPE_LATEST)
         self.finish(generate_latest(REGISTRY))
+
+
+class OpenAPIHandler(BaseHandler):
+    """``<prefix>/api/openapi.json``: the JSON API's OpenAPI 3.1 description; no login."""
+
+    route = "/api/openapi.json"
+    requires_user = False
+
+    def get(self) -> None:
+        self.write_json(describe(self.prefix, __version__))
 
 
 class OpenMetricsHandler(web.RequestHandler):

@@ -59,6 +59,7 @@ class DemoHub:
         self.ip = ip
         self.port = port or free_port()
         self.hub_port = free_port()  # the Hub's own API, behind the proxy
+        self.service_port = free_port()  # the service itself, behind the proxy
         self.extra_config = extra_config  # more Hub configuration, loaded last
         self.service_config = service_config  # instead of the demo's service configuration
         self.env = env or {}
@@ -72,6 +73,11 @@ class DemoHub:
     @property
     def service_url(self) -> str:
         return f"{self.url}/services/{SERVICE_NAME}/"
+
+    @property
+    def direct_service_url(self) -> str:
+        """The service without the Hub's proxy in front."""
+        return f"http://127.0.0.1:{self.service_port}/services/{SERVICE_NAME}/"
 
     def start(self, *, log_to_file: bool = True) -> None:
         proxy = find_proxy_command()
@@ -88,7 +94,7 @@ class DemoHub:
             NOTEBOOKS_DEMO_PORT=str(self.port),
             NOTEBOOKS_DEMO_HUB_PORT=str(self.hub_port),
             NOTEBOOKS_DEMO_PROXY_API_PORT=str(free_port()),
-            NOTEBOOKS_DEMO_SERVICE_PORT=str(free_port()),
+            NOTEBOOKS_DEMO_SERVICE_PORT=str(self.service_port),
             NOTEBOOKS_DEMO_PROXY_COMMAND=proxy,
             NOTEBOOKS_DEMO_EXTRA_CONFIG=self.extra_config or "",
             NOTEBOOKS_DEMO_SERVICE_CONFIG=self.service_config or "",
