@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 import jinja2
 from tornado import web
+from tornado.httpserver import HTTPServer
 from tornado.log import LogFormatter
 from traitlets import Bool, Bytes, CaselessStrEnum, Float, Integer, List, TraitError, Unicode, default, validate
 from traitlets.config import Application
@@ -39,6 +40,7 @@ from .handlers import (
     UserHandler,
 )
 from .hub import HubClient
+from .limits import BodySizeLimit
 from .log import JsonLogFormatter, SecretsFilter, log_request
 from .metrics import observe_request
 from .oauth import SharedStateHubOAuth
@@ -282,6 +284,12 @@ class NotebooksService(SharedConfig, Application):
     ).tag(config=True)
     metrics_ip = Unicode("0.0.0.0", help="Address the metrics_port listens on.").tag(config=True)
 
+    max_body_size = Integer(
+        64 * 1024,
+        help="""Largest request body taken, in bytes; a larger declared one is answered 413 unread.
+        The service's bodies are small forms (start, stop).""",
+    ).tag(config=True)
+
     log_json = Bool(
         False,
         help="""Log one JSON object per line (time, level, logger, message; requests add route,
@@ -411,7 +419,8 @@ class NotebooksService(SharedConfig, Application):
     async def _serve(self) -> None:
         app = self.make_app()
         # forwarded addresses are believed per request, from trusted proxies only (log.client_address)
-        server = app.listen(self.port, self.ip, xheaders=False)
+        server = HTTPServer(BodySizeLimit(app, self.max_body_size), xheaders=False, max_body_size=self.max_body_size)
+        server.listen(self.port, self.ip)
         self.log.info(
             "notebooks-service %s listening on http://%s:%i%s", __version__, self.ip, self.port, self.service_prefix
         )

@@ -1,0 +1,139 @@
+"""Requests a fuzzer may not think of, straight to the service: each a clear 4xx, never a 5xx, nothing started.
+
+(Through the Hub's proxy, configurable-http-proxy 5.3 itself answers 500 to a
+path with invalid percent-encoding such as %ff, before the service sees it: see
+the README, "Known limits".)
+"""
+
+import http.client
+import json
+import socket
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from conftest import admin_request
+
+# a server route with an image outside the catalogue: every method is answered, and nothing starts
+ROUTES = [
+    "",
+    "user",
+    "health",
+    "ready",
+    "metrics",
+    "api/openapi.json",
+    "alpha/cobol",
+    "alpha/cobol/a.ipynb",
+    "alpha/cobol/progress",
+]
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
+
+
+@pytest.fixture
+def send(hub, tokens):
+    """``send(method, raw_path, ...)``: the path exactly as given (no client-side normalising), as bob."""
+    target = urlsplit(hub.direct_service_url)
+
+    def request(method: str, path: str, body: bytes | None = None, headers: dict | None = None):
+        connection = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+        connection.putrequest(method, target.path + path, skip_accept_encoding=True)
+        all_headers = {"Authorization": f"token {tokens['bob']}", "Accept": "application/json", **(headers or {})}
+        if body is not None:
+            all_headers["Content-Length"] = str(len(body))
+        for name, value in all_headers.items():
+            connection.putheader(name, value)
+        connection.endheaders(body)
+        response = connection.getresponse()
+        payload = response.read()
+        connection.close()
+        return response.status, dict(response.getheaders()), payload
+
+    return request
+
+
+@pytest.fixture(autouse=True)
+def nothing_started(hub):
+    yield
+    _, model = admin_request(hub, "GET", "/users/bob")
+    assert model["servers"] == {}, "a hostile request started a server"
+
+
+@pytest.mark.parametrize(
+    "path, status, says",
+    [
+        ("alpha%2Fbeta/python", 400, "Invalid workspace name"),  # an encoded slash is not a separator
+        ("%2E%2E/python", 400, "Invalid workspace name"),
+        ("alpha/python/%2E%2E/%2E%2E/etc/passwd", 400, "notebook"),
+        ("alpha/python/..%2F..%2Fsecret", 400, "notebook"),
+        ("alpha%0A/python", 400, "Invalid workspace name"),
+        ("alpha%0D%0ASet-Cookie:%20x=1/python", 400, "Invalid workspace name"),
+        ("alpha/python/%ff", 400, "Invalid unicode"),
+        ("%ff/python", 400, "Invalid unicode"),
+        ("a" * 10000 + "/python", 400, "Invalid workspace name"),
+        ("alpha/" + "p" * 10000, 404, "Unknown image"),
+    ],
+    ids=[
+        "slash",
+        "dots",
+        "traversal",
+        "encoded-traversal",
+        "lf",
+        "crlf",
+        "bad-utf8-notebook",
+        "bad-utf8",
+        "10k-workspace",
+        "10k-image",
+    ],
+)
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
+def test_odd_paths_are_clear_4xx(send, method, path, status, says):
+    code, headers, body = send(method, path)
+    if method == "DELETE" and status == 404:
+        assert code == 204  # stopping needs no catalogue check: a stop of a server that never was
+        return
+    if method == "DELETE" and says == "notebook":
+        assert code == 405 and "DELETE" not in headers["Allow"]  # a notebook path is never stopped
+        return
+    assert code == status, body[:300]
+    assert headers["Content-Type"] == "application/json"
+    message = json.loads(body)["message"]
+    assert says in message and len(message) < 500  # a 10k name is not echoed back whole
+    assert "Set-Cookie" not in headers
+
+
+def test_a_body_larger_than_the_service_takes_is_413_unread(send):
+    code, headers, body = send("POST", "alpha/python", body=b"x" * (64 * 1024 + 1))
+    assert code == 413 and b"at most 65536" in body
+    assert headers["Connection"] == "close"
+
+
+def test_a_huge_declared_body_is_refused_before_it_is_sent(hub, tokens):
+    target = urlsplit(hub.direct_service_url)
+    with socket.create_connection((target.hostname, target.port), timeout=30) as s:
+        s.sendall(
+            f"POST {target.path}alpha/python HTTP/1.1\r\nHost: x\r\nAuthorization: token {tokens['bob']}\r\n"
+            "Accept: application/json\r\nContent-Length: 200000000\r\n\r\n".encode()
+        )
+        answer = s.recv(4096).decode()  # after the headers only: not 200 MB later
+    assert answer.startswith("HTTP/1.1 413 ")
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_every_method_on_every_route_is_answered_without_a_5xx(send, route):
+    for method in METHODS:
+        code, headers, _ = send(method, route)
+        assert code < 500, (method, route, code)
+        if code == 405:
+            assert headers.get("Allow"), (method, route)
+            assert method not in headers["Allow"].split(", ")
+
+
+def test_the_proxy_passes_encoded_names_to_the_service_as_the_service_reads_them(hub, tokens):
+    # what goes through configurable-http-proxy is judged by the service, the same way
+    response = requests.get(
+        hub.service_url + "alpha%0A/python",
+        headers={"Authorization": f"token {tokens['bob']}", "Accept": "application/json"},
+        timeout=30,
+    )
+    assert response.status_code == 400 and "Invalid workspace name" in response.json()["message"]
