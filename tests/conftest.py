@@ -26,6 +26,8 @@ from threaded_server import ThreadedServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ADMIN_TOKEN = "test-admin-token-not-secret-0123456789"
+#: every token the tests hand out: tests/test_zz_logs.py checks that no log holds one
+ISSUED_SECRETS: set[str] = {ADMIN_TOKEN}
 
 
 def admin_request(hub: DemoHub, method: str, path: str, body=None) -> tuple[int, object]:
@@ -193,6 +195,7 @@ class Tokens:
         """A token of ``user`` that nothing has used yet."""
         status, model = admin_request(self.hub, "POST", f"/users/{user}/tokens", {"note": "tests"})
         assert status == 201, model
+        ISSUED_SECRETS.add(model["token"])
         return model["token"]
 
 

@@ -4,6 +4,7 @@
 demo command and the test suite both use it.
 """
 
+import contextlib
 import os
 import shutil
 import signal
@@ -138,6 +139,54 @@ class DemoHub:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self.stop_orphans()
+
+    # -- when the Hub dies -----------------------------------------------------
+    # The proxy, the service, the culler and the notebook servers are the Hub's children, in
+    # sessions of their own: if the Hub dies without stopping them, nothing else will. So the
+    # demo keeps a list of the Hub's descendants while it lives, and stops what is left after.
+
+    _descendants: dict | None = None
+
+    def remember_descendants(self) -> None:
+        import psutil
+
+        self._descendants = self._descendants or {}
+        try:
+            for child in psutil.Process(self.process.pid).children(recursive=True):
+                self._descendants[child.pid] = child.create_time()
+        except psutil.Error:
+            pass  # the Hub has just gone: keep what we knew
+
+    def stop_orphans(self, timeout: float = 10) -> list[int]:
+        """Stop the Hub's descendants that outlived it (SIGTERM, then SIGKILL); their pids."""
+        import psutil
+
+        orphans = []
+        for pid, created in (self._descendants or {}).items():
+            try:
+                process = psutil.Process(pid)
+                if process.create_time() == created:  # not a new process that got the pid
+                    orphans.append(process)
+            except psutil.Error:
+                pass
+        for process in orphans:
+            with contextlib.suppress(psutil.Error):
+                process.terminate()
+        _, alive = psutil.wait_procs(orphans, timeout=timeout)
+        for process in alive:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+        psutil.wait_procs(alive, timeout=timeout)
+        self._descendants = {}
+        return [p.pid for p in orphans]
+
+    def supervise(self, interval: float = 1) -> int:
+        """Wait for the Hub to exit, noting its descendants; then stop those left. The Hub's exit code."""
+        while self.process.poll() is None:
+            self.remember_descendants()
+            time.sleep(interval)
+        return self.process.returncode
 
 
 class DemoApp(Application):
@@ -164,10 +213,16 @@ class DemoApp(Application):
             hub.wait_ready(timeout=120)
             print(
                 f"\n  notebooks-service demo is up: open {hub.service_url}\n"
-                "  log in as alice or bob (any password); press Ctrl-C to stop.\n",
+                "  log in as alice or bob (any password); press Ctrl-C to stop.\n"
+                "  For this machine only: notebook servers run as your own OS user, like the Hub.\n",
                 flush=True,
             )
-            hub.process.wait()
+            code = hub.supervise()
+            stopped = hub.stop_orphans()
+            print(
+                f"\n  JupyterHub exited ({code}); stopped what it left running: {len(stopped)} process(es).", flush=True
+            )
+            raise SystemExit(1)
         except KeyboardInterrupt:
             pass
         finally:
