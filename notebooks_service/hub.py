@@ -258,6 +258,8 @@ class HubClient(LoggingConfigurable):
             )
         if response.code == 429:
             return ServerBusy("The Hub is busy; please try again shortly.", 503, retry_after=10)
+        if response.code in (502, 503, 504):  # a proxy in front of the Hub, saying the Hub is not there
+            return HubUnavailable("The Hub is not answering right now; please try again in a moment.")
         return HubError(f"The Hub answered {response.code} to {what}.")
 
     # -- the Hub's API, as this service needs it --------------------------

@@ -13,7 +13,7 @@ import logging
 from collections import Counter
 from typing import Any
 
-from traitlets import Integer
+from traitlets import Float, Integer
 from traitlets.config import LoggingConfigurable
 
 from .errors import ServiceError, ServiceUnavailable, TooManyRequests
@@ -116,7 +116,7 @@ class Upstream:
                 if source == "hub":
                     progress = event.get("progress", progress)
                     if event.get("ready"):
-                        LAUNCH_CLOCK.seen_ready(user, name)
+                        event = await self._confirmed_ready(event)
                     self._publish({**event, "source": "hub"})
                 else:
                     message = f"{event['reason']}: {event['message']}"
@@ -126,6 +126,31 @@ class Upstream:
                 task.cancel()
             # an async generator is closed (its connection too) only once its task has ended
             await asyncio.gather(*pumps, return_exceptions=True)
+
+    async def _confirmed_ready(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The Hub's "ready", if its model agrees; else the stop that overtook the start.
+
+        JupyterHub's progress stream says "ready" when a start is stopped while
+        pending: its stop cancels the spawn, waits a second, then stops, and in
+        that second the spawner looks ready (server set, nothing pending). A page
+        would follow it into a server that is not there. So look again once that
+        second is over.
+        """
+        user, name = self.key
+        await asyncio.sleep(self.fanout.ready_confirm_delay)
+        try:
+            server = await self.fanout.hub.get_server(user, name, fresh=True)
+        except ServiceError:
+            server = {"ready": True}  # the Hub cannot say now: take its word
+        if server and server.get("ready"):
+            LAUNCH_CLOCK.seen_ready(user, name)
+            return event
+        return {
+            "progress": 100,
+            "failed": True,
+            "stopped": True,
+            "message": "The server was stopped before it was ready.",
+        }
 
     def _ended(self, task: asyncio.Task) -> None:
         self.fanout._forget(self)
@@ -145,6 +170,14 @@ class ProgressFanout(LoggingConfigurable):
     ).tag(config=True)
     max_watchers_per_user = Integer(
         20, help="Progress streams one user may hold at once (browser tabs); beyond it, 429 with Retry-After."
+    ).tag(config=True)
+
+    ready_confirm_delay = Float(
+        1.5,
+        help="""Seconds to wait after the Hub's "ready" before confirming it with the Hub's model
+        and passing it on. JupyterHub says "ready" for a start that is being stopped (for one
+        second, while it interrupts the spawn); without the wait, pages would follow it into a
+        server that is not there. 0: pass the Hub's word on at once.""",
     ).tag(config=True)
 
     def __init__(self, hub: Any, kube: Any = None, **kwargs):

@@ -9,6 +9,7 @@ import os
 import re
 
 import pytest
+import requests
 
 from conftest import set_spawn_delay, set_spawn_failure, wait_for
 
@@ -85,3 +86,25 @@ def test_a_failed_start_says_why(page, hub):
     assert page.inner_text("#state") == "failed"
     assert page.locator("#start").is_visible() and page.inner_text("#start") == "Try again"
     screenshot(page, "status-failed.png")
+
+
+def test_a_server_stopped_from_the_hub_while_the_page_watches(page, hub, tokens):
+    set_spawn_delay(hub, 30)
+    log_in(page, hub, "alice")
+    page.goto(hub.service_url + "alpha/minimal")
+    page.click("#start")
+    page.wait_for_selector("#progress-log li")  # watching the start
+    assert page.inner_text("#state") == "starting"
+    # alice stops it on the Hub's own home page, which calls the Hub's API so
+    stopped = requests.delete(
+        f"{hub.url}/hub/api/users/alice/servers/alpha-minimal", headers={"Authorization": f"token {tokens['alice']}"}
+    )
+    assert stopped.status_code in (202, 204)
+    note = page.locator("#progress-failure")
+    note.wait_for(state="visible", timeout=30_000)
+    # the page says so, and stays (JupyterHub's own stream says "ready" here: it is not followed)
+    assert note.inner_text() == "The server was stopped before it was ready."
+    assert page.inner_text("#state") == "stopped" and page.inner_text("#start") == "Start again"
+    assert page.url == hub.service_url + "alpha/minimal"
+    screenshot(page, "status-stopped-elsewhere.png")
+    set_spawn_delay(hub, None)

@@ -22,6 +22,7 @@ from test_browser_flow import hidden_field, log_in
 
 
 def start_replica(port: int, hub_port: int, token: str, cookie_secret: str, log_path) -> subprocess.Popen:
+    """A service process; its Hub API at ``hub_port`` (the proxy's, or the Hub's own)."""
     env = dict(
         os.environ,
         JUPYTERHUB_API_TOKEN=token,
