@@ -118,3 +118,21 @@ async def test_status_without_a_pod_says_so(client):
     await alice.json("POST", "alpha/minimal")
     code, model = await alice.json("GET", "alpha/minimal")
     assert model["status"] == {"kubernetes": "ok", "message": "No pod yet.", "details": {}}
+
+
+async def test_an_rbac_refusal_reaches_json_and_page_as_such(client, hub, cluster, tokens):
+    cluster.forbidden.add("ws-alpha")
+    try:
+        set_spawn_delay(hub, 30)  # stays pending while we look
+        alice = client("alice")
+        await alice.json("POST", "alpha/minimal")
+        code, model = await alice.json("GET", "alpha/minimal")
+        page = requests.get(
+            hub.service_url + "alpha/minimal",
+            headers={"Authorization": f"token {tokens['alice']}", "Accept": "text/html"},
+        )
+    finally:
+        cluster.forbidden.discard("ws-alpha")
+    assert code == 200 and model["status"]["kubernetes"] == "forbidden"
+    assert "may not read pods and events in ws-alpha" in model["status"]["message"]
+    assert page.status_code == 200 and "may not read pods and events in ws-alpha" in page.text
