@@ -255,7 +255,7 @@ class Bench:
             user = slow[i % len(slow)]
             reader, writer = await asyncio.open_connection(self.hub.ip, self.hub.port)
             writer.write(
-                f"GET /services/notebooks/bench/python/progress HTTP/1.1\r\nHost: x\r\n"
+                f"GET /services/notebooks/bench/python/-/progress HTTP/1.1\r\nHost: x\r\n"
                 f"Authorization: token {self.tokens[user]}\r\nAccept: text/event-stream\r\n\r\n".encode()
             )
             watchers.append((reader, writer))

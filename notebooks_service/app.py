@@ -27,6 +27,7 @@ from . import __version__
 from .config import SharedConfig, env
 from .handlers import (
     HealthHandler,
+    LegacyProgressHandler,
     MetricsHandler,
     NotFoundHandler,
     OAuthCallbackHandler,
@@ -36,6 +37,7 @@ from .handlers import (
     RequestsInFlight,
     ServerHandler,
     ServerListHandler,
+    ServerLogsHandler,
     ServerProgressHandler,
     UserHandler,
 )
@@ -225,6 +227,20 @@ class NotebooksService(SharedConfig, Application):
     ).tag(config=True)
     kube_request_timeout = Float(5, help="Seconds to wait for the Kubernetes API.").tag(config=True)
 
+    server_logs = CaselessStrEnum(
+        ["off", "kubernetes", "local"],
+        help="""Where <server>/-/logs reads a server's output: 'kubernetes' (the notebook
+        container's log; the default when kubernetes is on; the service's role needs
+        pods/log get), 'local' (files <local_logs_dir>/<user>/<server>.log, as the demo's
+        spawner writes them) or 'off'.""",
+    ).tag(config=True)
+
+    @default("server_logs")
+    def _server_logs(self):
+        return "off" if self.kubernetes == "off" else "kubernetes"
+
+    local_logs_dir = Unicode(help="Folder of the servers' output files for server_logs = 'local'.").tag(config=True)
+
     notebook_url_template = Unicode(
         "{server_url}lab/tree/{notebook}",
         help="Where a requested notebook opens in a ready server; {server_url} ends with '/'.",
@@ -334,6 +350,22 @@ class NotebooksService(SharedConfig, Application):
             request_timeout=self.kube_request_timeout,
         )
 
+    def make_server_logs(self, kube):
+        """Where servers' output is read from, or None."""
+        if self.server_logs == "local":
+            if not self.local_logs_dir:
+                raise ValueError("NotebooksService.server_logs = 'local' needs NotebooksService.local_logs_dir")
+            from .logs import LocalLogs
+
+            return LocalLogs(self.local_logs_dir)
+        if self.server_logs == "kubernetes":
+            if kube is None:
+                raise ValueError("NotebooksService.server_logs = 'kubernetes' needs NotebooksService.kubernetes")
+            from .kube import KubeLogs
+
+            return KubeLogs(kube)
+        return None
+
     def make_app(self) -> web.Application:
         """The Tornado application with every route under the service prefix."""
         prefix = self.service_prefix
@@ -345,8 +377,12 @@ class NotebooksService(SharedConfig, Application):
             (prefix + "metrics", MetricsHandler),
             (prefix + "api/openapi.json", OpenAPIHandler),
             (prefix + "oauth_callback", OAuthCallbackHandler),
-            # before the server route: otherwise 'progress' would be taken for a notebook path
-            (prefix + r"(?P<workspace>[^/]+)/(?P<image>[^/]+)/progress", ServerProgressHandler),
+            # a server's sub-resources, under '/-/' so that no notebook path can be taken for one
+            (prefix + r"(?P<workspace>[^/]+)/(?P<image>[^/]+)/-/progress", ServerProgressHandler),
+            (prefix + r"(?P<workspace>[^/]+)/(?P<image>[^/]+)/-/logs", ServerLogsHandler),
+            (prefix + r"(?P<workspace>[^/]+)/(?P<image>[^/]+)/-/.*", NotFoundHandler),
+            # where progress used to be: still answers event-stream clients
+            (prefix + r"(?P<workspace>[^/]+)/(?P<image>[^/]+)/progress", LegacyProgressHandler),
             (prefix + r"(?P<workspace>[^/]+)/(?P<image>[^/]+)(?:/(?P<notebook>.+))?", ServerHandler),
             (prefix.rstrip("/") or "/", web.RedirectHandler, {"url": prefix}),
             (r".*", NotFoundHandler),
@@ -360,6 +396,7 @@ class NotebooksService(SharedConfig, Application):
             workspace_policy=self.make_policy(),
             identity_provider=self.identity_provider,
             kube=kube,
+            server_logs=self.make_server_logs(kube),
             request_budget=self.request_budget,
             allow_origins=frozenset(self.allow_origins),
             trusted_proxies=[ipaddress.ip_network(v, strict=False) for v in self.trusted_proxies],

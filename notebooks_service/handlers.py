@@ -289,7 +289,8 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             "pending": server.get("pending"),
             "stopped": bool(server.get("stopped")),
             "url": server.get("url"),
-            "progress_url": status_url + "/progress",  # ours: follows with the service's login
+            "progress_url": status_url + "/-/progress",  # ours: follows with the service's login
+            "logs_url": status_url + "/-/logs",
             "hub_progress_url": server.get("progress_url"),
             "started": server.get("started"),
             "last_activity": server.get("last_activity"),
@@ -444,7 +445,8 @@ class ServerHandler(BaseHandler):
             notebook=notebook,
             failure=failure,
             action_url=self.status_url(workspace, image["name"], notebook),
-            progress_url=self.status_url(workspace, image["name"]) + "/progress",
+            progress_url=self.status_url(workspace, image["name"]) + "/-/progress",
+            logs_url=self.status_url(workspace, image["name"]) + "/-/logs" if self.settings["server_logs"] else None,
         )
 
     async def post(self, workspace: str, image: str, notebook: str | None = None) -> None:
@@ -481,7 +483,7 @@ class ServerHandler(BaseHandler):
 
 
 class ServerProgressHandler(BaseHandler):
-    """``<prefix>/<workspace>/<image>/progress``: the start's progress as server-sent events.
+    """``<prefix>/<workspace>/<image>/-/progress``: the start's progress as server-sent events.
 
     Follows the caller's server through the progress fan-out: the Hub's
     progress events, merged with the pod's Kubernetes events when diagnostics
@@ -489,7 +491,7 @@ class ServerProgressHandler(BaseHandler):
     last has ``ready`` or ``failed``, or ``reconnect`` when the service shuts down.
     """
 
-    route = "/{workspace}/{image}/progress"
+    route = "/{workspace}/{image}/-/progress"
 
     keepalive_interval = 15
     watcher = None
@@ -544,6 +546,122 @@ class ServerProgressHandler(BaseHandler):
         if self.watcher is not None:
             self.watcher.close()
         self.settings["in_flight"].discard(self)
+
+
+class ServerLogsHandler(BaseHandler):
+    """``<prefix>/<workspace>/<image>/-/logs``: the caller's server's output.
+
+    JSON lines (``{"line": ...}``) by default, ``text/plain`` when asked
+    (``Accept`` or ``?format=text``), the last ``?tail=N`` lines (1000), the
+    crashed container's with ``?previous=1`` (Kubernetes), followed as
+    server-sent events with ``Accept: text/event-stream`` or ``?follow=1``.
+    """
+
+    route = "/{workspace}/{image}/-/logs"
+    max_tail = 10000
+    keepalive_interval = 15
+    _left: asyncio.Event | None = None
+
+    def wants_json(self) -> bool:
+        return True
+
+    def _flag(self, name: str) -> bool:
+        return self.get_query_argument(name, "").lower() in ("1", "true", "yes")
+
+    def _tail(self) -> int:
+        value = self.get_query_argument("tail", "1000")
+        if not value.isdigit() or int(value) > self.max_tail:
+            raise InvalidRequest(f"tail must be a number of lines from 0 to {self.max_tail}.")
+        return int(value)
+
+    async def get(self, workspace: str, image: str) -> None:
+        tail, previous = self._tail(), self._flag("previous")
+        user, _, _, name = await self.checked_request(workspace, image)
+        source = self.settings["server_logs"]
+        if source is None:
+            raise NotFound("Server logs are not available here (NotebooksService.server_logs is off).")
+        accept = self.request.headers.get("Accept", "")
+        if self._flag("follow") or "text/event-stream" in accept:
+            await self._follow(source.follow(workspace, user["name"], name, tail=tail))
+            return
+        lines = await source.lines(workspace, user["name"], name, tail=tail, previous=previous)
+        if self.get_query_argument("format", "") == "text" or accept.startswith("text/plain"):
+            self.set_header("Content-Type", "text/plain; charset=utf-8")
+            self.finish("".join(line + "\n" for line in lines))
+        else:
+            self.set_header("Content-Type", "application/x-ndjson")
+            self.finish("".join(json.dumps({"line": line}) + "\n" for line in lines))
+
+    async def _follow(self, lines) -> None:
+        queue: asyncio.Queue = asyncio.Queue(maxsize=1000)
+        self._left = asyncio.Event()
+
+        async def pump() -> None:
+            try:
+                async for line in lines:
+                    await queue.put(line)
+            finally:
+                await queue.put(None)
+
+        first = asyncio.ensure_future(lines.__anext__())  # a missing pod or file is a plain error
+        try:
+            line = await first
+        except StopAsyncIteration:
+            line = None
+        task = asyncio.ensure_future(pump())
+        self.set_header("Content-Type", "text/event-stream")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")
+        try:
+            while line is not None and not self._left.is_set():
+                self.write(f"data: {json.dumps({'line': line})}\n\n")
+                await self.flush()
+                while True:
+                    try:
+                        line = await asyncio.wait_for(queue.get(), self.keepalive_interval)
+                        break
+                    except asyncio.TimeoutError:
+                        self.write(": keepalive\n\n")
+                        await self.flush()
+            self.finish()
+        except StreamClosedError:
+            pass  # the reader went away
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    def on_connection_close(self) -> None:
+        if self._left is not None:
+            self._left.set()
+        self.settings["in_flight"].discard(self)
+
+
+class LegacyProgressHandler(ServerProgressHandler, ServerHandler):
+    """``<prefix>/<workspace>/<image>/progress``: where progress was before sub-resources moved under ``/-/``.
+
+    An event-stream client (EventSource sends ``Accept: text/event-stream``) still
+    gets the progress here; anyone else gets the notebook called ``progress``.
+    """
+
+    route = "/{workspace}/{image}/progress (old)"
+
+    def wants_stream(self) -> bool:
+        return "text/event-stream" in self.request.headers.get("Accept", "")
+
+    def wants_json(self) -> bool:
+        return True if self.wants_stream() else BaseHandler.wants_json(self)
+
+    async def get(self, workspace: str, image: str) -> None:
+        if self.wants_stream():
+            await ServerProgressHandler.get(self, workspace, image)
+        else:
+            await ServerHandler.get(self, workspace, image, "progress")
+
+    async def post(self, workspace: str, image: str) -> None:
+        await ServerHandler.post(self, workspace, image, "progress")
+
+    def allowed_methods(self) -> list[str]:
+        return ["GET", "HEAD", "POST", "OPTIONS"]
 
 
 class UserHandler(BaseHandler):

@@ -17,6 +17,7 @@ from typing import Any
 from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from .errors import NotFound, ServiceError
 from .metrics import KUBERNETES_ERRORS
 from .naming import SERVER_LABEL, USER_LABEL, label_value, namespace
 
@@ -145,6 +146,71 @@ class KubeDiagnostics:
         except Exception as e:
             self._failure(e, namespace(workspace, self.namespace_template))
             log.warning("Stopped watching pod events of %s/%s: %s", user, server_name, _short(e))
+
+
+class KubeLogs:
+    """A notebook server's output: its notebook container's log (the service's role needs pods/log get)."""
+
+    def __init__(self, diagnostics: KubeDiagnostics, container: str = "notebook"):
+        self.diagnostics = diagnostics
+        self.container = container  # KubeSpawner's name for it
+
+    async def _pod(self, workspace: str, user: str, server_name: str) -> Any:
+        try:
+            pod = await self.diagnostics.find_pod(workspace, user, server_name)
+        except Exception as e:
+            raise self._unavailable(e, workspace) from None
+        if pod is None:
+            raise NotFound("This server has no pod: it is not running.")
+        return pod
+
+    def _unavailable(self, e: Exception, workspace: str, previous: bool = False) -> ServiceError:
+        if previous and isinstance(e, ApiException) and e.status == 400:
+            return NotFound("There is no previous container: this server has not restarted.")
+        ns = namespace(workspace, self.diagnostics.namespace_template)
+        reason, _ = self.diagnostics._failure(e, ns)
+        if reason == "forbidden":
+            log.error("Cannot read pod logs in %s: %s (the service's role needs pods/log get)", ns, _short(e))
+            return ServiceError("The notebooks service may not read this server's log; ask an operator.", 502)
+        return ServiceError("Kubernetes could not be reached for this server's log; try again shortly.", 503)
+
+    async def lines(
+        self, workspace: str, user: str, server_name: str, *, tail: int, previous: bool = False
+    ) -> list[str]:
+        pod = await self._pod(workspace, user, server_name)
+        api = await self.diagnostics.api()
+        try:
+            text = await api.read_namespaced_pod_log(
+                pod.metadata.name,
+                pod.metadata.namespace,
+                container=self.container,
+                tail_lines=tail,
+                previous=previous,
+                _request_timeout=self.diagnostics.request_timeout,
+            )
+        except Exception as e:
+            raise self._unavailable(e, workspace, previous) from None
+        return text.splitlines()
+
+    async def follow(self, workspace: str, user: str, server_name: str, *, tail: int) -> AsyncIterator[str]:
+        pod = await self._pod(workspace, user, server_name)
+        api = await self.diagnostics.api()
+        try:
+            response = await api.read_namespaced_pod_log(
+                pod.metadata.name,
+                pod.metadata.namespace,
+                container=self.container,
+                tail_lines=tail,
+                follow=True,
+                _preload_content=False,
+            )
+        except Exception as e:
+            raise self._unavailable(e, workspace) from None
+        try:
+            async for raw in response.content:  # line by line, as the container writes them
+                yield raw.decode(errors="replace").rstrip("\n")
+        finally:
+            response.release()
 
 
 def describe_pod(pod: Any) -> dict[str, Any]:

@@ -101,6 +101,7 @@ _SCHEMAS = {
             "stopped",
             "url",
             "progress_url",
+            "logs_url",
             "hub_progress_url",
             "started",
             "last_activity",
@@ -116,6 +117,7 @@ _SCHEMAS = {
             "stopped": {"type": "boolean", "description": "Kept by the Hub but not running (a failed start, a cull)"},
             "url": {"type": ["string", "null"], "description": "The server, behind the Hub's proxy"},
             "progress_url": {"type": "string", "description": "This service's progress stream of the server"},
+            "logs_url": {"type": "string", "description": "The server's output (<server>/-/logs)"},
             "hub_progress_url": {"type": ["string", "null"]},
             "started": {"type": ["string", "null"], "format": "date-time"},
             "last_activity": {"type": ["string", "null"], "format": "date-time"},
@@ -231,7 +233,7 @@ def describe(prefix: str, version: str) -> dict[str, Any]:
             },
             "/{workspace}/{image}": _server_operations(False),
             "/{workspace}/{image}/{notebook}": _server_operations(True),
-            "/{workspace}/{image}/progress": {
+            "/{workspace}/{image}/-/progress": {
                 "parameters": [_PARAMETERS["workspace"], _PARAMETERS["image"]],
                 "get": {
                     "operationId": "followProgress",
@@ -255,6 +257,45 @@ def describe(prefix: str, version: str) -> dict[str, Any]:
                         }
                     }
                     | _errors(400, 401, 403, 404, 429, 502, 503),
+                },
+            },
+            "/{workspace}/{image}/-/logs": {
+                "parameters": [
+                    _PARAMETERS["workspace"],
+                    _PARAMETERS["image"],
+                    {
+                        "name": "tail",
+                        "in": "query",
+                        "description": "The last lines only (0-10000; default 1000)",
+                        "schema": {"type": "integer", "minimum": 0, "maximum": 10000},
+                    },
+                    {
+                        "name": "previous",
+                        "in": "query",
+                        "description": "The container before its last restart (Kubernetes): after a crash",
+                        "schema": {"type": "boolean"},
+                    },
+                    {
+                        "name": "format",
+                        "in": "query",
+                        "description": "'text' for text/plain (as does Accept: text/plain)",
+                        "schema": {"enum": ["text", "json"]},
+                    },
+                ],
+                "get": {
+                    "operationId": "readLogs",
+                    "summary": "The caller's server's output: JSON lines ({\"line\": ...}), or text; "
+                    "with Accept: text/event-stream it is followed as server-sent events",
+                    "responses": {
+                        "200": {
+                            "description": "The lines",
+                            "content": {
+                                "application/x-ndjson": {"schema": {"type": "string"}},
+                                "text/plain": {"schema": {"type": "string"}},
+                            },
+                        }
+                    }
+                    | _errors(400, 401, 403, 404, 502, 503),
                 },
             },
             "/health": {

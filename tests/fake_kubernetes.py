@@ -35,6 +35,8 @@ class FakeKubernetes(ThreadedServer):
         self.events: dict[str, list[dict]] = {}  # namespace -> events
         self.requests: list[str] = []
         self.forbidden: set[str] = set()  # namespaces where our service account may read nothing
+        self.logs: dict[tuple[str, str], list[str]] = {}  # (namespace, pod) -> its container's lines
+        self.previous_logs: dict[tuple[str, str], list[str]] = {}  # of the container before a restart
         self._versions = itertools.count(1)
         self._changed: asyncio.Condition | None = None
         super().__init__(self._app)
@@ -193,6 +195,41 @@ class FakeKubernetes(ThreadedServer):
                 except StreamClosedError:
                     pass
 
+        class PodLog(web.RequestHandler):
+            def get(self, namespace, pod):
+                fake.requests.append(self.request.uri)
+                if refused(self, namespace, "pods/log"):
+                    return
+                container = self.get_query_argument("container", "notebook")
+                previous = self.get_query_argument("previous", "").lower() == "true"  # Go: ParseBool
+                store = fake.previous_logs if previous else fake.logs
+                if (namespace, pod) not in store:
+                    self.set_status(400 if previous else 404)
+                    self.write(
+                        {
+                            "kind": "Status",
+                            "apiVersion": "v1",
+                            "metadata": {},
+                            "status": "Failure",
+                            "message": f'previous terminated container "{container}" in pod "{pod}" not found'
+                            if previous
+                            else f'pods "{pod}" not found',
+                            "reason": "BadRequest" if previous else "NotFound",
+                            "code": 400 if previous else 404,
+                        }
+                    )
+                    return
+                lines = store[(namespace, pod)]
+                tail = self.get_query_argument("tailLines", None)
+                if tail is not None:
+                    lines = lines[-int(tail) :] if int(tail) else []
+                self.set_header("Content-Type", "text/plain")
+                self.write("".join(line + "\n" for line in lines))
+
         return web.Application(
-            [(r"/api/v1/namespaces/([^/]+)/pods", Pods), (r"/api/v1/namespaces/([^/]+)/events", Events)]
+            [
+                (r"/api/v1/namespaces/([^/]+)/pods", Pods),
+                (r"/api/v1/namespaces/([^/]+)/pods/([^/]+)/log", PodLog),
+                (r"/api/v1/namespaces/([^/]+)/events", Events),
+            ]
         )

@@ -15,7 +15,7 @@ async def test_start_then_reach_the_real_server_through_the_proxy(client, hub):
     assert code in (201, 202)
     assert model["name"] == "alpha-python"
     assert model["workspace"] == "alpha" and model["image"] == "python"
-    assert model["progress_url"] == "/services/notebooks/alpha/python/progress"
+    assert model["progress_url"] == "/services/notebooks/alpha/python/-/progress"
     assert model["hub_progress_url"].endswith("/users/alice/servers/alpha-python/progress")
     for key in ("ready", "pending", "url", "started", "last_activity"):
         assert key in model

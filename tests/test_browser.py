@@ -85,6 +85,11 @@ def test_a_failed_start_says_why(page, hub):
     assert "could not be pulled" in failure.inner_text()
     assert page.inner_text("#state") == "failed"
     assert page.locator("#start").is_visible() and page.inner_text("#start") == "Try again"
+    # the server log opens by itself: here the server never ran, and the panel says so
+    log = page.locator("#server-log")
+    log.wait_for(state="visible", timeout=10_000)
+    wait_for(lambda: log.inner_text() != "…", timeout=10, message="the log panel to load")
+    assert log.inner_text() == "(This server has written no output yet.)"
     screenshot(page, "status-failed.png")
 
 

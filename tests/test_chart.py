@@ -112,7 +112,10 @@ def named(docs: list[dict], kind: str, suffix: str) -> list[dict]:
 def test_rbac_only_reads_pods_and_events_where_asked():
     docs, _ = render(VALUES["z2jh-example"])
     [reader] = named(docs, "ClusterRole", "-pod-reader")
-    assert reader["rules"] == [{"apiGroups": [""], "resources": ["pods", "events"], "verbs": ["get", "list", "watch"]}]
+    assert reader["rules"] == [
+        {"apiGroups": [""], "resources": ["pods", "events"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},  # <server>/-/logs
+    ]
     bindings = named(docs, "RoleBinding", "-pod-reader")
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["ws-alpha", "ws-beta"]
     assert not [d for d in docs if d["kind"] == "ClusterRoleBinding"]

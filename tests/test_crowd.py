@@ -91,10 +91,10 @@ async def test_one_upstream_for_many_watchers_and_late_joiners_catch_up(client, 
     set_spawn_delay(hub, 60)  # stays pending while we watch
     code, _ = await client("alice").json("POST", "alpha/python")
     assert code == 202
-    first = await follow(hub, "alpha/python/progress", tokens["alice"])
+    first = await follow(hub, "alpha/python/-/progress", tokens["alice"])
     assert first.status == 200
     opening = await first.event()
-    others = [await follow(hub, "alpha/python/progress", tokens["alice"]) for _ in range(4)]
+    others = [await follow(hub, "alpha/python/-/progress", tokens["alice"]) for _ in range(4)]
     for browser in others:
         assert await browser.event() == opening  # what the first watcher saw, replayed
     await poll(lambda: hub.meter.open_streams == 1, message="a single upstream stream")
@@ -115,7 +115,7 @@ async def test_fifty_streams_leave_room_for_everyone_else_and_the_cap_says_so(cl
     browsers = []
     try:
         for i in range(50):  # the test Hub's service allows 50 per user
-            browser = await follow(hub, f"{servers[i % 3]}/progress", tokens["alice"])
+            browser = await follow(hub, f"{servers[i % 3]}/-/progress", tokens["alice"])
             assert browser.status == 200
             assert await browser.event()
             browsers.append(browser)
@@ -124,7 +124,7 @@ async def test_fifty_streams_leave_room_for_everyone_else_and_the_cap_says_so(cl
         assert code == 200 and servers_of_bob == []
         assert hub.meter.open_streams == 3  # one per server, not one per browser
         # one more is refused clearly, not left hanging
-        extra = await follow(hub, "alpha/python/progress", tokens["alice"])
+        extra = await follow(hub, "alpha/python/-/progress", tokens["alice"])
         assert extra.status == 429 and int(extra.header("Retry-After")) > 0
         extra.hang_up()
     finally:
@@ -220,7 +220,9 @@ async def test_sigterm_finishes_requests_in_flight_and_tells_streams_to_reconnec
     alice = client("alice")
     alice_direct = f"http://127.0.0.1:{service.port}/services/notebooks/"
     assert (await alice.json("POST", alice_direct + "alpha/python"))[0] == 202
-    stream = await Browser.open("127.0.0.1", service.port, "/services/notebooks/alpha/python/progress", tokens["alice"])
+    stream = await Browser.open(
+        "127.0.0.1", service.port, "/services/notebooks/alpha/python/-/progress", tokens["alice"]
+    )
     assert stream.status == 200 and await stream.event()
 
     service.meter.delay = 2  # the Hub is slow: the next request is in flight for a while

@@ -26,6 +26,8 @@ ROUTES = [
     "alpha/cobol",
     "alpha/cobol/a.ipynb",
     "alpha/cobol/progress",
+    "alpha/cobol/-/progress",
+    "alpha/cobol/-/nonsense",
 ]
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"]
 

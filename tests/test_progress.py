@@ -33,15 +33,15 @@ async def test_progress_stream_follows_a_start_to_ready(client, hub):
     set_spawn_delay(hub, 1)
     alice = client("alice")
     code, model = await alice.json("POST", "alpha/python")
-    assert code == 202 and model["progress_url"] == "/services/notebooks/alpha/python/progress"
-    events = await follow(alice, "alpha/python/progress")
+    assert code == 202 and model["progress_url"] == "/services/notebooks/alpha/python/-/progress"
+    events = await follow(alice, "alpha/python/-/progress")
     values = [e["progress"] for e in events]
     assert values == sorted(values) and len(set(values)) >= 3, events  # the bar moves
     assert events[-1]["ready"] is True and events[-1]["url"] == "/user/alice/alpha-python/"
     assert all(e["source"] == "hub" for e in events)
     assert any("pid" in e.get("message", "") for e in events)  # the demo spawner's own steps
     # once ready, the stream is one ready event
-    assert [e["ready"] for e in await follow(alice, "alpha/python/progress")] == [True]
+    assert [e["ready"] for e in await follow(alice, "alpha/python/-/progress")] == [True]
 
 
 async def test_progress_stream_reports_a_failed_start(client, hub):
@@ -50,7 +50,7 @@ async def test_progress_stream_reports_a_failed_start(client, hub):
     code, _ = await alice.json("POST", "alpha/minimal")
     # accepted (failing later), or failed at once (502 saying why): either way it must not run
     assert code in (202, 502)
-    events = await follow(alice, "alpha/minimal/progress")
+    events = await follow(alice, "alpha/minimal/-/progress")
     assert events[-1]["failed"] is True and "image registry said no" in events[-1]["message"]
     # and the failure is remembered where people look next
     code, body = await alice.json("GET", "alpha/minimal")
@@ -64,12 +64,12 @@ async def test_progress_stream_reports_a_failed_start(client, hub):
 
 
 async def test_progress_of_a_server_that_is_not_running(client):
-    events = await follow(client("bob"), "alpha/python/progress")
+    events = await follow(client("bob"), "alpha/python/-/progress")
     assert events == [{"progress": 100, "failed": True, "message": "The server is not running."}]
 
 
 async def test_progress_stream_checks_membership(client):
-    code, body = await client("bob").json("GET", "beta/python/progress")
+    code, body = await client("bob").json("GET", "beta/python/-/progress")
     assert code == 403 and body["status"] == 403
 
 
@@ -80,7 +80,7 @@ async def test_pod_events_are_merged_into_the_stream(client, hub, cluster):
     set_spawn_delay(hub, 2)
     alice = client("alice")
     await alice.json("POST", "alpha/minimal")
-    events = await follow(alice, "alpha/minimal/progress")
+    events = await follow(alice, "alpha/minimal/-/progress")
     pod_events = [e for e in events if e["source"] == "kubernetes"]
     assert pod_events and pod_events[0]["message"] == 'Pulling: Pulling image "base-notebook"'
     assert events[-1]["ready"] is True
@@ -136,3 +136,16 @@ async def test_an_rbac_refusal_reaches_json_and_page_as_such(client, hub, cluste
     assert code == 200 and model["status"]["kubernetes"] == "forbidden"
     assert "may not read pods and events in ws-alpha" in model["status"]["message"]
     assert page.status_code == 200 and "may not read pods and events in ws-alpha" in page.text
+
+
+async def test_the_old_progress_url_still_streams_and_a_notebook_called_progress_opens(client):
+    alice = client("alice")
+    await alice.json("POST", "alpha/minimal")
+    events = await follow(alice, "alpha/minimal/progress")  # an event-stream client: the progress, as before
+    assert events[-1]["ready"] is True
+    # anyone else asking for <server>/progress means the notebook of that name
+    code, model = await alice.json("GET", "alpha/minimal/progress")
+    assert code == 200 and model["notebook_url"] == "/user/alice/alpha-minimal/lab/tree/progress"
+    # and what follows /-/ is never a notebook
+    code, body = await alice.json("GET", "alpha/minimal/-/nonsense")
+    assert code == 404 and body["message"].startswith("No such page")

@@ -44,6 +44,7 @@ c.Authenticator.allowed_users = set(USERS)
 
 c.JupyterHub.spawner_class = "notebooks_service.demo.spawner.DemoSpawner"
 c.DemoSpawner.home_dir_template = f"{run_dir}/home/{{username}}"
+c.DemoSpawner.logs_dir = f"{run_dir}/logs"
 c.Spawner.cmd = [os.path.join(bin_dir, "jupyterhub-singleuser")]
 c.Spawner.pre_spawn_hook = select_local_image
 c.Spawner.start_timeout = 60
@@ -56,6 +57,7 @@ c.JupyterHub.services = [
         "name": SERVICE_NAME,
         "url": f"http://127.0.0.1:{env['NOTEBOOKS_DEMO_SERVICE_PORT']}",
         "command": [sys.executable, "-m", "notebooks_service", "--config", service_config],
+        "environment": {"NOTEBOOKS_DEMO_RUN_DIR": run_dir},  # where the servers' output is
         "oauth_no_confirm": True,
     }
 ]

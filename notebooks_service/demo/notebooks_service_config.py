@@ -1,7 +1,14 @@
 # Configuration of notebooks-service for the demo Hub (see notebooks_service/demo/__init__.py).
+import os
+
 from notebooks_service.demo import IMAGES, WORKSPACE_MEMBERS
 
 c = get_config()  # noqa: F821
 c.NotebooksService.images = IMAGES
 c.NotebooksService.workspace_policy_class = "static"
 c.NotebooksService.workspace_members = WORKSPACE_MEMBERS
+
+# the demo's servers write their output into the run folder (DemoSpawner.logs_dir)
+if os.environ.get("NOTEBOOKS_DEMO_RUN_DIR"):
+    c.NotebooksService.server_logs = "local"
+    c.NotebooksService.local_logs_dir = os.path.join(os.environ["NOTEBOOKS_DEMO_RUN_DIR"], "logs")

@@ -1,12 +1,33 @@
 """The demo's spawner: a local Jupyter server that reports its progress like a cluster would."""
 
 import asyncio
+import os
+import subprocess
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner
+from traitlets import Unicode
+
+from ..logs import local_log_path
 
 
 class DemoSpawner(SimpleLocalProcessSpawner):
     """SimpleLocalProcessSpawner with progress events, so the status page has something to show."""
+
+    logs_dir = Unicode(
+        help="Folder where each server's output goes (<user>/<server>.log), for the service's logs endpoint."
+    ).tag(config=True)
+
+    async def start(self):
+        if self.logs_dir:
+            path = local_log_path(self.logs_dir, self.user.name, self.name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            output = open(path, "ab")  # noqa: SIM115 (the server process holds it; we close our copy below)
+            self.popen_kwargs = {**self.popen_kwargs, "stdout": output, "stderr": subprocess.STDOUT}
+            try:
+                return await super().start()
+            finally:
+                output.close()
+        return await super().start()
 
     async def progress(self):
         options = self.user_options or {}
