@@ -17,7 +17,10 @@ SHAPES = {
     "secret query value": re.compile(
         r"[?&](?:token|code|state|_xsrf|access_token|refresh_token)=(?!\[secret\])[^&\s\"'\]\)]{6,}", re.IGNORECASE
     ),
-    "credentials header": re.compile(r"\b(?:Authorization|Cookie):\s*\S+\s*\S{8,}", re.IGNORECASE),
+    # a header's value: Authorization: token|Bearer <credential>, Cookie: name=<value>
+    "credentials header": re.compile(
+        r"\b(?:Authorization:\s+(?:token|bearer|basic)\s+|Cookie:\s+[\w-]+=)[\w+/=.-]{16,}", re.IGNORECASE
+    ),
     "JWT": re.compile(r"eyJ[\w-]{10,}\.eyJ[\w-]{10,}\.[\w-]{10,}"),
 }
 #: what a departed client must not leave in the log
