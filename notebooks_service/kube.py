@@ -174,38 +174,32 @@ class KubeLogs:
             return ServiceError("The notebooks service may not read this server's log; ask an operator.", 502)
         return ServiceError("Kubernetes could not be reached for this server's log; try again shortly.", 503)
 
+    async def _log(self, workspace: str, user: str, server_name: str, **options: Any) -> Any:
+        """The notebook container's log of the server's pod (read_namespaced_pod_log with ``options``)."""
+        pod = await self._pod(workspace, user, server_name)
+        api = await self.diagnostics.api()
+        try:
+            return await api.read_namespaced_pod_log(
+                pod.metadata.name, pod.metadata.namespace, container=self.container, **options
+            )
+        except Exception as e:
+            raise self._unavailable(e, workspace, options.get("previous", False)) from None
+
     async def lines(
         self, workspace: str, user: str, server_name: str, *, tail: int, previous: bool = False
     ) -> list[str]:
-        pod = await self._pod(workspace, user, server_name)
-        api = await self.diagnostics.api()
-        try:
-            text = await api.read_namespaced_pod_log(
-                pod.metadata.name,
-                pod.metadata.namespace,
-                container=self.container,
-                tail_lines=tail,
-                previous=previous,
-                _request_timeout=self.diagnostics.request_timeout,
-            )
-        except Exception as e:
-            raise self._unavailable(e, workspace, previous) from None
+        text = await self._log(
+            workspace,
+            user,
+            server_name,
+            tail_lines=tail,
+            previous=previous,
+            _request_timeout=self.diagnostics.request_timeout,
+        )
         return text.splitlines()
 
     async def follow(self, workspace: str, user: str, server_name: str, *, tail: int) -> AsyncIterator[str]:
-        pod = await self._pod(workspace, user, server_name)
-        api = await self.diagnostics.api()
-        try:
-            response = await api.read_namespaced_pod_log(
-                pod.metadata.name,
-                pod.metadata.namespace,
-                container=self.container,
-                tail_lines=tail,
-                follow=True,
-                _preload_content=False,
-            )
-        except Exception as e:
-            raise self._unavailable(e, workspace) from None
+        response = await self._log(workspace, user, server_name, tail_lines=tail, follow=True, _preload_content=False)
         try:
             async for raw in response.content:  # line by line, as the container writes them
                 yield raw.decode(errors="replace").rstrip("\n")

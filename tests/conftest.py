@@ -9,6 +9,8 @@ import contextlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ from notebooks_service.demo.app import SERVICE_CONFIG as DEMO_SERVICE_CONFIG
 from notebooks_service.demo.app import DemoHub, free_port
 
 from fake_kubernetes import FakeKubernetes
+from identity_provider import LocalIdentityProvider
 from threaded_server import ThreadedServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -124,6 +127,14 @@ def browser():
         browser.close()
 
 
+@pytest.fixture(scope="module")
+def idp():
+    """A local identity provider: JWKS and token endpoint over HTTP, tokens signed as a test asks."""
+    provider = LocalIdentityProvider()
+    yield provider
+    provider.close()
+
+
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory):
     """A fake Kubernetes API server (empty until a test adds pods and events)."""
@@ -203,6 +214,25 @@ class Tokens:
 def tokens(hub) -> Tokens:
     """Hub API tokens of the test users, made on first use."""
     return Tokens(hub)
+
+
+def start_service(port: int, log_path, *args: str, **env: str) -> subprocess.Popen:
+    """notebooks-service as its own process on ``port``: ``env`` adds to the JUPYTERHUB_* a Hub would set."""
+    environment = dict(
+        os.environ,
+        JUPYTERHUB_SERVICE_URL=f"http://127.0.0.1:{port}",
+        JUPYTERHUB_SERVICE_PREFIX="/services/notebooks/",
+        JUPYTERHUB_SERVICE_NAME="notebooks",
+        **env,
+    )
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "notebooks_service", *args],
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=str(log_path.parent),
+        )
 
 
 def stop_all_servers(hub: DemoHub, user: str) -> None:

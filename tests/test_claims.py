@@ -14,14 +14,7 @@ from notebooks_service.errors import NotAMember, ServiceError, Unauthorized
 from notebooks_service.idp import IdentityProvider
 from notebooks_service.workspaces import ClaimsWorkspacePolicy, workspaces_in
 
-from identity_provider import ISSUER, LocalIdentityProvider, tampered, unsigned
-
-
-@pytest.fixture(scope="module")
-def idp():
-    provider = LocalIdentityProvider()
-    yield provider
-    provider.close()
+from identity_provider import ISSUER, tampered, unsigned
 
 
 def claims_policy(**settings) -> ClaimsWorkspacePolicy:

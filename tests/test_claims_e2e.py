@@ -12,15 +12,8 @@ import jwt
 import pytest
 
 from conftest import ServiceClient, Tokens, admin_request, running_hub, start_body, stop_all_servers
-from identity_provider import AUDIENCE, ISSUER, LocalIdentityProvider, tampered, unsigned
+from identity_provider import AUDIENCE, ISSUER, tampered, unsigned
 from test_hub_guard import start_around_the_service
-
-
-@pytest.fixture(scope="module")
-def idp():
-    provider = LocalIdentityProvider()
-    yield provider
-    provider.close()
 
 
 @pytest.fixture(scope="module")

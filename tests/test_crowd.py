@@ -10,8 +10,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 
 import pytest
 from hub_meter import HubMeter
@@ -19,7 +17,7 @@ from hub_meter import HubMeter
 from notebooks_service.demo.app import SERVICE_CONFIG as DEMO_SERVICE_CONFIG
 from notebooks_service.demo.app import free_port
 
-from conftest import ADMIN_TOKEN, set_spawn_delay, wait_for
+from conftest import ADMIN_TOKEN, set_spawn_delay, start_service, wait_for
 
 pytestmark = pytest.mark.usefixtures("clean_servers")
 
@@ -168,29 +166,16 @@ def external_service(hub, tmp_path):
     """notebooks-service as its own process against the test Hub, through a meter that can delay answers."""
     meter = HubMeter(hub.hub_port)
     port = free_port()
-    env = dict(
-        os.environ,
+    log_path = tmp_path / "service.log"
+    process = start_service(
+        port,
+        log_path,
+        "--config",
+        DEMO_SERVICE_CONFIG,
+        "--HubClient.user_cache_seconds=0",
         JUPYTERHUB_API_TOKEN=ADMIN_TOKEN,
         JUPYTERHUB_API_URL=meter.url,
-        JUPYTERHUB_SERVICE_URL=f"http://127.0.0.1:{port}",
-        JUPYTERHUB_SERVICE_PREFIX="/services/notebooks/",
-        JUPYTERHUB_SERVICE_NAME="notebooks",
     )
-    log_path = tmp_path / "service.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "notebooks_service",
-                "--config",
-                DEMO_SERVICE_CONFIG,
-                "--HubClient.user_cache_seconds=0",
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
     service = type("Service", (), dict(process=process, port=port, meter=meter, log_path=log_path))
     try:
         wait_for(lambda: _answers(port), timeout=30, message="the service to listen")

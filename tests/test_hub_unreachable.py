@@ -1,9 +1,6 @@
 """The service as an external process whose Hub is down: clear 503s, no tracebacks."""
 
 import contextlib
-import os
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -14,6 +11,7 @@ from tornado import web
 
 from notebooks_service.demo.app import free_port
 
+from conftest import start_service
 from threaded_server import ThreadedServer
 
 
@@ -21,22 +19,14 @@ from threaded_server import ThreadedServer
 def service_with_hub_at(api_url: str, log_path):
     """notebooks-service configured by environment only, with its Hub API at ``api_url``."""
     port = free_port()
-    env = dict(
-        os.environ,
+    process = start_service(
+        port,
+        log_path,
+        "--HubClient.max_retries=1",
         JUPYTERHUB_API_TOKEN="service-token-for-a-missing-hub",
         JUPYTERHUB_API_URL=api_url,
-        JUPYTERHUB_SERVICE_URL=f"http://127.0.0.1:{port}",
-        JUPYTERHUB_SERVICE_PREFIX="/services/notebooks/",
         JUPYTERHUB_CLIENT_ID="service-notebooks",
     )
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "notebooks_service", "--HubClient.max_retries=1"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=str(log_path.parent),
-        )
     base = f"http://127.0.0.1:{port}/services/notebooks/"
     deadline = time.monotonic() + 30
     while True:

@@ -1,10 +1,7 @@
 """Prometheus metrics at <prefix>/metrics (a Hub token with read:metrics) and on metrics_port; JSON logs."""
 
 import json
-import os
 import signal
-import subprocess
-import sys
 
 import pytest
 import requests
@@ -12,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from notebooks_service.demo.app import free_port
 
-from conftest import ADMIN_TOKEN, wait_for
+from conftest import ADMIN_TOKEN, start_service, wait_for
 
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:
@@ -111,23 +108,16 @@ async def test_metrics_count_requests_hub_calls_launches_and_time_to_ready(clien
 def standalone(tmp_path):
     """The service alone (no Hub needed for what is asked of it), JSON logs, metrics_port on."""
     port, metrics_port = free_port(), free_port()
-    env = dict(os.environ, JUPYTERHUB_API_TOKEN="t", JUPYTERHUB_API_URL="http://127.0.0.1:9/hub/api")
     log = tmp_path / "service.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "notebooks_service",
-                f"--port={port}",
-                "--NotebooksService.log_json=True",
-                f"--NotebooksService.metrics_port={metrics_port}",
-                "--NotebooksService.metrics_ip=127.0.0.1",
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    process = start_service(
+        port,
+        log,
+        "--NotebooksService.log_json=True",
+        f"--NotebooksService.metrics_port={metrics_port}",
+        "--NotebooksService.metrics_ip=127.0.0.1",
+        JUPYTERHUB_API_TOKEN="t",
+        JUPYTERHUB_API_URL="http://127.0.0.1:9/hub/api",
+    )
     base = f"http://127.0.0.1:{port}/services/notebooks/"
 
     def up() -> bool:

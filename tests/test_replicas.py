@@ -5,10 +5,8 @@ token one replica made is accepted by the other: they share the cookie secret,
 and the OAuth state travels with the login (notebooks_service.oauth).
 """
 
-import os
 import secrets
 import subprocess
-import sys
 import time
 import urllib.request
 
@@ -16,31 +14,24 @@ import pytest
 
 from notebooks_service.demo.app import SERVICE_CONFIG, free_port
 
-from conftest import running_hub, stop_all_servers, wait_for
+from conftest import running_hub, start_service, stop_all_servers, wait_for
 from round_robin import RoundRobin
 from test_browser_flow import hidden_field, log_in
 
 
 def start_replica(port: int, hub_port: int, token: str, cookie_secret: str, log_path) -> subprocess.Popen:
     """A service process; its Hub API at ``hub_port`` (the proxy's, or the Hub's own)."""
-    env = dict(
-        os.environ,
+    return start_service(
+        port,
+        log_path,
+        "--config",
+        SERVICE_CONFIG,
         JUPYTERHUB_API_TOKEN=token,
         JUPYTERHUB_API_URL=f"http://127.0.0.1:{hub_port}/hub/api",
-        JUPYTERHUB_SERVICE_NAME="notebooks",
-        JUPYTERHUB_SERVICE_URL=f"http://127.0.0.1:{port}",
-        JUPYTERHUB_SERVICE_PREFIX="/services/notebooks/",
         JUPYTERHUB_CLIENT_ID="service-notebooks",
         JUPYTERHUB_OAUTH_CALLBACK_URL="/services/notebooks/oauth_callback",
         NOTEBOOKS_SERVICE_COOKIE_SECRET=cookie_secret,
     )
-    with open(log_path, "wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "notebooks_service", "--config", SERVICE_CONFIG],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
 
 
 def wait_healthy(url: str, process: subprocess.Popen) -> None:

@@ -26,7 +26,7 @@ from test_hubside import KUBECONFIG
 
 from notebooks_service.demo import CULLER_SCOPES
 
-from identity_provider import ISSUER, LocalIdentityProvider
+from identity_provider import ISSUER
 
 Z2JH_CHART = os.path.join(Z2JH, "jupyterhub")
 Z2JH_RELEASE = "jupyterhub"
@@ -62,13 +62,6 @@ def z2jh(z2jh_values) -> list[dict]:
     return with_namespace(
         [d for k, t in files.items() if not k.endswith("NOTES.txt") for d in yaml.safe_load_all(t) if d]
     )
-
-
-@pytest.fixture(scope="module")
-def idp():
-    provider = LocalIdentityProvider()
-    yield provider
-    provider.close()
 
 
 @pytest.fixture(scope="module")
