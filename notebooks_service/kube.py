@@ -10,6 +10,7 @@ Imported only when diagnostics are on: kubernetes_asyncio is heavy.
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -97,7 +98,7 @@ class KubeDiagnostics:
                 return {"kubernetes": "ok", "message": "No pod yet.", "details": {}}
             details = describe_pod(pod)
             details["events"] = [describe_event(e) for e in await self.pod_events(pod)]
-            return {"kubernetes": "ok", "message": summary(details), "details": details}
+            return {"kubernetes": "ok", "message": summary(details), "hint": hint(details), "details": details}
         except Exception as e:  # diagnostics must never break a page
             reason, message = self._failure(e, namespace(workspace, self.namespace_template))
             log.warning("Kubernetes diagnostics unavailable for %s/%s: %s", user, server_name, _short(e))
@@ -208,13 +209,25 @@ class KubeLogs:
 
 
 def describe_pod(pod: Any) -> dict[str, Any]:
-    """What a user needs of a pod: phase, waiting problems, unschedulable conditions."""
+    """What a user needs of a pod: phase, waiting problems, a killed container, unschedulable conditions."""
     status = pod.status
     problems = []
     for container in (status.container_statuses or []) + (status.init_container_statuses or []):
         waiting = container.state.waiting if container.state else None
+        ended = container.last_state.terminated if container.last_state else None
+        if ended and (ended.reason == "OOMKilled" or ended.exit_code == 137):
+            problems.append(
+                {"container": container.name, "reason": "OOMKilled", "message": f"exit code {ended.exit_code}"}
+            )
         if waiting and waiting.reason in PROBLEM_REASONS:
-            problems.append({"container": container.name, "reason": waiting.reason, "message": waiting.message or ""})
+            problems.append(
+                {
+                    "container": container.name,
+                    "reason": waiting.reason,
+                    "message": waiting.message or "",
+                    "image": container.image,
+                }
+            )
     for condition in status.conditions or []:
         if condition.type == "PodScheduled" and condition.status == "False":
             problems.append(
@@ -236,6 +249,26 @@ def describe_event(event: Any) -> dict[str, Any]:
         "message": event.message,
         "time": time.isoformat() if time != datetime.min else None,
     }
+
+
+_INSUFFICIENT = re.compile(r"Insufficient (\w[\w./-]*\w)")  # "... 2 Insufficient nvidia.com/gpu."
+_RESOURCE_WORDS = {"cpu": "CPU", "memory": "memory", "nvidia.com/gpu": "GPUs"}
+
+
+def hint(details: dict[str, Any]) -> str | None:
+    """What a person can do about the first problem, in their words; None when there is nothing to do."""
+    for problem in details.get("problems", []):
+        reason, message = problem["reason"], problem["message"]
+        if reason == "OOMKilled":
+            return "The server ran out of memory and was stopped: choose a larger class, or use less memory."
+        if reason == "Unschedulable" and (short := _INSUFFICIENT.findall(message)):
+            missing = ", ".join(dict.fromkeys(_RESOURCE_WORDS.get(r, r) for r in short))
+            return f"There is no room for this server right now (not enough {missing}): try again later, or choose a smaller class."
+        if reason in ("ErrImagePull", "ImagePullBackOff", "InvalidImageName"):
+            return f"The image {problem.get('image') or ''} cannot be pulled ({message}): tell the operators, it is in their catalogue."
+        if reason == "CrashLoopBackOff":
+            return "The server keeps crashing as it starts: its log (the previous container's) says why."
+    return None
 
 
 def summary(details: dict[str, Any]) -> str:

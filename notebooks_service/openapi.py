@@ -86,6 +86,7 @@ _SCHEMAS = {
                 "description": "'off': no diagnostics configured; 'forbidden': Kubernetes refused (RBAC)",
             },
             "message": {"type": "string"},
+            "hint": {"type": ["string", "null"], "description": "What to do about the first problem, if anything"},
             "details": {"type": "object", "description": "phase, waiting reasons, conditions, recent events"},
         },
     },

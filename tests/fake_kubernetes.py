@@ -52,8 +52,19 @@ class FakeKubernetes(ThreadedServer):
 
     # -- what the tests set up ------------------------------------------------
 
-    def add_pod(self, namespace: str, name: str, labels: dict, *, phase="Pending", waiting=None, unschedulable=None):
-        """A pod; ``waiting=(reason, message)`` for its container, ``unschedulable=message``."""
+    def add_pod(
+        self,
+        namespace: str,
+        name: str,
+        labels: dict,
+        *,
+        phase="Pending",
+        waiting=None,
+        unschedulable=None,
+        last_terminated=None,
+    ):
+        """A pod; ``waiting=(reason, message)`` for its container, ``unschedulable=message``,
+        ``last_terminated=(reason, exit code)`` for how its container ended before a restart."""
         state = (
             {"waiting": {"reason": waiting[0], "message": waiting[1]}} if waiting else {"running": {"startedAt": now()}}
         )
@@ -81,8 +92,22 @@ class FakeKubernetes(ThreadedServer):
                         "image": "quay.io/jupyter/scipy-notebook",
                         "imageID": "",
                         "ready": False,
-                        "restartCount": 0,
+                        "restartCount": 1 if last_terminated else 0,
                         "state": state,
+                        **(
+                            {
+                                "lastState": {
+                                    "terminated": {
+                                        "reason": last_terminated[0],
+                                        "exitCode": last_terminated[1],
+                                        "startedAt": now(),
+                                        "finishedAt": now(),
+                                    }
+                                }
+                            }
+                            if last_terminated
+                            else {}
+                        ),
                     }
                 ],
             },

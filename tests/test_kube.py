@@ -52,7 +52,12 @@ async def test_image_pull_backoff_is_reported(cluster, kube):
     details = status["details"]
     assert details["namespace"] == "ws-alpha" and details["phase"] == "Pending"
     assert details["problems"] == [
-        {"container": "notebook", "reason": "ImagePullBackOff", "message": 'Back-off pulling image "nope:latest"'}
+        {
+            "container": "notebook",
+            "reason": "ImagePullBackOff",
+            "message": 'Back-off pulling image "nope:latest"',
+            "image": "quay.io/jupyter/scipy-notebook",  # the image the container has, as the kubelet reports it
+        }
     ]
     assert details["events"][-1]["reason"] == "Failed" and "not found" in details["events"][-1]["message"]
     assert status["message"].startswith("ImagePullBackOff")
@@ -130,3 +135,58 @@ async def test_watch_follows_new_events(cluster, kube):
     assert seen == ["Scheduled", "Pulling"]
     watches = [query_of(r) for r in cluster.requests if "/events" in r and "watch" in query_of(r)]
     assert watches and watches[0]["fieldSelector"] == ["involvedObject.name=p"]
+
+
+@pytest.mark.parametrize(
+    "pod, says",
+    [
+        (
+            {
+                "waiting": (
+                    "ErrImagePull",
+                    "rpc error: code = NotFound desc = failed to pull and unpack image "
+                    '"quay.io/jupyter/nope:1": failed to resolve reference "quay.io/jupyter/nope:1": not found',
+                )
+            },
+            "The image quay.io/jupyter/scipy-notebook cannot be pulled (rpc error: code = NotFound",
+        ),
+        (
+            {"waiting": ("ImagePullBackOff", 'Back-off pulling image "quay.io/jupyter/nope:1"')},
+            "cannot be pulled (Back-off pulling image",
+        ),
+        (
+            {
+                "unschedulable": "0/3 nodes are available: 1 Insufficient cpu, 2 Insufficient nvidia.com/gpu. "
+                "preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod."
+            },
+            "There is no room for this server right now (not enough CPU, GPUs): try again later, or choose a smaller class.",
+        ),
+        (
+            {"phase": "Running", "last_terminated": ("OOMKilled", 137)},
+            "The server ran out of memory and was stopped: choose a larger class, or use less memory.",
+        ),
+        (
+            {"phase": "Running", "last_terminated": ("Error", 137)},  # killed by the kernel without the reason
+            "ran out of memory",
+        ),
+        (
+            {
+                "waiting": (
+                    "CrashLoopBackOff",
+                    "back-off 40s restarting failed container=notebook "
+                    "pod=jupyter-alice--alpha-python_ws-alpha(6b1f2c3d-0000-4000-8000-000000000000)",
+                )
+            },
+            "keeps crashing as it starts: its log (the previous container's) says why",
+        ),
+        ({"phase": "Running"}, None),
+    ],
+    ids=["image-not-found", "image-back-off", "no-capacity", "oom-killed", "exit-137", "crash-loop", "healthy"],
+)
+async def test_problems_come_with_a_next_step(cluster, kube, pod, says):
+    cluster.add_pod("ws-alpha", "p", LABELS, **pod)
+    status = await kube.status("alpha", "alice", "alpha-python")
+    if says is None:
+        assert status["hint"] is None
+    else:
+        assert says in status["hint"]

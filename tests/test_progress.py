@@ -111,6 +111,8 @@ async def test_image_pull_backoff_shows_in_json_and_page(client, hub, cluster, t
     )
     assert page.status_code == 200
     assert "ImagePullBackOff" in page.text and "scipy:nope" in page.text and "not found" in page.text
+    assert status["hint"].startswith("The image quay.io/jupyter/scipy-notebook cannot be pulled")
+    assert 'id="hint"' in page.text and "tell the operators" in page.text
 
 
 async def test_status_without_a_pod_says_so(client):
