@@ -331,9 +331,8 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         """Start (workspace, image) for the caller and answer: 201 ready, 202 pending, or a redirect."""
         user, _, notebook, name = await self.checked_request(workspace, image, notebook)
         status_page = self.status_url(workspace, image, notebook)
-        running = name in (user.get("servers") or {})
         try:
-            server = await self.hub.start_server(
+            server, started = await self.hub.start_server(
                 user["name"], name, display_name(workspace, image), {"workspace": workspace, "image": image}
             )
         except ServiceError as e:
@@ -343,8 +342,8 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
                 raise
             self.redirect(status_page, status=303)  # the status page says why it failed
             return
-        LAUNCHES.labels(image, "already_running" if running else "started").inc()
-        if not running:
+        LAUNCHES.labels(image, "started" if started else "already_running").inc()
+        if started:
             LAUNCH_CLOCK.started(user["name"], name)
         view = self.server_view(name, server, notebook)
         if self.wants_json():
@@ -661,7 +660,7 @@ class LegacyProgressHandler(ServerProgressHandler, ServerHandler):
         await ServerHandler.post(self, workspace, image, "progress")
 
     def allowed_methods(self) -> list[str]:
-        return ["GET", "HEAD", "POST", "OPTIONS"]
+        return ["GET", "POST", "OPTIONS"]
 
 
 class UserHandler(BaseHandler):

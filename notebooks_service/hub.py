@@ -408,11 +408,12 @@ class HubClient(LoggingConfigurable):
 
     async def start_server(
         self, user: str, server_name: str, display_name: str, user_options: dict[str, Any]
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], bool]:
         """Start a named server, or return it if it already runs or starts.
 
-        Returns the server model; ``ready`` says whether it is up. The Hub's
-        answer to the start says whether it runs or stops already, so no read comes first.
+        Returns the server model (``ready`` says whether it is up) and whether
+        this call started it. The Hub's answer to the start says whether it runs
+        or stops already, so no read comes first.
         """
         async with self._locked(user, server_name):
             try:
@@ -422,7 +423,7 @@ class HubClient(LoggingConfigurable):
 
     async def _start(
         self, user: str, server_name: str, display_name: str, user_options: dict[str, Any]
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], bool]:
         if await self.hub_version() >= (6,):
             body = {"display_name": display_name, "user_options": user_options}
         else:
@@ -430,10 +431,11 @@ class HubClient(LoggingConfigurable):
         path = f"/users/{_quote(user)}/servers/{_quote(server_name)}"
         response = await self.api_request("POST", path, body)
         message = response.message
+        started = True
         if response.code in (201, 202):
             pass
         elif response.code == 400 and ("already running" in message or "pending spawn" in message):
-            pass  # started before: the state below is the answer
+            started = False  # started before: the state below is the answer
         elif response.code == 400 and "pending stop" in message:
             raise ServerBusy("This server is stopping; start it again once it has stopped.")
         elif response.code == 400 and "maximum" in message:
@@ -456,7 +458,7 @@ class HubClient(LoggingConfigurable):
                 if reason
                 else f"The server failed to start (the Hub answered {response.code}); ask an operator to check the Hub's log."
             )
-        return server
+        return server, started
 
     async def _slots_hint(self, user: str) -> str:
         """Which stopped servers take the user's named-server slots, if any."""

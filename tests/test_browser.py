@@ -10,6 +10,7 @@ import re
 
 import pytest
 import requests
+from test_server_logs import forget_output
 
 from conftest import set_spawn_delay, set_spawn_failure, wait_for
 
@@ -75,6 +76,7 @@ def test_start_watch_the_bar_land_in_jupyterlab_and_stop(page, hub):
 
 
 def test_a_failed_start_says_why(page, hub):
+    forget_output(hub, "alice", "alpha-minimal")  # a server that never ran: no output
     set_spawn_failure(hub, "image quay.io/nope:latest could not be pulled")
     log_in(page, hub, "alice")
     page.goto(hub.service_url + "alpha/minimal")

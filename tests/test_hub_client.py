@@ -130,8 +130,10 @@ async def test_start_is_not_retried_and_a_5xx_means_read_the_state(fake_hub):
     fake_hub.answer("GET", "/", (200, {"version": "6.1.1"}))
     fake_hub.answer("GET", "/users/alice", (200, user_model({"alpha-python": server_model(False, "spawn")})))
     fake_hub.answer("POST", "/users/alice/servers/alpha-python", (500, {"message": "InvalidStateError"}))
-    server = await client_for(fake_hub).start_server("alice", "alpha-python", "alpha/python", {"workspace": "alpha"})
-    assert server["pending"] == "spawn"
+    server, started = await client_for(fake_hub).start_server(
+        "alice", "alpha-python", "alpha/python", {"workspace": "alpha"}
+    )
+    assert server["pending"] == "spawn" and started
     assert fake_hub.count("POST", "/users/alice/servers/alpha-python") == 1
     body = [b for m, p, b in fake_hub.calls if m == "POST"][0]
     assert body == {"display_name": "alpha/python", "user_options": {"workspace": "alpha"}}
@@ -190,8 +192,8 @@ async def test_already_running_is_not_an_error(fake_hub):
     fake_hub.answer(
         "POST", "/users/alice/servers/alpha-python", (400, {"message": "alice:alpha-python is already running"})
     )
-    server = await client_for(fake_hub).start_server("alice", "alpha-python", "alpha/python", {})
-    assert server["ready"] is True
+    server, started = await client_for(fake_hub).start_server("alice", "alpha-python", "alpha/python", {})
+    assert server["ready"] is True and not started
 
 
 @pytest.mark.parametrize("status, stopped", [(204, True), (404, True), (202, False)])
@@ -216,7 +218,7 @@ async def test_operations_on_one_server_are_serialised(fake_hub):
         client.start_server("alice", "alpha-python", "alpha/python", {}),
         client.start_server("alice", "alpha-python", "alpha/python", {}),
     )
-    assert first == second
+    assert first[0] == second[0] and (first[1], second[1]) == (True, False)
     # the second start waited for the first to finish before it asked the Hub
     calls = [(m, p) for m, p, _ in fake_hub.calls if p != "/"]
     assert calls == [("POST", "/users/alice/servers/alpha-python"), ("GET", "/users/alice")] * 2
@@ -327,8 +329,8 @@ async def test_a_start_of_a_server_already_starting_returns_it(fake_hub):
     fake_hub.answer(
         "POST", "/users/alice/servers/alpha-python", (400, {"message": "alice:alpha-python is pending spawn"})
     )
-    server = await client_for(fake_hub).start_server("alice", "alpha-python", "alpha/python", {})
-    assert server["pending"] == "spawn"
+    server, started = await client_for(fake_hub).start_server("alice", "alpha-python", "alpha/python", {})
+    assert server["pending"] == "spawn" and not started
 
 
 async def test_a_full_set_of_named_servers_names_the_stopped_ones_to_remove(fake_hub):

@@ -11,6 +11,8 @@ from notebooks_service.demo.app import free_port
 
 from conftest import ADMIN_TOKEN, start_service, wait_for
 
+pytestmark = pytest.mark.usefixtures("clean_servers")
+
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:
     """{(sample name, sorted labels): value} of a metrics page."""

@@ -1,7 +1,9 @@
 """<server>/-/logs: the demo's local output files through the real Hub, and a pod's log from the fake API server."""
 
 import asyncio
+import contextlib
 import json
+import os
 import time
 
 import pytest
@@ -9,9 +11,12 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from notebooks_service.errors import NotFound, ServiceError
 from notebooks_service.kube import KubeDiagnostics, KubeLogs
+from notebooks_service.logs import local_log_path
 from notebooks_service.naming import SERVER_LABEL, USER_LABEL
 
 from fake_kubernetes import FakeKubernetes
+
+pytestmark = pytest.mark.usefixtures("clean_servers")
 
 
 async def test_the_owner_reads_their_servers_output_as_json_lines_text_and_a_tail(client):
@@ -28,14 +33,33 @@ async def test_the_owner_reads_their_servers_output_as_json_lines_text_and_a_tai
     assert text.body.decode().splitlines() == lines[-2:]
 
 
-async def test_only_the_owner_and_with_sane_parameters(client):
-    bob = client("bob")  # no server of bob's: nothing written
+async def test_only_the_owner_and_with_sane_parameters(client, hub):
+    forget_output(hub, "bob", "alpha-minimal")  # as if bob had never run it
+    bob = client("bob")
     code, body = await bob.json("GET", "alpha/minimal/-/logs")
     assert code == 404 and body["message"] == "This server has written no output yet."
     code, body = await bob.json("GET", "beta/minimal/-/logs")  # not bob's workspace
     assert code == 403
     code, body = await bob.json("GET", "alpha/minimal/-/logs?tail=lots")
     assert code == 400 and "tail" in body["message"]
+
+
+async def test_each_run_has_its_own_output_and_the_one_before_is_kept(client):
+    alice = client("alice")
+    for _ in range(2):
+        await alice.json("POST", "alpha/minimal")
+        await alice.wait_ready("alpha/minimal")
+        assert await alice.json("DELETE", "alpha/minimal") == (204, None)
+    current = (await alice.request("GET", "alpha/minimal/-/logs?format=text")).body.decode()
+    previous = (await alice.request("GET", "alpha/minimal/-/logs?format=text&previous=1")).body.decode()
+    assert current.count("Jupyter Server") >= 1 and previous.count("Jupyter Server") >= 1
+    assert current != previous  # two runs, two outputs (their times and ports differ)
+
+
+def forget_output(hub, user: str, server_name: str) -> None:
+    for previous in (False, True):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(local_log_path(os.path.join(hub.run_dir, "logs"), user, server_name, previous=previous))
 
 
 async def test_following_the_output_as_server_sent_events(client):

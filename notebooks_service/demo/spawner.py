@@ -1,13 +1,12 @@
 """The demo's spawner: a local Jupyter server that reports its progress like a cluster would."""
 
 import asyncio
-import os
 import subprocess
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner
 from traitlets import Unicode
 
-from ..logs import local_log_path
+from ..logs import start_local_log
 
 
 class DemoSpawner(SimpleLocalProcessSpawner):
@@ -19,9 +18,7 @@ class DemoSpawner(SimpleLocalProcessSpawner):
 
     async def start(self):
         if self.logs_dir:
-            path = local_log_path(self.logs_dir, self.user.name, self.name)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            output = open(path, "ab")  # noqa: SIM115 (the server process holds it; we close our copy below)
+            output = start_local_log(self.logs_dir, self.user.name, self.name)  # the process keeps its own copy
             self.popen_kwargs = {**self.popen_kwargs, "stdout": output, "stderr": subprocess.STDOUT}
             try:
                 return await super().start()
