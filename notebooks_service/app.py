@@ -300,6 +300,15 @@ class NotebooksService(SharedConfig, Application):
     ).tag(config=True)
     metrics_ip = Unicode("0.0.0.0", help="Address the metrics_port listens on.").tag(config=True)
 
+    start_on_visit = Bool(
+        False,
+        help="""Start a stopped server when its page is visited (a bookmark, a shared link): the
+        page itself sends the usual XSRF-checked start, and opens the notebook once ready. Off
+        (default): the page offers a one-click start. On, every visit of a stopped server's page
+        starts it, so a stray click or an old bookmark costs a server until the culler stops it;
+        a page that shows a failed start never starts again by itself.""",
+    ).tag(config=True)
+
     max_body_size = Integer(
         64 * 1024,
         help="""Largest request body taken, in bytes; a larger declared one is answered 413 unread.
@@ -412,6 +421,7 @@ class NotebooksService(SharedConfig, Application):
             login_url=self.hub_prefix + "login",
             log_function=_request_finished,
             metrics_scope=self.metrics_scope,
+            start_on_visit=self.start_on_visit,
             serve_traceback=False,
         )
         return web.Application(routes, **settings)

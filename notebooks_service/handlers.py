@@ -438,6 +438,7 @@ class ServerHandler(BaseHandler):
     def render_status_page(self, workspace, image, notebook, *, server, failure=None) -> None:
         self.render_template(
             "status.html",
+            start_on_visit=self.settings["start_on_visit"],
             server=server,
             workspace=workspace,
             image=image,

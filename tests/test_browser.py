@@ -12,7 +12,9 @@ import pytest
 import requests
 from test_server_logs import forget_output
 
-from conftest import set_spawn_delay, set_spawn_failure, wait_for
+from notebooks_service.demo.app import SERVICE_CONFIG as DEMO_SERVICE_CONFIG
+
+from conftest import running_hub, set_spawn_delay, set_spawn_failure, stop_all_servers, wait_for
 
 ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "test-artifacts")
 
@@ -115,3 +117,32 @@ def test_a_server_stopped_from_the_hub_while_the_page_watches(page, hub, tokens)
     assert page.url == hub.service_url + "alpha/minimal"
     screenshot(page, "status-stopped-elsewhere.png")
     set_spawn_delay(hub, None)
+
+
+def test_a_bookmark_of_a_stopped_server_starts_it_in_one_click_and_opens_the_notebook(page, hub):
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    log_in(page, hub, "alice")
+    bookmark = hub.service_url + "alpha/minimal/reports/summary.ipynb"
+    page.goto(bookmark)
+    assert page.inner_text("#state") == "not running"
+    page.click("#copy-link")  # the link to keep: this very page
+    page.wait_for_function("document.getElementById('copy-link').dataset.copied")
+    assert page.eval_on_selector("#copy-link", "b => b.dataset.copied") == bookmark
+    assert page.evaluate("navigator.clipboard.readText()") == bookmark
+    page.click("#start")
+    page.wait_for_url(re.compile(r".*/user/alice/alpha-minimal/lab/tree/reports/summary\.ipynb"), timeout=60_000)
+
+
+def test_with_start_on_visit_the_bookmark_alone_brings_them_back(browser, tmp_path):
+    service_config = tmp_path / "notebooks_service_config.py"
+    service_config.write_text(
+        f"load_subconfig({DEMO_SERVICE_CONFIG!r})\nc = get_config()\nc.NotebooksService.start_on_visit = True\n"
+    )
+    with running_hub(tmp_path / "hub", service_config=str(service_config)) as visited:
+        context = browser.new_context()
+        page = context.new_page()
+        log_in(page, visited, "alice")
+        page.goto(visited.service_url + "alpha/minimal/notes.ipynb")
+        page.wait_for_url(re.compile(r".*/user/alice/alpha-minimal/lab/tree/notes\.ipynb"), timeout=60_000)
+        context.close()
+        stop_all_servers(visited, "alice")
