@@ -386,6 +386,7 @@ class ServerListHandler(BaseHandler):
     """``<prefix>/``: the caller's servers; a form POST starts one."""
 
     route = "/"
+    refresh_seconds = 5  # the list page keeps its states current by reading its own JSON this often
 
     async def get(self) -> None:
         user = await self.caller_model()
@@ -396,6 +397,7 @@ class ServerListHandler(BaseHandler):
         self.render_template(
             "servers.html",
             servers=servers,
+            refresh_seconds=self.refresh_seconds,
             workspaces=sorted(await self.with_fresh_identity(self.policy.workspaces, user)),
             images=self.catalogue,
         )

@@ -146,3 +146,33 @@ def test_with_start_on_visit_the_bookmark_alone_brings_them_back(browser, tmp_pa
         page.wait_for_url(re.compile(r".*/user/alice/alpha-minimal/lab/tree/notes\.ipynb"), timeout=60_000)
         context.close()
         stop_all_servers(visited, "alice")
+
+
+def test_the_list_shows_names_and_times_and_keeps_up_without_a_reload(page, hub, tokens):
+    log_in(page, hub, "alice")
+    assert "Choose a workspace and an image below" in page.inner_text("#no-servers")
+    screenshot(page, "server-list-empty.png")
+    started = requests.post(
+        hub.service_url + "alpha/minimal",
+        headers={"Authorization": f"token {tokens['alice']}", "Accept": "application/json"},
+    )
+    assert started.status_code in (201, 202)
+    page.reload()
+    row = page.locator("tr[data-server=alpha-minimal]")
+    assert row.locator("td").first.inner_text() == "alpha/minimal"
+    wait_for(lambda: "ago" in row.locator("time.started").inner_text() or "just now" in row.inner_text(), timeout=10)
+    wait_for(lambda: "running" in row.locator(".state").inner_text(), timeout=60, interval=0.5, message="running")
+    screenshot(page, "server-list.png")
+    # stopped elsewhere: the list follows by itself
+    page.evaluate("window.notReloaded = true")
+    stopped = requests.delete(
+        f"{hub.url}/hub/api/users/alice/servers/alpha-minimal", headers={"Authorization": f"token {tokens['alice']}"}
+    )
+    assert stopped.status_code in (202, 204)
+    wait_for(
+        lambda: page.locator("tr[data-server=alpha-minimal] .state").inner_text() == "stopped",
+        timeout=30,
+        interval=0.5,
+        message="the row to say stopped",
+    )
+    assert page.evaluate("window.notReloaded === true")  # the row changed in place
