@@ -121,3 +121,15 @@ async def test_no_pod_and_no_permission_say_which(cluster: FakeKubernetes, pod_l
     finally:
         cluster.forbidden.discard("ws-beta")
     assert e.value.status_code == 502
+
+
+async def test_a_pods_log_followed(cluster: FakeKubernetes, pod_logs):
+    cluster.add_pod("ws-alpha", "jupyter-dave--alpha-python", {USER_LABEL: "dave", SERVER_LABEL: "alpha-python"})
+    cluster.logs[("ws-alpha", "jupyter-dave--alpha-python")] = ["starting", "listening on 8888"]
+    # (this API server ends the stream with what there is; a real one keeps it open for more)
+    assert [line async for line in pod_logs.follow("alpha", "dave", "alpha-python", tail=10)] == [
+        "starting",
+        "listening on 8888",
+    ]
+    query = [r for r in cluster.requests if "/log" in r][-1]
+    assert "follow=true" in query.lower() and "tailLines=10" in query
