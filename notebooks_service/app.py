@@ -413,6 +413,7 @@ class NotebooksService(SharedConfig, Application):
             in_flight=RequestsInFlight(),
             draining=asyncio.Event(),
             image_catalogue=self.images,
+            resource_classes=self.resource_classes,
             service_prefix=prefix,
             hub_prefix=self.hub_prefix,
             notebook_url_template=self.notebook_url_template,

@@ -16,6 +16,7 @@ from traitlets.utils.importstring import import_item
 from .idp import IdentityProvider
 from .images import normalise_catalogue
 from .naming import DEFAULT_NAMESPACE_TEMPLATE
+from .resources import check_catalogue_classes, normalise_classes
 from .workspaces import POLICY_ALIASES, StaticWorkspacePolicy, WorkspacePolicy
 
 
@@ -51,6 +52,22 @@ class SharedConfig(Configurable):
             return normalise_catalogue(proposal.value)
         except ValueError as e:
             raise TraitError(f"NotebooksService.images: {e}") from None
+
+    resource_classes = Dict(
+        help="""The sizes a server can be started with: name -> {"display_name", "description",
+        "cpu_guarantee", "cpu_limit" (CPUs), "mem_guarantee", "mem_limit" (e.g. "4G"), "gpus",
+        "gpu_resource" ("nvidia.com/gpu"), "node_selector", "tolerations"}. An image lists the
+        ones it allows in "resource_classes" (default: all) and its "default_resource_class"
+        (default: its first). Applied to KubeSpawner by the Hub-side placement; recorded only
+        on other spawners. Empty (default): no classes.""",
+    ).tag(config=True)
+
+    @validate("resource_classes")
+    def _check_classes(self, proposal):
+        try:
+            return normalise_classes(proposal.value)
+        except ValueError as e:
+            raise TraitError(f"NotebooksService.resource_classes: {e}") from None
 
     workspace_members = Dict(
         value_trait=List(Unicode()),
@@ -100,6 +117,7 @@ class SharedConfig(Configurable):
         if isinstance(policy, StaticWorkspacePolicy) and not policy.members:
             policy.members = self.workspace_members
         policy.check_config()
+        check_catalogue_classes(self.images, self.resource_classes)
         if self.identity_provider.accept_bearer_jwt:
             self.identity_provider.check_config()
         return policy

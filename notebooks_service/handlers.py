@@ -18,7 +18,7 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 from tornado.log import app_log
 
-from . import __version__
+from . import __version__, resources
 from .auth import Caller, identify, renew_identity
 from .errors import (
     HubError,
@@ -243,6 +243,23 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             self.set_header("Content-Type", "text/plain")
             self.finish(f"{status_code}: {message}")
 
+    def class_choices(self, workspaces: list[str]) -> dict[str, Any]:
+        """What the start forms offer: the classes, each image's allowed ones and default, each workspace's narrowing."""
+        classes = self.settings["resource_classes"]
+        if not classes:
+            return {"resource_classes": {}}
+        per_image = {}
+        for name, entry in self.catalogue.items():
+            default = resources.choose(entry, classes, None)
+            per_image[name] = {"allowed": resources.offered(entry, classes), "default": default["name"]}
+        return {
+            "resource_classes": {n: {**c, "size": resources.size(c)} for n, c in classes.items()},
+            "class_rules": {
+                "images": per_image,
+                "workspaces": {w: self.policy.resource_classes_in(w) for w in workspaces},
+            },
+        }
+
     def allowed_methods(self) -> list[str]:
         """The methods this handler implements (OPTIONS: CORS preflights)."""
         return [
@@ -284,6 +301,7 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             "name": name,
             "workspace": workspace,
             "image": image,
+            "resource_class": options.get("resource_class"),
             "display_name": server.get("display_name") or display_name(workspace, image),
             "ready": bool(server.get("ready")),
             "pending": server.get("pending"),
@@ -329,12 +347,23 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
 
     async def start(self, workspace: str, image: str, notebook: str | None) -> None:
         """Start (workspace, image) for the caller and answer: 201 ready, 202 pending, or a redirect."""
-        user, _, notebook, name = await self.checked_request(workspace, image, notebook)
+        user, entry, notebook, name = await self.checked_request(workspace, image, notebook)
         status_page = self.status_url(workspace, image, notebook)
+        requested = self.get_argument("resource_class", None) or None
+        resource_class = resources.choose(
+            entry, self.settings["resource_classes"], requested, self.policy.resource_classes_in(workspace)
+        )
+        options = {"workspace": workspace, "image": image}
+        if resource_class:
+            options["resource_class"] = resource_class["name"]
+            running = (user.get("servers") or {}).get(name) or {}
+            current = (running.get("user_options") or {}).get("resource_class")
+            if requested and current and current != requested:
+                raise ServiceError(
+                    f"This server runs with the class {current!r}: stop it first to start it with {requested!r}.", 409
+                )
         try:
-            server, started = await self.hub.start_server(
-                user["name"], name, display_name(workspace, image), {"workspace": workspace, "image": image}
-            )
+            server, started = await self.hub.start_server(user["name"], name, display_name(workspace, image), options)
         except ServiceError as e:
             LAUNCHES.labels(image, "failed").inc()
             LAUNCH_FAILURES.labels(_failure_reason(e)).inc()
@@ -394,12 +423,14 @@ class ServerListHandler(BaseHandler):
         if self.wants_json():
             self.write_json(servers)
             return
+        workspaces = sorted(await self.with_fresh_identity(self.policy.workspaces, user))
         self.render_template(
             "servers.html",
             servers=servers,
             refresh_seconds=self.refresh_seconds,
-            workspaces=sorted(await self.with_fresh_identity(self.policy.workspaces, user)),
+            workspaces=workspaces,
             images=self.catalogue,
+            **self.class_choices(workspaces),
         )
 
     async def post(self) -> None:
@@ -438,8 +469,17 @@ class ServerHandler(BaseHandler):
             self.render_status_page(workspace, entry, notebook, server=view)
 
     def render_status_page(self, workspace, image, notebook, *, server, failure=None) -> None:
+        classes = self.settings["resource_classes"]
+        narrowed = self.policy.resource_classes_in(workspace)
         self.render_template(
             "status.html",
+            resource_classes={
+                n: {**classes[n], "size": resources.size(classes[n])}
+                for n in resources.offered(image, classes, narrowed)
+            }
+            if classes
+            else {},
+            default_class=(resources.choose(image, classes, None, narrowed) or {}).get("name") if classes else None,
             start_on_visit=self.settings["start_on_visit"],
             server=server,
             workspace=workspace,

@@ -24,12 +24,14 @@ from typing import Any
 from traitlets import Bool, Unicode, default
 from traitlets.config import Config, LoggingConfigurable
 
+from . import resources
 from .config import SharedConfig
 from .errors import InvalidRequest, NotAMember, ServiceError
 from .images import lookup_image
 from .naming import (
     IMAGE_LABEL,
     IMAGE_REF_ANNOTATION,
+    RESOURCE_CLASS_LABEL,
     SERVER_LABEL,
     USER_LABEL,
     USER_OPTION_KEYS,
@@ -57,6 +59,10 @@ def _with(configured: list | dict, item: dict) -> list | dict:
     return [*configured, item]
 
 
+#: what the guard decided of a spawn: (workspace, catalogue entry, resource class or None)
+Checked = tuple[str, dict[str, Any], dict[str, Any] | None]
+
+
 class WorkspacePlacement(LoggingConfigurable):
     """Where and how a workspace server's pod runs on Kubernetes (KubeSpawner only)."""
 
@@ -75,8 +81,15 @@ class WorkspacePlacement(LoggingConfigurable):
         help="Pod name (KubeSpawner template fields); must include the server so one user can run several.",
     ).tag(config=True)
 
-    def apply(self, spawner: Any, workspace: str, image: dict[str, Any], namespace_template: str) -> None:
-        """Set the KubeSpawner's namespace, image, pod name, volume, env, labels and annotations."""
+    def apply(
+        self,
+        spawner: Any,
+        workspace: str,
+        image: dict[str, Any],
+        namespace_template: str,
+        resource_class: dict[str, Any] | None = None,
+    ) -> None:
+        """Set the KubeSpawner's namespace, image, pod name, volume, env, labels, annotations and resources."""
         ns = namespace(workspace, namespace_template)
         spawner.namespace = ns
         spawner.image = image["image"]
@@ -108,6 +121,22 @@ class WorkspacePlacement(LoggingConfigurable):
             IMAGE_LABEL: image["name"],
             IMAGE_REF_ANNOTATION: image["image"],
         }
+        if resource_class:
+            self._size(spawner, resource_class)
+
+    @staticmethod
+    def _size(spawner: Any, resource_class: dict[str, Any]) -> None:
+        """The class's CPU, memory and GPUs, and where it may run (after any profile: the class decides)."""
+        for key in ("cpu_guarantee", "cpu_limit", "mem_guarantee", "mem_limit"):
+            if key in resource_class:
+                setattr(spawner, key, resource_class[key])
+        if resource_class["gpus"]:
+            gpus = {resource_class["gpu_resource"]: str(resource_class["gpus"])}
+            spawner.extra_resource_guarantees = {**spawner.extra_resource_guarantees, **gpus}
+            spawner.extra_resource_limits = {**spawner.extra_resource_limits, **gpus}
+        spawner.node_selector = {**spawner.node_selector, **resource_class["node_selector"]}
+        spawner.tolerations = [*spawner.tolerations, *resource_class["tolerations"]]
+        spawner.extra_labels = {**spawner.extra_labels, RESOURCE_CLASS_LABEL: label_value(resource_class["name"])}
 
 
 class WorkspaceGuard(LoggingConfigurable):
@@ -138,8 +167,9 @@ class WorkspaceGuard(LoggingConfigurable):
         super().__init__(**kwargs)
         self.placement = WorkspacePlacement(parent=self)
 
-    async def check(self, spawner: Any, user_options: dict[str, Any] | None) -> tuple[str, dict[str, Any]] | None:
-        """(workspace, catalogue entry) if this spawn may go ahead; None for an allowed unscoped server."""
+    async def check(self, spawner: Any, user_options: dict[str, Any] | None) -> Checked | None:
+        """(workspace, catalogue entry, resource class or None) if this spawn may go ahead; None for an
+        allowed unscoped server."""
         options = user_options or {}
         workspace, image = options.get("workspace"), options.get("image")
         if workspace is None and image is None:
@@ -151,7 +181,7 @@ class WorkspaceGuard(LoggingConfigurable):
         # e.g. KubeSpawner's 'profile' or 'image--unlisted-choice': what runs is the catalogue's choice
         unknown = sorted(set(options) - set(USER_OPTION_KEYS))
         if unknown:
-            allowed = " and ".join(repr(k) for k in USER_OPTION_KEYS)
+            allowed = ", ".join(repr(k) for k in USER_OPTION_KEYS)
             raise InvalidRequest(
                 f"user_options may not contain {unknown[0][:80]!r}: a workspace server takes only {allowed}."
             )
@@ -164,15 +194,22 @@ class WorkspaceGuard(LoggingConfigurable):
             self.log.debug("Membership of %s in %s was checked by the service", spawner.user.name, workspace)
         else:
             await self.policy.check_member(await hub_user_model(spawner.user), workspace)
-        return workspace, entry
+        narrowed = self.policy.resource_classes_in(workspace)
+        resource_class = resources.choose(entry, self.service.resource_classes, options.get("resource_class"), narrowed)
+        return workspace, entry, resource_class
 
-    def place(self, spawner: Any, checked: tuple[str, dict[str, Any]] | None) -> None:
+    def place(self, spawner: Any, checked: Checked | None) -> None:
         """Apply the placement of a checked workspace spawn (KubeSpawner: after its profiles)."""
         if checked is None:
             return
-        workspace, entry = checked
+        workspace, entry, resource_class = checked
         self.log.info(
-            "Starting %s/%s for %s in workspace %s", spawner.user.name, spawner.name, entry["name"], workspace
+            "Starting %s/%s for %s in workspace %s%s",
+            spawner.user.name,
+            spawner.name,
+            entry["name"],
+            workspace,
+            f" ({resource_class['name']})" if resource_class else "",
         )
         if not _is_kubespawner(spawner):
             return
@@ -182,7 +219,7 @@ class WorkspaceGuard(LoggingConfigurable):
 
         async def load_user_options():
             await load_profiles()
-            self.placement.apply(spawner, workspace, entry, self.service.namespace_template)
+            self.placement.apply(spawner, workspace, entry, self.service.namespace_template, resource_class)
 
         spawner.load_user_options = load_user_options
 

@@ -13,7 +13,7 @@ from .errors import InvalidRequest
 
 SERVER_NAME_MAX_LENGTH = 30
 #: the user_options a workspace server is started with; the Hub-side guard refuses any other key
-USER_OPTION_KEYS = ("workspace", "image")
+USER_OPTION_KEYS = ("workspace", "image", "resource_class")
 NAMESPACE_PREFIX = "ws-"
 DEFAULT_NAMESPACE_TEMPLATE = NAMESPACE_PREFIX + "{workspace}"
 
@@ -24,6 +24,7 @@ IMAGE_LABEL = LABEL_PREFIX + "image"
 IMAGE_REF_ANNOTATION = LABEL_PREFIX + "image-ref"
 USER_LABEL = LABEL_PREFIX + "user"
 SERVER_LABEL = LABEL_PREFIX + "server"
+RESOURCE_CLASS_LABEL = LABEL_PREFIX + "resource-class"
 WORKSPACE_MAX_LENGTH = 63 - len(NAMESPACE_PREFIX)
 # matched whole (fullmatch): '$' would let a trailing newline through
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")

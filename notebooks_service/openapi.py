@@ -96,6 +96,7 @@ _SCHEMAS = {
             "name",
             "workspace",
             "image",
+            "resource_class",
             "display_name",
             "ready",
             "pending",
@@ -112,6 +113,10 @@ _SCHEMAS = {
             "name": {"type": "string", "description": "The Hub's named server: derived from workspace and image"},
             "workspace": {"type": "string"},
             "image": {"type": "string"},
+            "resource_class": {
+                "type": ["string", "null"],
+                "description": "The class it runs with, if classes are offered",
+            },
             "display_name": {"type": "string"},
             "ready": {"type": "boolean", "description": "The server answers: open url"},
             "pending": {"enum": ["spawn", "stop", None], "description": "What the Hub is doing, if anything"},
@@ -155,6 +160,15 @@ def _server_operations(with_notebook: bool) -> dict[str, Any]:
         "post": {
             "operationId": "startServer" + suffix,
             "summary": "Start the caller's server for (workspace, image); no body",
+            "parameters": [
+                {
+                    "name": "resource_class",
+                    "in": "query",
+                    "description": "A resource class the image allows in the workspace (default: the image's); "
+                    "another class than a running server's is a 409",
+                    "schema": _NAME,
+                }
+            ],
             "responses": {
                 "201": _json(_ref("Server"), "Started and ready (or already running)"),
                 "202": _json(_ref("Server"), "Starting: follow progress_url or poll status_url"),

@@ -19,6 +19,16 @@ from .idp import IdentityProvider
 class WorkspacePolicy(LoggingConfigurable):
     """Base class: decide the set of workspaces a user may use."""
 
+    workspace_resource_classes = Dict(
+        value_trait=List(Unicode()),
+        help="""Workspace -> the resource classes allowed there (within each image's own list).
+        A workspace not named here may use every class its images allow.""",
+    ).tag(config=True)
+
+    def resource_classes_in(self, workspace: str) -> list[str] | None:
+        """The classes ``workspace`` is narrowed to, or None (no narrowing). Subclasses may ask elsewhere."""
+        return self.workspace_resource_classes.get(workspace)
+
     def check_config(self) -> None:
         """Raise ValueError at start-up if the policy cannot work as configured."""
 

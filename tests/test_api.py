@@ -33,7 +33,7 @@ async def test_start_then_reach_the_real_server_through_the_proxy(client, hub):
     # the Hub knows the readable name and the options
     _, hub_model = admin_request(hub, "GET", "/users/alice")
     server = hub_model["servers"]["alpha-python"]
-    assert server["user_options"] == {"workspace": "alpha", "image": "python"}
+    assert server["user_options"] == {"workspace": "alpha", "image": "python", "resource_class": "small"}
     if hub_version(hub) >= (6,):  # JupyterHub 5 has no display names
         assert server["display_name"] == "alpha/python"
 

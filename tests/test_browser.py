@@ -176,3 +176,18 @@ def test_the_list_shows_names_and_times_and_keeps_up_without_a_reload(page, hub,
         message="the row to say stopped",
     )
     assert page.evaluate("window.notReloaded === true")  # the row changed in place
+
+
+def test_the_start_form_offers_the_classes_of_the_image_and_starts_the_one_chosen(page, hub):
+    set_spawn_delay(hub, 30)  # stays on the status page while we look
+    log_in(page, hub, "alice")
+    page.select_option("#workspace", "alpha")
+    page.select_option("#image", "minimal")
+    enabled = page.eval_on_selector_all("#resource_class option:not([disabled])", "os => os.map(o => o.value)")
+    assert enabled == ["small"]
+    page.select_option("#image", "python")
+    assert page.input_value("#resource_class") == "small"  # the image's default
+    page.select_option("#resource_class", "large")
+    page.click("#start-form button")
+    page.wait_for_url(hub.service_url + "alpha/python")
+    assert page.inner_text("#server-class") == "large"

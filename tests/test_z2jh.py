@@ -243,6 +243,8 @@ def test_the_guard_decides_what_runs_and_where(z2jh_hub):
     volumes = member["pod"]["spec"]["volumes"]
     assert [v["persistentVolumeClaim"]["claimName"] for v in volumes if "persistentVolumeClaim" in v] == ["pvc-alpha"]
     assert {"name": "workspace", "mountPath": "/home/jovyan/workspace"} in container["volumeMounts"]
+    # the image's default resource class decides the size, over z2jh's singleuser.memory
+    assert container["resources"]["limits"] == {"cpu": 1.0, "memory": 2 * 1024**3}
     assert spawns["not-a-member"]["refused"][0] == 403
     assert spawns["unknown-image"]["refused"][0] == 404
     assert spawns["profile-key"]["refused"][0] == 400 and "'profile'" in spawns["profile-key"]["refused"][1]

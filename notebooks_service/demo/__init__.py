@@ -32,12 +32,30 @@ IMAGES = {
         "display_name": "Python (JupyterLab)",
         "description": "JupyterLab with the scientific Python stack.",
         "local_default_url": "/lab",
+        "resource_classes": ["small", "large", "gpu"],
+        "default_resource_class": "small",
     },
     "minimal": {
         "image": "quay.io/jupyter/base-notebook:latest",
         "display_name": "Minimal (single document)",
         "description": "JupyterLab's simple single-document interface.",
         "local_default_url": "/doc",
+        "resource_classes": ["small"],
+    },
+}
+
+# Sizes to choose from; recorded and shown locally, applied on Kubernetes (README "Resource classes").
+RESOURCE_CLASSES = {
+    "small": {"display_name": "Small", "cpu_limit": 1, "mem_limit": "2G", "mem_guarantee": "1G"},
+    "large": {"display_name": "Large", "cpu_limit": 4, "mem_limit": "16G", "mem_guarantee": "8G"},
+    "gpu": {
+        "display_name": "GPU",
+        "description": "One NVIDIA GPU, on the GPU nodes",
+        "cpu_limit": 8,
+        "mem_limit": "32G",
+        "gpus": 1,
+        "node_selector": {"nvidia.com/gpu.present": "true"},
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
     },
 }
 

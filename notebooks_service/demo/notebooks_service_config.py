@@ -1,10 +1,11 @@
 # Configuration of notebooks-service for the demo Hub (see notebooks_service/demo/__init__.py).
 import os
 
-from notebooks_service.demo import IMAGES, WORKSPACE_MEMBERS
+from notebooks_service.demo import IMAGES, RESOURCE_CLASSES, WORKSPACE_MEMBERS
 
 c = get_config()  # noqa: F821
 c.NotebooksService.images = IMAGES
+c.NotebooksService.resource_classes = RESOURCE_CLASSES
 c.NotebooksService.workspace_policy_class = "static"
 c.NotebooksService.workspace_members = WORKSPACE_MEMBERS
 
