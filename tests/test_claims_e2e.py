@@ -21,9 +21,10 @@ def claims_hub(tmp_path_factory, idp):
     run_dir = tmp_path_factory.mktemp("claims-hub")
     service_config = run_dir / "notebooks_service_config.py"
     service_config.write_text(
-        "from notebooks_service.demo import IMAGES\n"
+        "from notebooks_service.demo import IMAGES, RESOURCE_CLASSES\n"
         "c = get_config()\n"
         "c.NotebooksService.images = IMAGES\n"
+        "c.NotebooksService.resource_classes = RESOURCE_CLASSES\n"
         "c.NotebooksService.workspace_policy_class = 'claims'\n"
         f"c.IdentityProvider.jwks_url = {idp.jwks_url!r}\n"
         f"c.IdentityProvider.issuer = {ISSUER!r}\n"
