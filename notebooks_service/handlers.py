@@ -456,7 +456,10 @@ class ServerHandler(BaseHandler):
                 raise NotFound(
                     f"You have no server for {display_name(workspace, image)}." + (f" {failure}" if failure else "")
                 )
-            self.render_status_page(workspace, entry, notebook, server=None, failure=failure)
+            kube = self.settings.get("kube")
+            # after a failed start the pod may be gone; Kubernetes keeps its events for a while
+            events = await kube.past_events(workspace, user["name"], name) if failure and kube else []
+            self.render_status_page(workspace, entry, notebook, server=None, failure=failure, past_events=events)
             return
         view = self.server_view(name, server, notebook, await self.pod_status(workspace, name))
         if view["ready"]:
@@ -468,7 +471,7 @@ class ServerHandler(BaseHandler):
         else:
             self.render_status_page(workspace, entry, notebook, server=view)
 
-    def render_status_page(self, workspace, image, notebook, *, server, failure=None) -> None:
+    def render_status_page(self, workspace, image, notebook, *, server, failure=None, past_events=()) -> None:
         classes = self.settings["resource_classes"]
         narrowed = self.policy.resource_classes_in(workspace)
         self.render_template(
@@ -481,6 +484,7 @@ class ServerHandler(BaseHandler):
             else {},
             default_class=(resources.choose(image, classes, None, narrowed) or {}).get("name") if classes else None,
             start_on_visit=self.settings["start_on_visit"],
+            past_events=past_events,
             server=server,
             workspace=workspace,
             image=image,

@@ -40,6 +40,7 @@ from .naming import (
     display_name,
     label_value,
     namespace,
+    pod_name,
     server_name,
 )
 
@@ -77,8 +78,11 @@ class WorkspacePlacement(LoggingConfigurable):
         help="ConfigMap in the workspace namespace whose keys become env vars, e.g. 'ws-{workspace}-env'; empty: none.",
     ).tag(config=True)
     pod_name_template = Unicode(
-        "jupyter-{user_server}",
-        help="Pod name (KubeSpawner template fields); must include the server so one user can run several.",
+        "",
+        help="""Pod name as a KubeSpawner template (e.g. 'jupyter-{user_server}'); it must include
+        the server so one user can run several. Empty (default): naming.pod_name,
+        'jupyter-<user>--<server>', which the service computes too, to show the events of a
+        failed start's pod after the pod is gone.""",
     ).tag(config=True)
 
     def apply(
@@ -93,7 +97,11 @@ class WorkspacePlacement(LoggingConfigurable):
         ns = namespace(workspace, namespace_template)
         spawner.namespace = ns
         spawner.image = image["image"]
-        spawner.pod_name = spawner._expand_user_properties(self.pod_name_template)
+        spawner.pod_name = (
+            spawner._expand_user_properties(self.pod_name_template)
+            if self.pod_name_template
+            else pod_name(spawner.user.name, spawner.name)
+        )
         spawner.dns_name = spawner.dns_name_template.format(namespace=ns, name=spawner.pod_name)
         # copy, never mutate: these lists and dicts come from shared configuration
         claim = {"claimName": self.pvc_name_template.format(workspace=workspace)}

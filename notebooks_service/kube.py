@@ -20,7 +20,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from .errors import NotFound, ServiceError
 from .metrics import KUBERNETES_ERRORS
-from .naming import SERVER_LABEL, USER_LABEL, label_value, namespace
+from .naming import SERVER_LABEL, USER_LABEL, label_value, namespace, pod_name
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +98,20 @@ class KubeDiagnostics:
                 return {"kubernetes": "ok", "message": "No pod yet.", "details": {}}
             details = describe_pod(pod)
             details["events"] = [describe_event(e) for e in await self.pod_events(pod)]
+            if any(p["reason"] == "CrashLoopBackOff" for p in details["problems"]):
+                details["last_lines"] = await self._crashed_lines(workspace, user, server_name)
             return {"kubernetes": "ok", "message": summary(details), "hint": hint(details), "details": details}
         except Exception as e:  # diagnostics must never break a page
             reason, message = self._failure(e, namespace(workspace, self.namespace_template))
             log.warning("Kubernetes diagnostics unavailable for %s/%s: %s", user, server_name, _short(e))
             return {"kubernetes": reason, "message": message, "details": {}}
+
+    async def _crashed_lines(self, workspace: str, user: str, server_name: str) -> list[str]:
+        """The last lines of the container that crashed (CrashLoopBackOff): why it did, mostly."""
+        try:
+            return await KubeLogs(self).lines(workspace, user, server_name, tail=20, previous=True)
+        except ServiceError:
+            return []
 
     def _failure(self, e: Exception, ns: str) -> tuple[str, str]:
         """Why a Kubernetes call failed, counted, in words for the status: no answer is not a refusal."""
@@ -121,6 +130,23 @@ class KubeDiagnostics:
             message = "Kubernetes could not be reached: this is the Hub's view only."
         KUBERNETES_ERRORS.labels(reason).inc()
         return reason, message
+
+    async def past_events(self, workspace: str, user: str, server_name: str) -> list[dict[str, Any]]:
+        """The last events of the server's pod, found by its name: after a failed start the pod may be
+        gone, and Kubernetes keeps its events (about an hour). Best effort: [] when they cannot be read."""
+        ns = namespace(workspace, self.namespace_template)
+        try:
+            api = await self.api()
+            events = await api.list_namespaced_event(
+                ns,
+                field_selector=f"involvedObject.name={pod_name(user, server_name)}",
+                _request_timeout=self.request_timeout,
+            )
+        except Exception as e:
+            self._failure(e, ns)
+            log.warning("Cannot read past events of %s/%s: %s", user, server_name, _short(e))
+            return []
+        return [describe_event(e) for e in sorted(events.items, key=_event_time)[-RECENT_EVENTS:]]
 
     async def watch_events(
         self, workspace: str, user: str, server_name: str, *, poll: float = 1

@@ -88,3 +88,15 @@ def label_value(value: str) -> str:
         return value
     digest = hashlib.sha256(value.encode()).hexdigest()[:_HASH_LENGTH]
     return f"{cleaned[: 63 - _HASH_LENGTH - 1].rstrip('-._')}-{digest}".lstrip("-")
+
+
+def pod_name(user: str, server_name: str) -> str:
+    """The pod of ``user``'s server: the Hub-side placement names it, and the service can
+    name it too (to find the events of a pod that is gone). ``jupyter-<user>--<server>`` when
+    that is a DNS label; else a readable prefix and a hash of both names."""
+    plain = f"jupyter-{user}--{server_name}"
+    if len(plain) <= 63 and _DNS_LABEL.fullmatch(plain):
+        return plain
+    digest = hashlib.sha256(f"{user}\0{server_name}".encode()).hexdigest()[:_HASH_LENGTH]
+    cleaned = re.sub(r"[^a-z0-9-]+", "-", f"{user}--{server_name}".lower()).strip("-")
+    return f"jupyter-{cleaned[: 63 - len('jupyter-') - _HASH_LENGTH - 1].rstrip('-')}-{digest}"

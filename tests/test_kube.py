@@ -190,3 +190,22 @@ async def test_problems_come_with_a_next_step(cluster, kube, pod, says):
         assert status["hint"] is None
     else:
         assert says in status["hint"]
+
+
+async def test_a_crash_loop_shows_the_last_lines_of_the_container_that_crashed(cluster, kube):
+    cluster.add_pod(
+        "ws-alpha",
+        "p",
+        LABELS,
+        waiting=("CrashLoopBackOff", "back-off 40s restarting failed container=notebook pod=p_ws-alpha(1)"),
+    )
+    cluster.previous_logs[("ws-alpha", "p")] = ["starting", "ModuleNotFoundError: No module named 'jupyterlab'"]
+    status = await kube.status("alpha", "alice", "alpha-python")
+    assert status["details"]["last_lines"][-1] == "ModuleNotFoundError: No module named 'jupyterlab'"
+
+
+async def test_a_gone_pods_events_are_found_by_its_name(cluster, kube):
+    cluster.add_event("ws-alpha", "jupyter-alice--alpha-python", "FailedScheduling", "0/3 nodes are available")
+    events = await kube.past_events("alpha", "alice", "alpha-python")
+    assert [e["reason"] for e in events] == ["FailedScheduling"]
+    assert await kube.past_events("alpha", "bob", "alpha-python") == []

@@ -11,7 +11,7 @@ except ImportError:
     is_valid_safe_slug = None
 
 from notebooks_service.errors import InvalidRequest
-from notebooks_service.naming import check_workspace, is_valid_server_name, is_valid_workspace, server_name
+from notebooks_service.naming import check_workspace, is_valid_server_name, is_valid_workspace, pod_name, server_name
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -86,3 +86,14 @@ def test_invalid_workspace_is_a_400_that_says_why():
             assert "Invalid workspace name" in e.message
         else:
             raise AssertionError(f"{bad!r} accepted")
+
+
+@given(st.text(min_size=1, max_size=80), st.text(min_size=1, max_size=30))
+def test_pod_names_are_always_dns_labels_and_tell_users_apart(user, server):
+    name = pod_name(user, server)
+    assert len(name) <= 63 and re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name), name
+    assert pod_name(user + "x", server) != name
+
+
+def test_plain_pod_names_are_what_kubespawner_would_call_them():
+    assert pod_name("alice", "alpha-python") == "jupyter-alice--alpha-python"
