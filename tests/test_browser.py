@@ -191,3 +191,22 @@ def test_the_start_form_offers_the_classes_of_the_image_and_starts_the_one_chose
     page.click("#start-form button")
     page.wait_for_url(hub.service_url + "alpha/python")
     assert page.inner_text("#server-class") == "large"
+
+
+def test_a_failed_start_page_says_what_kubernetes_said(page, hub, cluster):
+    forget_output(hub, "alice", "alpha-minimal")
+    cluster.add_event(
+        "ws-alpha",
+        "jupyter-alice--alpha-minimal",
+        "FailedScheduling",
+        "0/3 nodes are available: 3 Insufficient memory.",
+    )
+    set_spawn_failure(hub, "the pod could not be scheduled")
+    log_in(page, hub, "alice")
+    page.goto(hub.service_url + "alpha/minimal")
+    page.click("#start")
+    page.locator("#progress-failure, #failure").first.wait_for(state="visible", timeout=30_000)
+    page.reload()  # the page as it stays after a failed start: the Hub's reason and the pod's events
+    assert "the pod could not be scheduled" in page.inner_text("#failure")
+    assert "Insufficient memory" in page.inner_text("#past-events")
+    screenshot(page, "status-failed-events.png")
