@@ -659,7 +659,8 @@ class ServerLogsHandler(BaseHandler):
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
         try:
-            while line is not None and not self._left.is_set():
+            # until the log ends, the reader leaves, or the service shuts down (the reader reconnects)
+            while line is not None and not self._left.is_set() and not self.settings["draining"].is_set():
                 self.write(f"data: {json.dumps({'line': line})}\n\n")
                 await self.flush()
                 while True:
