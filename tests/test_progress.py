@@ -151,21 +151,3 @@ async def test_the_old_progress_url_still_streams_and_a_notebook_called_progress
     # and what follows /-/ is never a notebook
     code, body = await alice.json("GET", "alpha/minimal/-/nonsense")
     assert code == 404 and body["message"].startswith("No such page")
-
-
-async def test_a_failed_start_page_shows_the_gone_pods_events(client, hub, cluster, tokens):
-    cluster.add_event(
-        "ws-alpha",
-        "jupyter-alice--alpha-minimal",
-        "FailedScheduling",
-        "0/3 nodes are available: 3 Insufficient memory.",
-    )
-    set_spawn_failure(hub, "the pod could not be scheduled")
-    alice = client("alice")
-    await alice.json("POST", "alpha/minimal")
-    await follow(alice, "alpha/minimal/-/progress")  # until it failed
-    page = requests.get(
-        hub.service_url + "alpha/minimal", headers={"Authorization": f"token {tokens['alice']}", "Accept": "text/html"}
-    )
-    assert page.status_code == 200 and "the pod could not be scheduled" in page.text
-    assert 'id="past-events"' in page.text and "Insufficient memory" in page.text
