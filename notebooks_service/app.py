@@ -14,6 +14,7 @@ import os
 import secrets
 import signal
 import sys
+from collections import Counter
 from urllib.parse import urlparse
 
 import jinja2
@@ -240,6 +241,11 @@ class NotebooksService(SharedConfig, Application):
         return "off" if self.kubernetes == "off" else "kubernetes"
 
     local_logs_dir = Unicode(help="Folder of the servers' output files for server_logs = 'local'.").tag(config=True)
+    max_log_follows_per_user = Integer(
+        5,
+        help="""Server logs one user may follow at once (each holds a stream to Kubernetes); beyond
+        it, 429 with Retry-After.""",
+    ).tag(config=True)
 
     notebook_url_template = Unicode(
         "{server_url}lab/tree/{notebook}",
@@ -406,6 +412,8 @@ class NotebooksService(SharedConfig, Application):
             identity_provider=self.identity_provider,
             kube=kube,
             server_logs=self.make_server_logs(kube),
+            log_follows=Counter(),  # followed server logs, by user
+            max_log_follows_per_user=self.max_log_follows_per_user,
             request_budget=self.request_budget,
             allow_origins=frozenset(self.allow_origins),
             trusted_proxies=[ipaddress.ip_network(v, strict=False) for v in self.trusted_proxies],

@@ -31,6 +31,7 @@ from .errors import (
     ServiceUnavailable,
     SpawnFailed,
     TokenExpired,
+    TooManyRequests,
     Unauthorized,
 )
 from .hub import Deadline, request_deadline
@@ -628,7 +629,20 @@ class ServerLogsHandler(BaseHandler):
             raise NotFound("Server logs are not available here (NotebooksService.server_logs is off).")
         accept = self.request.headers.get("Accept", "")
         if self._flag("follow") or "text/event-stream" in accept:
-            await self._follow(source.follow(workspace, user["name"], name, tail=tail))
+            # each follower holds a stream to Kubernetes (or a file): a few per user
+            following = self.settings["log_follows"]
+            if following[user["name"]] >= self.settings["max_log_follows_per_user"]:
+                raise TooManyRequests(
+                    f"You are following {following[user['name']]} server logs at once, the most allowed: "
+                    "close one and try again."
+                )
+            following[user["name"]] += 1
+            try:
+                await self._follow(source.follow(workspace, user["name"], name, tail=tail))
+            finally:
+                following[user["name"]] -= 1
+                if following[user["name"]] <= 0:
+                    del following[user["name"]]
             return
         lines = await source.lines(workspace, user["name"], name, tail=tail, previous=previous)
         if self.get_query_argument("format", "") == "text" or accept.startswith("text/plain"):

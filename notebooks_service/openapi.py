@@ -310,7 +310,7 @@ def describe(prefix: str, version: str) -> dict[str, Any]:
                             },
                         }
                     }
-                    | _errors(400, 401, 403, 404, 502, 503),
+                    | _errors(400, 401, 403, 404, 429, 502, 503),
                 },
             },
             "/health": {

@@ -133,3 +133,32 @@ async def test_a_pods_log_followed(cluster: FakeKubernetes, pod_logs):
     ]
     query = [r for r in cluster.requests if "/log" in r][-1]
     assert "follow=true" in query.lower() and "tailLines=10" in query
+
+
+async def test_a_user_follows_a_few_logs_at_once_not_more(client):
+    alice = client("alice")
+    await alice.json("POST", "alpha/minimal")
+    await alice.wait_ready("alpha/minimal")
+    streams, received = [], []
+    try:
+        for _ in range(5):  # NotebooksService.max_log_follows_per_user
+            stream = AsyncHTTPClient(force_instance=True)
+            streams.append(stream)
+            chunks: list[bytes] = []
+            received.append(chunks)
+            request = HTTPRequest(
+                alice.hub.service_url + "alpha/minimal/-/logs?tail=1&follow=1",
+                headers={"Authorization": f"token {alice.token}"},
+                streaming_callback=chunks.append,
+                request_timeout=60,
+            )
+            asyncio.ensure_future(stream.fetch(request, raise_error=False))
+        deadline = time.monotonic() + 30
+        while not all(b"data:" in b"".join(chunks) for chunks in received):
+            assert time.monotonic() < deadline, "the five streams did not open"
+            await asyncio.sleep(0.1)
+        code, body = await alice.json("GET", "alpha/minimal/-/logs?follow=1")
+        assert code == 429 and "following 5 server logs at once" in body["message"]
+    finally:
+        for stream in streams:
+            stream.close()
