@@ -254,12 +254,18 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             default = resources.choose(entry, classes, None)
             per_image[name] = {"allowed": resources.offered(entry, classes), "default": default["name"]}
         return {
-            "resource_classes": {n: {**c, "size": resources.size(c)} for n, c in classes.items()},
+            "resource_classes": resources.described(classes, list(classes)),
             "class_rules": {
                 "images": per_image,
                 "workspaces": {w: self.policy.resource_classes_in(w) for w in workspaces},
             },
         }
+
+    def begin_event_stream(self) -> None:
+        """Answer with server-sent events, unbuffered on the way (progress, followed logs)."""
+        self.set_header("Content-Type", "text/event-stream")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")  # nginx: do not buffer the stream
 
     def allowed_methods(self) -> list[str]:
         """The methods this handler implements (OPTIONS: CORS preflights)."""
@@ -477,12 +483,7 @@ class ServerHandler(BaseHandler):
         narrowed = self.policy.resource_classes_in(workspace)
         self.render_template(
             "status.html",
-            resource_classes={
-                n: {**classes[n], "size": resources.size(classes[n])}
-                for n in resources.offered(image, classes, narrowed)
-            }
-            if classes
-            else {},
+            resource_classes=resources.described(classes, resources.offered(image, classes, narrowed)),
             default_class=(resources.choose(image, classes, None, narrowed) or {}).get("name") if classes else None,
             start_on_visit=self.settings["start_on_visit"],
             past_events=past_events,
@@ -559,9 +560,7 @@ class ServerProgressHandler(BaseHandler):
             # before any header is sent: over the caps, this is a plain 429/503 error
             self.watcher = self.settings["progress"].watch(user["name"], name, workspace)
 
-        self.set_header("Content-Type", "text/event-stream")
-        self.set_header("Cache-Control", "no-cache")
-        self.set_header("X-Accel-Buffering", "no")  # nginx: do not buffer the stream
+        self.begin_event_stream()
         try:
             if events is not None:
                 for event in events:
@@ -663,15 +662,12 @@ class ServerLogsHandler(BaseHandler):
             finally:
                 await queue.put(None)
 
-        first = asyncio.ensure_future(lines.__anext__())  # a missing pod or file is a plain error
         try:
-            line = await first
+            line = await lines.__anext__()  # before any header: a missing pod or file is a plain error
         except StopAsyncIteration:
             line = None
         task = asyncio.ensure_future(pump())
-        self.set_header("Content-Type", "text/event-stream")
-        self.set_header("Cache-Control", "no-cache")
-        self.set_header("X-Accel-Buffering", "no")
+        self.begin_event_stream()
         try:
             # until the log ends, the reader leaves, or the service shuts down (the reader reconnects)
             while line is not None and not self._left.is_set() and not self.settings["draining"].is_set():

@@ -13,6 +13,7 @@ from tornado import web
 from tornado.log import access_log
 
 from .metrics import route_of
+from .naming import display_name
 
 _SECRET_PARAM = re.compile(r"([?&](?:token|code|state|_xsrf)=)[^&\s]*", re.IGNORECASE)
 
@@ -78,7 +79,7 @@ def log_request(handler: web.RequestHandler) -> None:
         "status": status,
         "latency_ms": round(latency, 1),
         "user": getattr(caller, "name", None),
-        "server": f"{kwargs['workspace']}/{kwargs['image']}"[:200] if "workspace" in kwargs else None,
+        "server": display_name(kwargs["workspace"], kwargs["image"])[:200] if "workspace" in kwargs else None,
     }
     access_log.log(level, "%d %s %.1fms", status, request_summary(handler), latency, extra=fields)
 

@@ -100,6 +100,11 @@ def choose(
     return classes[requested]
 
 
+def described(classes: dict[str, dict[str, Any]], names: list[str]) -> dict[str, dict[str, Any]]:
+    """The classes ``names``, each with its size in words, for a start form."""
+    return {name: {**classes[name], "size": size(classes[name])} for name in names}
+
+
 def size(resource_class: dict[str, Any]) -> str:
     """A class's size in a few words, for the start form."""
     parts = []
