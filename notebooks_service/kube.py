@@ -22,6 +22,10 @@ from .errors import NotFound, ServiceError
 from .metrics import KUBERNETES_ERRORS
 from .naming import SERVER_LABEL, USER_LABEL, label_value, namespace, pod_name
 
+# what KubeSpawner annotates each pod with: the Hub's names, unescaped (none for the default server)
+USERNAME_ANNOTATION = "hub.jupyter.org/username"
+SERVERNAME_ANNOTATION = "hub.jupyter.org/servername"
+
 log = logging.getLogger(__name__)
 
 # container waiting reasons a user can act on, or at least should be told about
@@ -79,7 +83,8 @@ class KubeDiagnostics:
             label_selector=self.selector(user, server_name),
             _request_timeout=self.request_timeout,
         )
-        return pods.items[0] if pods.items else None
+        # labels can be chosen to look alike; KubeSpawner's annotations carry the names whole
+        return next((pod for pod in pods.items if _belongs_to(pod, user, server_name)), None)
 
     async def pod_events(self, pod: Any) -> list[Any]:
         api = await self.api()
@@ -232,6 +237,15 @@ class KubeLogs:
                 yield raw.decode(errors="replace").rstrip("\n")
         finally:
             response.release()
+
+
+def _belongs_to(pod: Any, user: str, server_name: str) -> bool:
+    """Whether KubeSpawner's annotations say the pod is ``user``'s server ``server_name``."""
+    annotations = pod.metadata.annotations or {}
+    return (
+        annotations.get(USERNAME_ANNOTATION) == user
+        and annotations.get(SERVERNAME_ANNOTATION, "") == server_name
+    )
 
 
 def describe_pod(pod: Any) -> dict[str, Any]:

@@ -30,6 +30,8 @@ WORKSPACE_MAX_LENGTH = 63 - len(NAMESPACE_PREFIX)
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _SAFE_SLUG = re.compile(r"[a-z](?:-?[a-z0-9])*")
 _PLAIN_PART = re.compile(r"[a-z][a-z0-9]*")
+# a label value: alphanumeric ends, [A-Za-z0-9._-] between (empty is valid: the default server)
+_LABEL = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)?")
 _HASH_LENGTH = 8
 
 
@@ -82,21 +84,32 @@ def namespace(workspace: str, template: str = DEFAULT_NAMESPACE_TEMPLATE) -> str
 
 
 def label_value(value: str) -> str:
-    """A Kubernetes label value (<= 63 chars of [A-Za-z0-9._-], alphanumeric ends) naming ``value``."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", value).strip("-._")
-    if cleaned == value and len(value) <= 63:
+    """A Kubernetes label value (<= 63 chars of [A-Za-z0-9._-], alphanumeric ends) naming ``value``, injectively.
+
+    KubeSpawner's ``safe_slug`` rule: a value that is a valid label and has no ``--`` is
+    kept as it is; any other gets a readable prefix, ``--`` and a hash of the whole value.
+    A kept value never contains ``--`` and a hashed one always does, so no user can pick a
+    name that equals another's hashed label (``alice-example.org-7a64adf2`` is kept, and
+    ``alice@example.org`` becomes ``alice-example.org--<hash>``).
+    """
+    if "--" not in value and len(value) <= 63 and _LABEL.fullmatch(value):
         return value
     digest = hashlib.sha256(value.encode()).hexdigest()[:_HASH_LENGTH]
-    return f"{cleaned[: 63 - _HASH_LENGTH - 1].rstrip('-._')}-{digest}".lstrip("-")
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", value).strip("-._")
+    cleaned = cleaned[: 63 - _HASH_LENGTH - 2].rstrip("-._") or "x"
+    return f"{cleaned}--{digest}"
 
 
 def pod_name(user: str, server_name: str) -> str:
     """The pod of ``user``'s server: the Hub-side placement names it, and the service can
     name it too (to find the events of a pod that is gone). ``jupyter-<user>--<server>`` when
-    that is a DNS label; else a readable prefix and a hash of both names."""
+    that is a DNS label and the user's name cannot blur the ``--`` (no ``--`` in it, no ``-``
+    at its end: server names never have ``--``); else a readable prefix, ``---`` and a hash of
+    both names. A plain name never holds ``---`` and a hashed one always does: no two meet."""
     plain = f"jupyter-{user}--{server_name}"
-    if len(plain) <= 63 and _DNS_LABEL.fullmatch(plain):
+    if len(plain) <= 63 and _DNS_LABEL.fullmatch(plain) and "--" not in user and not user.endswith("-"):
         return plain
     digest = hashlib.sha256(f"{user}\0{server_name}".encode()).hexdigest()[:_HASH_LENGTH]
-    cleaned = re.sub(r"[^a-z0-9-]+", "-", f"{user}--{server_name}".lower()).strip("-")
-    return f"jupyter-{cleaned[: 63 - len('jupyter-') - _HASH_LENGTH - 1].rstrip('-')}-{digest}"
+    cleaned = re.sub(r"[^a-z0-9]+", "-", f"{user} {server_name}".lower()).strip("-")
+    cleaned = cleaned[: 63 - len("jupyter-") - _HASH_LENGTH - 3].rstrip("-") or "x"
+    return f"jupyter-{cleaned}---{digest}"

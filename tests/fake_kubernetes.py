@@ -62,9 +62,16 @@ class FakeKubernetes(ThreadedServer):
         waiting=None,
         unschedulable=None,
         last_terminated=None,
+        annotations=None,
     ):
         """A pod; ``waiting=(reason, message)`` for its container, ``unschedulable=message``,
-        ``last_terminated=(reason, exit code)`` for how its container ended before a restart."""
+        ``last_terminated=(reason, exit code)`` for how its container ended before a restart.
+        ``annotations`` default to KubeSpawner's, named after the user and server labels."""
+        if annotations is None:
+            annotations = {
+                "hub.jupyter.org/username": labels.get("notebooks-service.jupyter.org/user", ""),
+                "hub.jupyter.org/servername": labels.get("notebooks-service.jupyter.org/server", ""),
+            }
         state = (
             {"waiting": {"reason": waiting[0], "message": waiting[1]}} if waiting else {"running": {"startedAt": now()}}
         )
@@ -80,6 +87,7 @@ class FakeKubernetes(ThreadedServer):
                 "name": name,
                 "namespace": namespace,
                 "labels": labels,
+                "annotations": annotations,
                 "resourceVersion": str(next(self._versions)),
             },
             "spec": {"containers": [{"name": "notebook", "image": "quay.io/jupyter/scipy-notebook"}]},

@@ -37,6 +37,23 @@ async def test_finds_the_pod_by_labels_in_the_workspace_namespace(cluster, kube)
     ]
 
 
+async def test_a_pod_with_alices_labels_but_anothers_names_is_not_shown_to_her(cluster, kube):
+    # labels written under an older rule, or by anyone who can label pods: the annotations decide
+    cluster.add_pod(
+        "ws-alpha",
+        "jupyter-mallory--alpha-python",
+        LABELS,
+        phase="Running",
+        annotations={"hub.jupyter.org/username": "mallory", "hub.jupyter.org/servername": "alpha-python"},
+    )
+    cluster.add_event("ws-alpha", "jupyter-mallory--alpha-python", "Started", "mallory's secret work")
+    assert await kube.find_pod("alpha", "alice", "alpha-python") is None
+    status = await kube.status("alpha", "alice", "alpha-python")
+    assert status["message"] == "No pod yet." and "mallory" not in str(status)
+    cluster.add_pod("ws-alpha", "jupyter-alice--alpha-python", LABELS, phase="Running")
+    assert (await kube.find_pod("alpha", "alice", "alpha-python")).metadata.name == "jupyter-alice--alpha-python"
+
+
 async def test_image_pull_backoff_is_reported(cluster, kube):
     cluster.add_pod(
         "ws-alpha",

@@ -11,7 +11,14 @@ except ImportError:
     is_valid_safe_slug = None
 
 from notebooks_service.errors import InvalidRequest
-from notebooks_service.naming import check_workspace, is_valid_server_name, is_valid_workspace, pod_name, server_name
+from notebooks_service.naming import (
+    check_workspace,
+    is_valid_server_name,
+    is_valid_workspace,
+    label_value,
+    pod_name,
+    server_name,
+)
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -97,3 +104,42 @@ def test_pod_names_are_always_dns_labels_and_tell_users_apart(user, server):
 
 def test_plain_pod_names_are_what_kubespawner_would_call_them():
     assert pod_name("alice", "alpha-python") == "jupyter-alice--alpha-python"
+
+
+LABEL = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)?")
+
+
+def test_a_chosen_name_cannot_take_another_users_label():
+    hashed = label_value("alice@example.org")
+    assert hashed.startswith("alice-example.org--")
+    # a user who picks exactly that name (or the old hashed form) keeps a label of their own
+    assert label_value(hashed) != hashed
+    assert label_value("alice-example.org-7a64adf2") == "alice-example.org-7a64adf2"
+    assert label_value("alice-example.org-7a64adf2") != hashed
+
+
+@given(st.text(max_size=100))
+def test_label_values_are_valid_and_plain_ones_never_look_hashed(value):
+    label = label_value(value)
+    assert len(label) <= 63 and LABEL.fullmatch(label), label
+    # kept whole, without '--'; or hashed, always with '--': the two kinds never meet
+    assert (label == value and "--" not in value) or "--" in label
+
+
+@given(st.text(max_size=70), st.text(max_size=70))
+def test_distinct_values_get_distinct_labels(a, b):
+    if a != b:
+        assert label_value(a) != label_value(b)
+
+
+@given(st.text(min_size=1, max_size=40), st.sampled_from(["alpha-python", "a-b-3f2a9c1b", "x"]))
+def test_plain_pod_names_never_look_hashed(user, server):
+    name = pod_name(user, server)
+    assert (name == f"jupyter-{user}--{server}" and "---" not in name) or "---" in name
+
+
+def test_a_user_named_like_a_hashed_pod_gets_another_pod():
+    hashed = pod_name("Bob", "alpha-python")
+    assert "---" in hashed
+    assert pod_name(hashed[len("jupyter-") :], "alpha-python") != hashed
+    assert pod_name("a--b", "c") != pod_name("a", "b--c")
