@@ -4,8 +4,10 @@
 # Build with chartpress (helm-chart/chartpress.yaml) or: docker build --target service .
 
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
-# z2jh 4.4.0's hub: JupyterHub 5.5.0 and KubeSpawner 7.0.0, what `make test` runs its second pass on
+# z2jh 4.4.0's hub (JupyterHub 5.5.0, KubeSpawner 7.0.0), with JupyterHub upgraded to 5.5.4:
+# 5.5.3 fixed GHSA-hx46-2cv3-mh6g and four more advisories. `make test` runs its second pass on these.
 ARG HUB_IMAGE=quay.io/jupyterhub/k8s-hub:4.4.0
+ARG HUB_JUPYTERHUB_VERSION=5.5.4
 
 # ---- build: wheels and a virtualenv; nothing of this stage but /opt/venv and /wheels ships
 FROM ${PYTHON_IMAGE} AS build
@@ -31,9 +33,10 @@ ENTRYPOINT ["notebooks-service"]
 
 # ---- hub: JupyterHub's z2jh image, plus notebooks_service.hubside for the guard
 FROM ${HUB_IMAGE} AS hub
+ARG HUB_JUPYTERHUB_VERSION
 COPY --from=build /wheels /tmp/wheels
 USER 0
-RUN pip install --no-cache-dir /tmp/wheels/*.whl && rm -rf /tmp/wheels
+RUN pip install --no-cache-dir "jupyterhub==${HUB_JUPYTERHUB_VERSION}" /tmp/wheels/*.whl && rm -rf /tmp/wheels
 USER 1000
 
 # the default target, last: the service

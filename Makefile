@@ -4,9 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PROXY := node_modules/.bin/configurable-http-proxy
-# the second test pass: exactly what z2jh 4.4.0's hub image ships (tests/test_chart.py checks it)
+# the second test pass: what our hub image runs, z2jh 4.4.0's hub with JupyterHub 5.5.4 (the
+# security fixes); the rest exactly as z2jh ships it (tests/test_chart.py checks both)
 JH5 := .venv-jh5
-JH5_PINS := jupyterhub==5.5.0 jupyterhub-kubespawner==7.0.0 jupyterhub-idle-culler==1.4.0 pycurl==7.46.0
+JH5_PINS := jupyterhub==5.5.4 jupyterhub-kubespawner==7.0.0 jupyterhub-idle-culler==1.4.0 pycurl==7.46.0
 
 .PHONY: demo test fuzz bench lint clean
 

@@ -35,6 +35,7 @@ from traitlets import Float, Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
 from .errors import HubError, HubUnavailable, InvalidRequest, NotFound, ServerBusy, SpawnFailed
+from .log import redact
 from .metrics import HUB_REQUESTS, hub_endpoint
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,13 @@ class HubClient(LoggingConfigurable):
         the Hub takes away stops JWT access within this time; Hub-token callers are checked
         by HubOAuth on every token lookup instead.""",
     ).tag(config=True)
+    hub_version_seconds = Float(
+        300,
+        help="""How long the Hub's version (it decides the shape of a start request: JupyterHub 6
+        takes display_name and user_options, 5.x takes user_options as the whole body) is trusted
+        before it is read again. It is also read again whenever the Hub refuses a start, and the
+        start is sent once more if the Hub's major version changed (a rollback, an upgrade).""",
+    ).tag(config=True)
     stream_idle_timeout = Float(
         30,
         help="Seconds without a byte (the Hub sends keepalives every 8 s) before a progress stream counts as broken.",
@@ -147,7 +155,7 @@ class HubClient(LoggingConfigurable):
         self._users: dict[str, _CachedUser] = {}
         self._scopes_held: dict[tuple[str, str], tuple[bool, float]] = {}
         self._user_reads: dict[str, asyncio.Future] = {}
-        self._hub_version: tuple[int, ...] | None = None
+        self._hub_version: tuple[tuple[int, ...], float] | None = None  # (version, until when it is trusted)
 
     # -- transport --------------------------------------------------------
 
@@ -250,7 +258,11 @@ class HubClient(LoggingConfigurable):
 
     def _fail(self, what: str, response: HubResponse) -> HubError:
         """An error for a Hub answer we did not expect, logged for the operator."""
-        log.error("Hub API %s: unexpected %s: %s", what, response.code, response.message)
+        if response.code >= 500:
+            # a 5xx's text is the Hub's own trouble (OAuthenticator 17.4 puts an ID token in it): not ours to pass on
+            log.error("Hub API %s: unexpected %s (its text is in the Hub's log, not here)", what, response.code)
+        else:
+            log.error("Hub API %s: unexpected %s: %s", what, response.code, redact(response.message))
         if response.code == 403:
             return HubError(
                 "The notebooks service is not permitted to do this on the Hub; "
@@ -260,19 +272,23 @@ class HubClient(LoggingConfigurable):
             return ServerBusy("The Hub is busy; please try again shortly.", 503, retry_after=10)
         if response.code in (502, 503, 504):  # a proxy in front of the Hub, saying the Hub is not there
             return HubUnavailable("The Hub is not answering right now; please try again in a moment.")
-        return HubError(f"The Hub answered {response.code} to {what}.")
+        return HubError(f"The Hub answered {response.code} to {what}; ask an operator to check the Hub's log.")
 
     # -- the Hub's API, as this service needs it --------------------------
 
-    async def hub_version(self) -> tuple[int, ...]:
-        """The Hub's version as a tuple, fetched once."""
-        if self._hub_version is None:
+    async def hub_version(self, *, fresh: bool = False) -> tuple[int, ...]:
+        """The Hub's (major, minor), read again after ``hub_version_seconds`` or when ``fresh``."""
+        known = self._hub_version
+        if fresh or known is None or known[1] <= time.monotonic():
             response = await self.api_request("GET", "/")
             if response.code != 200:
                 raise self._fail("a version request", response)
             version = str(response.body.get("version", "0"))
-            self._hub_version = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
-        return self._hub_version
+            parsed = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
+            if known is not None and known[0] != parsed:
+                log.warning("The Hub's version changed: %s -> %s", _dotted(known[0]), _dotted(parsed))
+            self._hub_version = known = (parsed, time.monotonic() + self.hub_version_seconds)
+        return known[0]
 
     async def check_ready(self) -> None:
         """Raise HubUnavailable/HubError unless the Hub answers its API (one try, no retries)."""
@@ -424,13 +440,28 @@ class HubClient(LoggingConfigurable):
     async def _start(
         self, user: str, server_name: str, display_name: str, user_options: dict[str, Any]
     ) -> tuple[dict[str, Any], bool]:
-        if await self.hub_version() >= (6,):
+        version = await self.hub_version()
+        try:
+            return await self._request_start(user, server_name, display_name, user_options, version)
+        except (SpawnFailed, InvalidRequest):
+            # a Hub rolled back (or upgraded) since we read its version refuses the body's shape: look again
+            now = await self.hub_version(fresh=True)
+            if _wraps_user_options(now) == _wraps_user_options(version):
+                raise
+            log.warning("Starting %s/%s again in the shape JupyterHub %s takes", user, server_name, _dotted(now))
+            return await self._request_start(user, server_name, display_name, user_options, now)
+
+    async def _request_start(
+        self, user: str, server_name: str, display_name: str, user_options: dict[str, Any], version: tuple[int, ...]
+    ) -> tuple[dict[str, Any], bool]:
+        if _wraps_user_options(version):
             body = {"display_name": display_name, "user_options": user_options}
         else:
             body = user_options  # before 6.0 the whole body is user_options
         path = f"/users/{_quote(user)}/servers/{_quote(server_name)}"
         response = await self.api_request("POST", path, body)
-        message = response.message
+        # a 4xx's message is the Hub's word to the user; a 5xx's is the Hub's trouble, never passed on
+        message = redact(response.message) if response.code < 500 else ""
         started = True
         if response.code in (201, 202):
             pass
@@ -453,10 +484,12 @@ class HubClient(LoggingConfigurable):
         if server is None:
             # accepted, then gone: the spawn failed at once; the Hub remembers why
             reason = await self.last_spawn_failure(user, server_name) or message
+            if reason:
+                raise SpawnFailed(f"The server failed to start: {reason}")
             raise SpawnFailed(
-                f"The server failed to start: {reason}"
-                if reason
-                else f"The server failed to start (the Hub answered {response.code}); ask an operator to check the Hub's log."
+                f"The server failed to start: the Hub answered {response.code} and it is not running. If you "
+                "logged in long ago, log out and log in again (the Hub may have failed to renew your login); "
+                "if that does not help, ask an operator to check the Hub's log."
             )
         return server, started
 
@@ -545,7 +578,7 @@ class HubClient(LoggingConfigurable):
             return None
         events = EventStreamParser().feed(response.body.encode() if isinstance(response.body, str) else b"")
         last = events[-1] if events else {}
-        return last.get("message") if last.get("failed") else None
+        return redact(str(last.get("message"))) if last.get("failed") and last.get("message") else None
 
 
 class _StreamReader(httputil.HTTPMessageDelegate):
@@ -603,6 +636,15 @@ async def _acquire_within(lock: asyncio.Lock | asyncio.Semaphore, timeout: float
     # it may have won the lock in the instant it was cancelled: then give it back
     acquiring.add_done_callback(lambda f: None if f.cancelled() else lock.release())
     return False
+
+
+def _wraps_user_options(version: tuple[int, ...]) -> bool:
+    """JupyterHub 6 takes ``{"display_name", "user_options"}`` to start a server; 5.x the options alone."""
+    return version >= (6,)
+
+
+def _dotted(version: tuple[int, ...]) -> str:
+    return ".".join(map(str, version))
 
 
 def _split_stopped(user_model: dict[str, Any]) -> dict[str, Any]:

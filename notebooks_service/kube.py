@@ -242,10 +242,7 @@ class KubeLogs:
 def _belongs_to(pod: Any, user: str, server_name: str) -> bool:
     """Whether KubeSpawner's annotations say the pod is ``user``'s server ``server_name``."""
     annotations = pod.metadata.annotations or {}
-    return (
-        annotations.get(USERNAME_ANNOTATION) == user
-        and annotations.get(SERVERNAME_ANNOTATION, "") == server_name
-    )
+    return annotations.get(USERNAME_ANNOTATION) == user and annotations.get(SERVERNAME_ANNOTATION, "") == server_name
 
 
 def describe_pod(pod: Any) -> dict[str, Any]:

@@ -15,12 +15,25 @@ from tornado.log import access_log
 from .metrics import route_of
 from .naming import display_name
 
-_SECRET_PARAM = re.compile(r"([?&](?:token|code|state|_xsrf)=)[^&\s]*", re.IGNORECASE)
+# JupyterHub's rule (jupyterhub.log.SCRUB_PARAM_KEYS): a parameter whose name contains any of these
+_SECRET_PARAM = re.compile(r"([?&][^=&\s#]*(?:token|auth|key|code|state|xsrf)[^=&\s#]*=)[^&\s#]*", re.IGNORECASE)
+# a JWT anywhere: every JOSE header is base64url of '{"...', so it starts with 'eyJ'
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 
 
 def scrub_url(url: str) -> str:
     """The URL with the values of secret query parameters replaced."""
     return _SECRET_PARAM.sub(r"\1[secret]", url or "")
+
+
+def redact(text: str) -> str:
+    """Text from another system (a Hub message, an exception) with anything JWT-shaped masked."""
+    return _JWT.sub("[jwt]", text or "")
+
+
+def scrub(text: str) -> str:
+    """A log line without secret query values and without JWTs."""
+    return redact(scrub_url(text))
 
 
 class SecretsFilter(logging.Filter):
@@ -34,9 +47,11 @@ class SecretsFilter(logging.Filter):
             record.msg, record.args = "OAuth state argument does not match the state cookie %s", (record.args[1],)
             return True
         message = record.getMessage()
-        scrubbed = scrub_url(message)
+        scrubbed = scrub(message)
         if scrubbed != message:
             record.msg, record.args = scrubbed, None
+        if record.exc_info and not record.exc_text:  # a traceback quotes messages too
+            record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
         return True
 
 

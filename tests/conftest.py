@@ -281,6 +281,11 @@ def set_spawn_delay(hub: DemoHub, seconds: float | None) -> None:
     _switch(hub, "spawn-delay", seconds)
 
 
+def set_refresh_failure(hub: DemoHub, token: str | None) -> None:
+    """Make the test Hub's login renewals answer 500 quoting ``token`` (None: renewals succeed)."""
+    _switch(hub, "refresh-fail", token)
+
+
 def set_spawn_failure(hub: DemoHub, message: str | None) -> None:
     """Make the test Hub's spawns fail with ``message`` (None: succeed)."""
     _switch(hub, "spawn-fail", message)

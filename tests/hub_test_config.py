@@ -32,3 +32,23 @@ async def as_the_test_asks(spawner):
 
 
 c.Spawner.pre_spawn_hook = as_the_test_asks
+
+
+from jupyterhub.auth import DummyAuthenticator  # noqa: E402
+from tornado import web  # noqa: E402
+
+
+class RenewingAuthenticator(DummyAuthenticator):
+    """While <run_dir>/refresh-fail exists, renewing a login fails as OAuthenticator 17.4's does with
+    an expired ID token: a 500 whose text quotes the token (oauthenticator#793)."""
+
+    async def refresh_user(self, user, handler=None, **kwargs):
+        path = os.path.join(run_dir, "refresh-fail")
+        if os.path.exists(path):
+            with open(path) as f:
+                raise web.HTTPError(500, f"Unable to decode id token: {f.read()}: Signature has expired")
+        return True
+
+
+c.JupyterHub.authenticator_class = RenewingAuthenticator
+c.Authenticator.refresh_pre_spawn = True  # as OAuthenticator deployments set it: a start renews the login first

@@ -1,10 +1,11 @@
 """End to end, as a JSON client with a Hub API token, through the Hub's proxy."""
 
 import asyncio
+import json
 
 import pytest
 
-from conftest import ADMIN_TOKEN, admin_request, hub_version, set_spawn_delay, wait_for
+from conftest import ADMIN_TOKEN, admin_request, hub_version, set_refresh_failure, set_spawn_delay, wait_for
 
 pytestmark = pytest.mark.usefixtures("clean_servers")
 
@@ -205,3 +206,28 @@ async def test_a_trailing_newline_in_a_workspace_is_a_400_for_every_method(clien
 async def test_messages_are_shown_as_written(client):
     code, body = await client("alice").json("GET", "alpha/py%25thon")
     assert code == 404 and "'py%thon'" in body["message"] and "%%" not in body["message"]
+
+
+# a JWT's shape (our log filter masks it), with a payload too short for test_zz_logs' pattern: the
+# Hub's own log line quotes it, and that line is the Hub's (OAuthenticator's) doing, not ours
+EXPIRED_ID_TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOjF9.c2lnbmF0dXJlLW5vdC1yZWFs"
+
+
+async def test_a_hub_500_quoting_a_token_reaches_neither_the_user_nor_our_log(client, hub):
+    with open(hub.log_path) as f:
+        f.seek(0, 2)
+        start = f.tell()
+    set_refresh_failure(hub, EXPIRED_ID_TOKEN)
+    try:
+        code, body = await client("alice").json("POST", "alpha/python")
+    finally:
+        set_refresh_failure(hub, None)
+    assert code == 502, body
+    assert EXPIRED_ID_TOKEN not in json.dumps(body) and "decode" not in body["message"]
+    assert "answered 500" in body["message"] and "log in again" in body["message"]
+    with open(hub.log_path) as f:
+        f.seek(start)
+        quoting = [line for line in f if EXPIRED_ID_TOKEN in line]
+    # the Hub's own lines say it (so ours would be seen); none of the service's does
+    assert quoting
+    assert all(" JupyterHub " in line for line in quoting), quoting

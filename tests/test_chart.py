@@ -214,26 +214,37 @@ def test_chartpress_knows_the_images():
 Z2JH = os.path.join(os.path.dirname(ROOT), "shared", "peers", "z2jh-4.4.0")
 
 
-def test_the_hub_image_is_the_z2jh_the_suite_runs_against():
+def test_the_hub_image_is_the_z2jh_the_suite_runs_against_with_a_fixed_jupyterhub():
     if not os.path.isdir(Z2JH):
         if os.environ.get("CI"):
             raise RuntimeError(f"the real z2jh chart is missing at {Z2JH}")
         pytest.skip("no ../shared/peers/z2jh-4.4.0 here")
     with open(os.path.join(ROOT, "Dockerfile")) as f:
-        hub_image = re.search(r"^ARG HUB_IMAGE=quay.io/jupyterhub/k8s-hub:(\S+)$", f.read(), re.MULTILINE).group(1)
+        dockerfile = f.read()
+    hub_image = re.search(r"^ARG HUB_IMAGE=quay.io/jupyterhub/k8s-hub:(\S+)$", dockerfile, re.MULTILINE).group(1)
+    hub_jupyterhub = re.search(r"^ARG HUB_JUPYTERHUB_VERSION=(\S+)$", dockerfile, re.MULTILINE).group(1)
+    assert '"jupyterhub==${HUB_JUPYTERHUB_VERSION}"' in dockerfile  # the hub stage installs it
     with open(os.path.join(Z2JH, "jupyterhub", "Chart.yaml")) as f:
         chart = yaml.safe_load(f)
     with open(os.path.join(Z2JH, "hub-image-requirements.txt")) as f:
         pins = dict(re.findall(r"^([\w.-]+)==(\S+)", f.read(), re.MULTILINE))
     with open(os.path.join(ROOT, "Makefile")) as f:
         tested = dict(re.findall(r"([\w.-]+)==(\S+)", re.search(r"^JH5_PINS := (.*)$", f.read(), re.MULTILINE)[1]))
+    with open(os.path.join(ROOT, "setup.cfg")) as f:
+        declared = re.search(r"^\s*jupyterhub(>=\S+)$", f.read(), re.MULTILINE).group(1)
     assert hub_image == chart["version"]  # the Dockerfile builds on this z2jh's hub image
     assert pins["jupyterhub"] == chart["appVersion"]
-    # `make test` runs its second pass on exactly that JupyterHub, KubeSpawner, culler and pycurl
+    # `make test` runs its second pass on exactly the image's JupyterHub, and z2jh's KubeSpawner, culler, pycurl
     assert {"jupyterhub", "jupyterhub-kubespawner"} <= set(tested)
-    assert tested == {name: pins[name] for name in tested}
-    # apply_user_options (the guard's fail-closed check) exists from JupyterHub 5.3
-    assert tuple(int(p) for p in pins["jupyterhub"].split(".")[:2]) >= (5, 3)
+    assert tested["jupyterhub"] == hub_jupyterhub
+    assert {n: v for n, v in tested.items() if n != "jupyterhub"} == {n: pins[n] for n in tested if n != "jupyterhub"}
+    # no JupyterHub with the advisories 5.5.3 and 6.1.0 fixed: not in the image, not allowed by setup.cfg
+    assert version_tuple(hub_jupyterhub) >= (5, 5, 3)
+    assert declared.startswith(">=5.5.3,") and "!=6.0.*" in declared
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("."))
 
 
 def test_metrics_port_and_json_logs_reach_the_service(tmp_path):

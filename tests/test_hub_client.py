@@ -5,6 +5,7 @@ The real Hub cannot be made to answer 503 or 429 on demand; this small server ca
 
 import asyncio
 import json
+import logging
 
 import pytest
 from tornado import web
@@ -24,6 +25,7 @@ class FakeHub:
         self.url = ""
         self.release = asyncio.Event()  # a scripted answer of None status waits for this ("a hung Hub")
         self.closed_streams = 0
+        self.last: dict[tuple[str, str], tuple] = {}
 
     def answer(self, method: str, path: str, *responses):
         self.script.setdefault((method, path), []).extend(responses)
@@ -52,8 +54,11 @@ async def fake_hub():
             hub.calls.append((*key, body))
             queue = hub.script.get(key)
             if not queue:
-                raise web.HTTPError(418, f"unscripted call {key}")  # fails the test loudly
-            status, payload, *rest = queue.pop(0)
+                if key == ("GET", "/") and key in hub.last:
+                    queue = [hub.last[key]]  # the Hub's version stays what it last said
+                else:
+                    raise web.HTTPError(418, f"unscripted call {key}")  # fails the test loudly
+            status, payload, *rest = hub.last[key] = queue.pop(0)
             if status is None:  # hang until released, like a stopped (SIGSTOP) Hub
                 await hub.release.wait()
                 status = 200
@@ -356,3 +361,71 @@ async def test_stopped_servers_are_kept_apart_from_active_ones(fake_hub):
     fake_hub.answer("GET", "/users/alice", (200, user_model({"beta-python": failed, "alpha-python": server_model()})))
     model = await client_for(fake_hub).get_user("alice")
     assert list(model["servers"]) == ["alpha-python"] and list(model["stopped_servers"]) == ["beta-python"]
+
+
+async def test_a_hub_rolled_back_to_5_gets_a_5_start_body_without_a_restart(fake_hub):
+    fake_hub.answer("GET", "/", (200, {"version": "6.1.1"}), (200, {"version": "5.5.4"}))
+    # the 6.x body reaches a 5.5 Hub as user_options: the guard refuses it, the spawn fails at once
+    fake_hub.answer("POST", "/users/alice/servers/alpha-python", (202, None), (202, None))
+    fake_hub.answer(
+        "GET",
+        "/users/alice",
+        (200, user_model()),
+        (200, user_model({"alpha-python": server_model(False, "spawn")})),
+    )
+    server, started = await client_for(fake_hub).start_server(
+        "alice", "alpha-python", "alpha/python", {"workspace": "alpha", "image": "python"}
+    )
+    assert started and server["pending"] == "spawn"
+    bodies = [b for m, p, b in fake_hub.calls if m == "POST"]
+    assert bodies == [
+        {"display_name": "alpha/python", "user_options": {"workspace": "alpha", "image": "python"}},
+        {"workspace": "alpha", "image": "python"},
+    ]
+
+
+async def test_a_refused_start_on_an_unchanged_hub_is_not_sent_twice(fake_hub):
+    fake_hub.answer("GET", "/", (200, {"version": "6.1.1"}), (200, {"version": "6.1.1"}))
+    fake_hub.answer("POST", "/users/alice/servers/alpha-python", (400, {"message": "bad options"}))
+    with pytest.raises(InvalidRequest, match="bad options"):
+        await client_for(fake_hub).start_server("alice", "alpha-python", "alpha/python", {})
+    assert fake_hub.count("POST", "/users/alice/servers/alpha-python") == 1
+    assert fake_hub.count("GET", "/") == 2  # read again on the refusal
+
+
+async def test_the_hubs_version_is_read_again_after_a_while(fake_hub):
+    fake_hub.answer("GET", "/", (200, {"version": "6.1.1"}), (200, {"version": "5.5.4"}))
+    client = client_for(fake_hub, hub_version_seconds=0.2)
+    assert await client.hub_version() == (6, 1)
+    assert await client.hub_version() == (6, 1)  # trusted for a while: one call
+    assert fake_hub.count("GET", "/") == 1
+
+    async def rolled_back():
+        while await client.hub_version() != (5, 5):
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(rolled_back(), 10)
+    assert fake_hub.count("GET", "/") == 2
+
+
+JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6MX0.c2lnbmF0dXJlLW5vdC1yZWFs"
+
+
+async def test_a_hub_5xx_text_is_never_passed_on_nor_logged(fake_hub, caplog):
+    # OAuthenticator 17.4's refresh_user with an expired ID token (oauthenticator#793)
+    said = f"Unable to decode id token: {JWT}: Signature has expired"
+    fake_hub.answer("GET", "/", (200, {"version": "6.1.1"}))
+    fake_hub.answer("POST", "/users/alice/servers/alpha-python", (500, {"status": 500, "message": said}))
+    fake_hub.answer("GET", "/users/alice", (200, user_model()))
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(SpawnFailed) as e:
+        await client_for(fake_hub).start_server("alice", "alpha-python", "alpha/python", {})
+    assert JWT not in e.value.message and "decode" not in e.value.message
+    assert "answered 500" in e.value.message and "log in again" in e.value.message
+    assert JWT not in caplog.text and "decode" not in caplog.text
+    # any other 5xx we did not expect: our words, and the Hub's text stays out of our log
+    fake_hub.answer("GET", "/users/bob", *[(500, {"message": said})] * 5)
+    with pytest.raises(HubError) as e:
+        await client_for(fake_hub, max_retries=0).get_user("bob")
+    assert JWT not in e.value.message and "Hub's log" in e.value.message
+    assert JWT not in caplog.text

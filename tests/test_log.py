@@ -33,6 +33,31 @@ def test_secret_query_values_are_scrubbed_from_any_record():
     )
 
 
+JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSIsImV4cCI6MX0.c2lnbmF0dXJlLW5vdC1yZWFs"
+
+
+def test_parameters_are_scrubbed_by_jupyterhubs_rule():
+    r = record("GET %s", "/x?access_token=A1&id_token=I1&api_key=K1&authorization=Z1&refresh_token=R1&next=/y")
+    SecretsFilter().filter(r)
+    message = r.getMessage()
+    assert not any(secret in message for secret in ("A1", "I1", "K1", "Z1", "R1")), message
+    assert message.endswith("&next=/y")
+
+
+def test_jwt_shaped_strings_are_masked_anywhere_in_a_line_and_its_traceback():
+    r = record("Hub said: Unable to decode id token: %s: Signature has expired", JWT)
+    SecretsFilter().filter(r)
+    assert JWT not in r.getMessage() and "[jwt]" in r.getMessage()
+    try:
+        raise RuntimeError(f"refresh failed for {JWT}")
+    except RuntimeError:
+        import sys
+
+        failing = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
+    SecretsFilter().filter(failing)
+    assert JWT not in logging.Formatter().format(failing)
+
+
 def request_from(peer: str, **headers) -> HTTPServerRequest:
     request = HTTPServerRequest(
         start_line=RequestStartLine("GET", "/", "HTTP/1.1"), headers=HTTPHeaders({"Host": "notebooks", **headers})
