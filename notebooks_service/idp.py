@@ -33,13 +33,15 @@ class IdentityProvider(LoggingConfigurable):
     ).tag(config=True)
     authorized_parties = List(
         Unicode(),
-        help="""If set, a token's 'azp' (the client it was issued to, e.g. Keycloak's client id)
-        must be one of these.""",
+        help="""If set, the client a token was issued to must be one of these: its 'azp' claim
+        (Keycloak), or else its 'client_id' claim (RFC 9068 access tokens).""",
     ).tag(config=True)
     token_type = Unicode(
         "",
-        help="""If set, a token's 'typ' claim must equal it: Keycloak marks access tokens 'Bearer'
-        and ID tokens 'ID', so 'Bearer' refuses an ID token offered as an access token.""",
+        help="""If set, only tokens of this type are accepted, as the token's 'typ' claim
+        (Keycloak: 'Bearer' for access tokens, 'ID' for ID tokens) or its header's 'typ'
+        (RFC 9068: 'at+jwt') says. 'Bearer' and 'at+jwt' both mean "an access token" and
+        accept either shape; an ID token offered as an access token is refused.""",
     ).tag(config=True)
     algorithms = List(
         Unicode(),
@@ -164,8 +166,24 @@ class IdentityProvider(LoggingConfigurable):
             raise NotAMember(f"The access token is not meant for {self.audience}.") from None
         except jwt.PyJWTError as e:
             raise Unauthorized(f"The access token is not valid: {e}") from None
-        if self.authorized_parties and claims.get("azp") not in self.authorized_parties:
-            raise NotAMember(f"The access token was issued to {str(claims.get('azp'))[:80]!r}, not to this platform.")
-        if self.token_type and claims.get("typ") != self.token_type:
-            raise NotAMember(f"This is not an access token (its type is {str(claims.get('typ'))[:40]!r}).")
+        # Keycloak names the client in 'azp'; RFC 9068 access tokens in 'client_id'
+        party = claims.get("azp", claims.get("client_id"))
+        if self.authorized_parties and party not in self.authorized_parties:
+            raise NotAMember(f"The access token was issued to {str(party)[:80]!r}, not to this platform.")
+        if self.token_type and not _is_of_type(self.token_type, claims.get("typ"), header.get("typ")):
+            said = claims.get("typ", header.get("typ"))
+            raise NotAMember(f"This is not an access token (its type is {str(said)[:40]!r}).")
         return claims
+
+
+#: what marks an access token: Keycloak's 'typ' claim, RFC 9068's header 'typ' (media type, lowercase)
+ACCESS_TOKEN_TYPES = {"bearer", "at+jwt", "application/at+jwt"}
+
+
+def _is_of_type(wanted: str, claimed: Any, header_type: Any) -> bool:
+    """Whether a token's 'typ' claim or header 'typ' is ``wanted`` (any access-token spelling, if that is wanted)."""
+    said = {str(t).lower() for t in (claimed, header_type) if isinstance(t, str)}
+    wanted = wanted.lower()
+    if wanted in ACCESS_TOKEN_TYPES:
+        return bool(said & ACCESS_TOKEN_TYPES)
+    return wanted in said

@@ -89,7 +89,8 @@ class LocalIdentityProvider:
             out.append({**to_jwk(key.public_key(), as_dict=True), "kid": kid, "alg": alg, "use": "sig"})
         return {"keys": out}
 
-    def token(self, kid: str | None = None, *, expires_in: float = 300, **claims) -> str:
+    def token(self, kid: str | None = None, *, expires_in: float = 300, header: dict | None = None, **claims) -> str:
+        """A signed token; a claim given as None is left out, ``header`` adds to the JOSE header."""
         kid = kid or self.published[0]
         alg, key = self.keys[kid]
         now = int(time.time())
@@ -104,7 +105,12 @@ class LocalIdentityProvider:
             "preferred_username": "alice",
             **claims,
         }
-        return jwt.encode(payload, key, algorithm=alg, headers={"kid": kid})
+        payload = {k: v for k, v in payload.items() if v is not None}
+        return jwt.encode(payload, key, algorithm=alg, headers={"kid": kid, **(header or {})})
+
+    def rfc9068_token(self, **claims) -> str:
+        """Shaped as standards-strict providers issue access tokens: header 'typ: at+jwt', 'client_id', no 'azp'."""
+        return self.token(header={"typ": "at+jwt"}, **{"typ": None, "azp": None, "client_id": "jupyterhub", **claims})
 
     def close(self):
         self.server.shutdown()

@@ -162,6 +162,22 @@ async def test_tokens_meant_for_something_else_are_refused(idp, settings, claims
         await policy.workspaces(user_with(idp.token(workspaces=["alpha"], **claims)))
 
 
+@pytest.mark.parametrize("token_type", ["Bearer", "at+jwt"])
+async def test_rfc_9068_access_tokens_pass_as_keycloaks_do(idp, token_type):
+    policy = claims_policy(
+        jwks_url=idp.jwks_url, issuer=ISSUER, token_type=token_type, authorized_parties=["jupyterhub"]
+    )
+    assert await policy.workspaces(user_with(idp.token(workspaces=["alpha"]))) == {"alpha"}  # Keycloak's shape
+    assert await policy.workspaces(user_with(idp.rfc9068_token(workspaces=["alpha"]))) == {"alpha"}
+    # the same checks still refuse: another client, an ID token (no access-token type in header or claims)
+    with pytest.raises(NotAMember, match="issued to 'elsewhere'"):
+        await policy.workspaces(user_with(idp.rfc9068_token(workspaces=["alpha"], client_id="elsewhere")))
+    with pytest.raises(NotAMember, match="not an access token"):
+        await policy.workspaces(user_with(idp.token(workspaces=["alpha"], header={"typ": "JWT"}, typ="ID")))
+    with pytest.raises(NotAMember, match="not an access token"):
+        await policy.workspaces(user_with(idp.token(workspaces=["alpha"], typ=None)))
+
+
 def test_usernames_are_normalised_like_the_hubs_authenticator():
     provider = IdentityProvider()
     assert provider.username({"preferred_username": " Alice "}) == "alice"
