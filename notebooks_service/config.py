@@ -96,8 +96,9 @@ class SharedConfig(Configurable):
         return IdentityProvider(parent=self)
 
     @classmethod
-    def from_file(cls, path: str) -> "SharedConfig":
-        """An instance configured from the service's file; raises on a syntax error or a bad value."""
+    def read_file(cls, path: str) -> Config:
+        """The configuration the service's file makes now (running it: it may read files beside it,
+        as the chart's reads values.json); raises on a missing file, a syntax error, any error in it."""
         if not os.path.exists(path):
             raise FileNotFoundError(f"notebooks-service config file not found: {path}")
         # not Application.load_config_file(): its error handling exits the process, and the Hub runs this
@@ -106,7 +107,12 @@ class SharedConfig(Configurable):
         if "NotebooksService" in config:  # the web service's own settings there are not ours to read
             shared = set(cls.class_trait_names(config=True))
             config["NotebooksService"] = Config({k: v for k, v in config.NotebooksService.items() if k in shared})
-        return cls(config=config)
+        return config
+
+    @classmethod
+    def from_file(cls, path: str) -> "SharedConfig":
+        """An instance configured from the service's file; raises on a syntax error or a bad value."""
+        return cls(config=cls.read_file(path))
 
     def make_policy(self) -> WorkspacePolicy:
         """The configured workspace policy, checked (and the identity provider, if callers log in with its JWTs)."""

@@ -15,7 +15,6 @@ workspace's namespace with the workspace's storage. One line in
 Importing this module starts nothing: it needs only the service's package.
 """
 
-import hashlib
 import inspect
 import logging
 import os
@@ -259,7 +258,12 @@ def _is_kubespawner(spawner: Any) -> bool:
 
 def load_guard(service_config: str, hub_config: Config | None = None) -> WorkspaceGuard:
     """A guard from the service's configuration file (and WorkspaceGuard/Placement settings in the Hub's)."""
-    service = SharedConfig.from_file(service_config)
+    return guard_for(SharedConfig.read_file(service_config), hub_config)
+
+
+def guard_for(service_config: Config, hub_config: Config | None = None) -> WorkspaceGuard:
+    """A guard from the configuration the service's file made (and the Hub's WorkspaceGuard/Placement settings)."""
+    service = SharedConfig(config=service_config)
     config = Config(service.config)
     if hub_config is not None:
         config.merge(Config({k: v for k, v in hub_config.items() if k in ("WorkspaceGuard", "WorkspacePlacement")}))
@@ -273,55 +277,48 @@ class GuardConfigError(ServiceError):
 
 
 class GuardLoader:
-    """The guard for the current content of the service's configuration file.
+    """The guard for what the service's configuration file says now.
 
-    The file is read on every spawn (it is small) and the guard rebuilt when
-    its content changed, so that a ``helm upgrade`` that changes the catalogue
-    reaches the Hub without a restart. A file that cannot be loaded refuses
-    every spawn with the reason, rather than run on a stale catalogue.
+    The file is run on every spawn (it is small, and spawns are rare next to
+    everything else the Hub does), and the guard rebuilt when the configuration
+    it makes differs from the last: so a ``helm upgrade`` that changes only the
+    chart's ``values.json`` beside it reaches the Hub at the next spawn, without
+    a restart. A file that cannot be loaded refuses that spawn with the reason,
+    rather than run on a stale catalogue; the next good read is used at once.
     """
 
     def __init__(self, path: str, hub_config: Config):
         self.path = path
         self.hub_config = hub_config
-        self.fingerprint: str | None = None
+        self.loaded: Config | None = None  # what the current guard was built from
         self.guard: WorkspaceGuard | None = None
-        self.error: str | None = None
 
     def __call__(self) -> WorkspaceGuard:
         try:
-            with open(self.path, "rb") as f:
-                fingerprint = hashlib.sha256(f.read()).hexdigest()
+            config = SharedConfig.read_file(self.path)
+            if self.guard is None or config != self.loaded:
+                guard = guard_for(config, self.hub_config)
+                guard.log.info(
+                    "Workspace guard %s %s (%d images)",
+                    "loaded" if self.guard is None else "reloaded",
+                    self.path,
+                    len(guard.service.images),
+                )
+                self.guard, self.loaded = guard, config
+        except SyntaxError as e:
+            raise self._refuse(f"line {e.lineno}: {e.msg}") from None
         except OSError as e:
-            fingerprint, self.error = None, f"cannot read it: {e.strerror}"
-        if fingerprint is not None and fingerprint != self.fingerprint:
-            self._load(fingerprint)
-        if self.error:
-            raise GuardConfigError(
-                f"The workspace guard cannot use the notebooks service's configuration {self.path}: "
-                f"{self.error}. No workspace server can start until an operator fixes it."
-            )
+            raise self._refuse(f"cannot read it: {e.strerror or e}") from None
+        except Exception as e:  # any mistake in the file: name it, never run on a guess
+            raise self._refuse(f"{type(e).__name__}: {e}") from None
         return self.guard
 
-    def _load(self, fingerprint: str) -> None:
-        first = self.fingerprint is None
-        self.fingerprint = fingerprint
-        try:
-            guard = load_guard(self.path, self.hub_config)
-        except SyntaxError as e:
-            self.error = f"line {e.lineno}: {e.msg}"
-        except Exception as e:  # any mistake in the file: name it, never run on a guess
-            self.error = f"{type(e).__name__}: {e}"
-        else:
-            self.guard, self.error = guard, None
-            guard.log.info(
-                "Workspace guard %s %s (%d images)",
-                "loaded" if first else "reloaded",
-                self.path,
-                len(guard.service.images),
-            )
-            return
-        logging.getLogger(__name__).error("Workspace guard: %s: %s", self.path, self.error)
+    def _refuse(self, error: str) -> GuardConfigError:
+        logging.getLogger(__name__).error("Workspace guard: %s: %s", self.path, error)
+        return GuardConfigError(
+            f"The workspace guard cannot use the notebooks service's configuration {self.path}: "
+            f"{error}. No workspace server can start until an operator fixes it."
+        )
 
 
 _installed: dict[str, Any] = {}
@@ -334,7 +331,7 @@ def setup_workspace_guard(c: Config, service_config: str) -> None:
     share the catalogue, the workspace policy and the namespace template.
     The guard is built at the first spawn, so settings made later in the
     Hub's configuration (``c.WorkspaceGuard...``) still apply, and rebuilt
-    whenever the file's content changes (see ``GuardLoader``).
+    whenever the configuration the file makes changes (see ``GuardLoader``).
 
     The guard runs in ``Spawner.run_pre_spawn_hook``, which the Hub calls on
     every spawn after ``apply_user_options``: it checks first, then runs the

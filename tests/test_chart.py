@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import helm_python as helm
 import kubernetes_validate
@@ -15,7 +16,8 @@ import pytest
 import yaml
 from traitlets.config import Config
 
-from notebooks_service.hubside import load_guard
+from notebooks_service.errors import NotAMember
+from notebooks_service.hubside import GuardConfigError, GuardLoader, load_guard
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHART = os.path.join(ROOT, "helm-chart", "notebooks-service")
@@ -267,3 +269,44 @@ def test_metrics_port_and_json_logs_reach_the_service(tmp_path):
     check = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=60)
     assert check.returncode == 0, check.stderr
     assert check.stdout.split() == ["9090", "True"]
+
+
+def spawn_of(user: str, workspace: str, image: str):
+    """What the guard reads of a Hub spawn: the spawner's name and user."""
+    hub_user = SimpleNamespace(name=user, groups=[], get_auth_state=_no_auth_state)
+    return SimpleNamespace(name=f"{workspace}-{image}", user=hub_user)
+
+
+async def _no_auth_state():
+    return None
+
+
+async def test_a_helm_upgrade_that_changes_only_values_json_reaches_the_running_hubs_guard(tmp_path):
+    before = {"config": {"images": {"python": "img:1"}, "workspaceMembers": {"alice": ["alpha"], "bob": ["alpha"]}}}
+    docs, _ = render(before)
+    config_file = write_config_map(docs, tmp_path)
+    loader = GuardLoader(config_file, Config())
+    alpha_python = {"workspace": "alpha", "image": "python"}
+    assert (await loader().check(spawn_of("bob", "alpha", "python"), alpha_python))[0] == "alpha"
+
+    # the upgrade adds an image and removes bob: only values.json changes, the .py file is the same
+    after = {"config": {"images": {"python": "img:1", "r": "r:1"}, "workspaceMembers": {"alice": ["alpha"]}}}
+    upgraded = one(render(after)[0], "ConfigMap")["data"]
+    assert upgraded["notebooks_service_config.py"] == (tmp_path / "notebooks_service_config.py").read_text()
+    (tmp_path / "values.json").write_text(upgraded["values.json"])
+    guard = loader()
+    assert (await guard.check(spawn_of("alice", "alpha", "r"), {"workspace": "alpha", "image": "r"}))[1][
+        "image"
+    ] == "r:1"
+    with pytest.raises(NotAMember):
+        await guard.check(spawn_of("bob", "alpha", "python"), alpha_python)
+
+    # a read that fails refuses that spawn and says why; the next good read is used at once
+    (tmp_path / "values.json").write_text(upgraded["values.json"][:-20])
+    with pytest.raises(GuardConfigError, match="JSONDecodeError"):
+        loader()
+    (tmp_path / "values.json").unlink()
+    with pytest.raises(GuardConfigError, match="No such file"):
+        loader()
+    (tmp_path / "values.json").write_text(upgraded["values.json"])
+    assert "r" in loader().service.images
