@@ -15,6 +15,7 @@ workspace's namespace with the workspace's storage. One line in
 Importing this module starts nothing: it needs only the service's package.
 """
 
+import copy
 import inspect
 import logging
 import os
@@ -62,6 +63,28 @@ def _with(configured: list | dict, item: dict) -> list | dict:
 #: what the guard decided of a spawn: (workspace, catalogue entry, resource class or None)
 Checked = tuple[str, dict[str, Any], dict[str, Any] | None]
 
+#: the KubeSpawner traits the placement (and a resource class) sets
+PLACED_TRAITS = (
+    "namespace",
+    "image",
+    "pod_name",
+    "dns_name",
+    "volumes",
+    "volume_mounts",
+    "environment",
+    "extra_container_config",
+    "extra_labels",
+    "extra_annotations",
+    "cpu_guarantee",
+    "cpu_limit",
+    "mem_guarantee",
+    "mem_limit",
+    "extra_resource_guarantees",
+    "extra_resource_limits",
+    "node_selector",
+    "tolerations",
+)
+
 
 class WorkspacePlacement(LoggingConfigurable):
     """Where and how a workspace server's pod runs on Kubernetes (KubeSpawner only)."""
@@ -83,6 +106,23 @@ class WorkspacePlacement(LoggingConfigurable):
         'jupyter-<user>--<server>', which the service computes too, to show the events of a
         failed start's pod after the pod is gone.""",
     ).tag(config=True)
+
+    def reset(self, spawner: Any) -> None:
+        """Give a KubeSpawner back the values it was configured with, before any spawn changed them.
+
+        JupyterHub keeps the Spawner of a failed start and retries on it: without this, a
+        retry would build on the first attempt's placement (a second workspace volume, the
+        GPU of a class no longer asked for). The first spawn records the configured values.
+        """
+        if not _is_kubespawner(spawner):
+            return
+        baseline = getattr(spawner, "_workspace_baseline", None)
+        if baseline is None:
+            traits = [t for t in PLACED_TRAITS if spawner.has_trait(t)]
+            spawner._workspace_baseline = {t: copy.deepcopy(getattr(spawner, t)) for t in traits}
+            return
+        for trait, value in baseline.items():
+            setattr(spawner, trait, copy.deepcopy(value))  # copies: profiles merge into dicts in place
 
     def apply(
         self,
@@ -220,15 +260,21 @@ class WorkspaceGuard(LoggingConfigurable):
         )
         if not _is_kubespawner(spawner):
             return
+        # this spawn's decision; a retry on the same Spawner replaces it
+        spawner._workspace_placement = (self.placement, workspace, entry, self.service.namespace_template, resource_class)
+        if getattr(spawner, "_workspace_placement_installed", False):
+            return
         # KubeSpawner applies profile_list overrides in load_user_options(), inside start():
         # place the pod after them, so that no profile decides image, namespace, volumes or labels
         load_profiles = spawner.load_user_options
 
         async def load_user_options():
             await load_profiles()
-            self.placement.apply(spawner, workspace, entry, self.service.namespace_template, resource_class)
+            placement, *decision = spawner._workspace_placement
+            placement.apply(spawner, *decision)
 
         spawner.load_user_options = load_user_options
+        spawner._workspace_placement_installed = True
 
 
 async def hub_user_model(user: Any) -> dict[str, Any]:
@@ -364,6 +410,7 @@ def _wrap_run_pre_spawn_hook() -> None:
     async def run_pre_spawn_hook(spawner):
         guard = _installed["get_guard"]()
         checked = await guard.check(spawner, spawner.user_options)  # refuse before any hook acts on the options
+        guard.placement.reset(spawner)  # a retry on the same Spawner starts from its configured values
         await maybe_future(run_configured_hook(spawner))
         guard.place(spawner, checked)  # last: what runs and where is the guard's decision
 

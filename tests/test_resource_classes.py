@@ -138,3 +138,39 @@ def test_the_demo_offers_classes_its_images_name():
     service = NotebooksService(images=DEMO_IMAGES, resource_classes=DEMO_CLASSES)
     service.make_policy()  # no start-up error
     assert offered(service.images["minimal"], service.resource_classes) == ["small"]
+
+
+async def test_a_retry_on_the_same_spawner_gets_exactly_the_pod_its_own_options_ask_for():
+    # JupyterHub keeps the Spawner of a failed start: "Start again" runs the whole sequence on it once more
+    service = NotebooksService(
+        images={"python": PYTHON}, resource_classes=DEMO_CLASSES, workspace_members={"alice": ["alpha"]}
+    )
+    guard = WorkspaceGuard(service)
+    configured = dict(
+        node_selector={"pool": "users"},
+        tolerations=[{"key": "users", "operator": "Exists"}],
+        volumes=[{"name": "scratch", "emptyDir": {}}],
+        volume_mounts=[{"name": "scratch", "mountPath": "/scratch"}],
+        profile_list=[{"display_name": "Default", "default": True, "kubespawner_override": {"environment": {"A": "1"}}}],
+    )
+    spawner = kube_spawner(**configured)
+    await placed_pod({"workspace": "alpha", "image": "python", "resource_class": "gpu"}, spawner=spawner, guard_=guard)
+    _, retried = await placed_pod(
+        {"workspace": "alpha", "image": "python", "resource_class": "small"}, spawner=spawner, guard_=guard
+    )
+    spec = retried["spec"]
+    assert [v["name"] for v in spec["volumes"]] == ["scratch", "workspace"]
+    container = spec["containers"][0]
+    assert [m["name"] for m in container["volumeMounts"]] == ["scratch", "workspace"]
+    assert "nvidia.com/gpu" not in container["resources"].get("limits", {})
+    assert "nvidia.com/gpu" not in container["resources"].get("requests", {})
+    assert spec["nodeSelector"] == {"pool": "users"}
+    assert spec["tolerations"] == [{"key": "users", "operator": "Exists"}]
+    assert retried["metadata"]["labels"][RESOURCE_CLASS_LABEL] == "small"
+    # the very pod a fresh Spawner makes for these options
+    _, fresh = await placed_pod(
+        {"workspace": "alpha", "image": "python", "resource_class": "small"},
+        spawner=kube_spawner(**configured),
+        guard_=guard,
+    )
+    assert retried == fresh
