@@ -261,7 +261,13 @@ class WorkspaceGuard(LoggingConfigurable):
         if not _is_kubespawner(spawner):
             return
         # this spawn's decision; a retry on the same Spawner replaces it
-        spawner._workspace_placement = (self.placement, workspace, entry, self.service.namespace_template, resource_class)
+        spawner._workspace_placement = (
+            self.placement,
+            workspace,
+            entry,
+            self.service.namespace_template,
+            resource_class,
+        )
         if getattr(spawner, "_workspace_placement_installed", False):
             return
         # KubeSpawner applies profile_list overrides in load_user_options(), inside start():

@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import pytest
 from hub_meter import HubMeter
@@ -31,6 +32,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ADMIN_TOKEN = "test-admin-token-not-secret-0123456789"
 #: every token the tests hand out: tests/test_zz_logs.py checks that no log holds one
 ISSUED_SECRETS: set[str] = {ADMIN_TOKEN}
+
+
+class HubUser(SimpleNamespace):
+    """What the guard reads of the Hub's User object (for tests of the guard without a Hub)."""
+
+    async def get_auth_state(self):
+        return self.auth_state
 
 
 def admin_request(hub: DemoHub, method: str, path: str, body=None) -> tuple[int, object]:

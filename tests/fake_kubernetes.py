@@ -8,6 +8,8 @@ thread and event loop: the service under test may be another process.
 import asyncio
 import itertools
 import json
+import uuid
+from collections import Counter
 from datetime import datetime, timezone
 
 from tornado import web
@@ -18,6 +20,46 @@ from threaded_server import ThreadedServer
 
 def now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def status(code: int, reason: str, message: str, **details) -> dict:
+    """A Kubernetes API Status object, as the API server answers errors."""
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        **({"details": details} if details else {}),
+        "code": code,
+    }
+
+
+def invalid_pod(pod: dict) -> str | None:
+    """The API server's words for what is wrong in a pod's spec (what a retry that repeats the
+    workspace volume would hit), or None."""
+    causes = []
+    spec = pod.get("spec", {})
+    names = Counter(v["name"] for v in spec.get("volumes") or [])
+    for index, volume in enumerate(spec.get("volumes") or []):
+        if names[volume["name"]] > 1 and index != [v["name"] for v in spec["volumes"]].index(volume["name"]):
+            causes.append(f'spec.volumes[{index}].name: Duplicate value: "{volume["name"]}"')
+    for c, container in enumerate(spec.get("containers") or []):
+        seen = set()
+        for m, mount in enumerate(container.get("volumeMounts") or []):
+            if mount["mountPath"] in seen:
+                causes.append(
+                    f'spec.containers[{c}].volumeMounts[{m}].mountPath: Invalid value: "{mount["mountPath"]}": must be unique'
+                )
+            seen.add(mount["mountPath"])
+    if not causes:
+        return None
+    return (
+        f'Pod "{pod["metadata"]["name"]}" is invalid: [{", ".join(causes)}]'
+        if len(causes) > 1
+        else (f'Pod "{pod["metadata"]["name"]}" is invalid: {causes[0]}')
+    )
 
 
 def _matches(selector: str, values: dict) -> bool:
@@ -37,6 +79,9 @@ class FakeKubernetes(ThreadedServer):
         self.forbidden: set[str] = set()  # namespaces where our service account may read nothing
         self.logs: dict[tuple[str, str], list[str]] = {}  # (namespace, pod) -> its container's lines
         self.previous_logs: dict[tuple[str, str], list[str]] = {}  # of the container before a restart
+        self.created: list[dict] = []  # every pod a client created, as it sent it
+        self.pod_refusals: list[tuple[int, str, str]] = []  # (code, reason, message) for the next creations
+        self.pod_changes: list[tuple[int, str, dict]] = []  # (resourceVersion, ADDED|MODIFIED|DELETED, pod)
         self._versions = itertools.count(1)
         self._changed: asyncio.Condition | None = None
         super().__init__(self._app)
@@ -151,6 +196,9 @@ class FakeKubernetes(ThreadedServer):
             self.pods.clear()
             self.events.clear()
             self.requests.clear()
+            self.created.clear()
+            self.pod_refusals.clear()
+            self.pod_changes.clear()
 
         self.call(clear)
 
@@ -180,16 +228,131 @@ class FakeKubernetes(ThreadedServer):
             )
             return True
 
+        def changed() -> None:
+            async def notify():
+                async with fake._changed:
+                    fake._changed.notify_all()
+
+            asyncio.ensure_future(notify())
+
+        def record(kind: str, pod: dict) -> None:
+            version = next(fake._versions)
+            pod["metadata"]["resourceVersion"] = str(version)
+            fake.pod_changes.append((version, kind, json.loads(json.dumps(pod))))
+            changed()
+
         class Pods(web.RequestHandler):
-            def get(self, namespace):
+            def selected(self, namespace):
+                selector = self.get_query_argument("labelSelector", "")
+                return [p for p in fake.pods.get(namespace, []) if _matches(selector, p["metadata"]["labels"])]
+
+            async def get(self, namespace):
                 fake.requests.append(self.request.uri)
                 if refused(self, namespace, "pods"):
                     return
+                if self.get_query_argument("watch", "") not in ("true", "True", "1"):
+                    self.write(
+                        {
+                            "apiVersion": "v1",
+                            "kind": "PodList",
+                            "metadata": {"resourceVersion": str(next(fake._versions))},
+                            "items": self.selected(namespace),
+                        }
+                    )
+                    return
+                # a watch: each change after resourceVersion, as it happens, until the client leaves
+                since = int(self.get_query_argument("resourceVersion", "0") or 0)
                 selector = self.get_query_argument("labelSelector", "")
-                items = [p for p in fake.pods.get(namespace, []) if _matches(selector, p["metadata"]["labels"])]
-                self.write(
-                    {"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "1"}, "items": items}
-                )
+                self.set_header("Content-Type", "application/json")
+                try:
+                    while True:
+                        for version, kind, pod in list(fake.pod_changes):
+                            if version > since and pod["metadata"]["namespace"] == namespace:
+                                if _matches(selector, pod["metadata"]["labels"]):
+                                    self.write(json.dumps({"type": kind, "object": pod}) + "\n")
+                                since = version
+                        await self.flush()
+                        async with fake._changed:
+                            try:
+                                await asyncio.wait_for(fake._changed.wait(), 1)
+                            except asyncio.TimeoutError:
+                                pass
+                except StreamClosedError:
+                    pass
+
+            def post(self, namespace):
+                """Create a pod: refused as scripted, or as the API server refuses an invalid one; else
+                it runs at once, at 127.0.0.1 (where the test has a server listening)."""
+                fake.requests.append(self.request.uri)
+                pod = json.loads(self.request.body)
+                fake.created.append(pod)
+                name = pod["metadata"]["name"]
+                answer = None
+                if fake.pod_refusals:
+                    code, reason, message = fake.pod_refusals.pop(0)
+                    answer = status(code, reason, message)
+                elif (problem := invalid_pod(pod)) is not None:
+                    answer = status(422, "Invalid", problem, name=name, kind="Pod")
+                elif any(p["metadata"]["name"] == name for p in fake.pods.get(namespace, [])):
+                    answer = status(409, "AlreadyExists", f'pods "{name}" already exists', name=name, kind="pods")
+                if answer is not None:
+                    self.set_status(answer["code"])
+                    self.write(answer)
+                    return
+                pod["metadata"].update(namespace=namespace, uid=str(uuid.uuid4()), creationTimestamp=now())
+                pod["status"] = {
+                    "phase": "Running",
+                    "podIP": "127.0.0.1",
+                    "conditions": [{"type": "Ready", "status": "True"}],
+                    "containerStatuses": [
+                        {
+                            "name": c["name"],
+                            "image": c["image"],
+                            "imageID": "",
+                            "ready": True,
+                            "restartCount": 0,
+                            "state": {"running": {"startedAt": now()}},
+                        }
+                        for c in pod["spec"]["containers"]
+                    ],
+                }
+                fake.pods.setdefault(namespace, []).append(pod)
+                record("ADDED", pod)
+                self.set_status(201)
+                self.write(pod)
+
+        class Pod(web.RequestHandler):
+            def find(self, namespace, name):
+                for pod in fake.pods.get(namespace, []):
+                    if pod["metadata"]["name"] == name:
+                        return pod
+                self.set_status(404)
+                self.write(status(404, "NotFound", f'pods "{name}" not found', name=name, kind="pods"))
+                return None
+
+            def get(self, namespace, name):
+                fake.requests.append(self.request.uri)
+                pod = self.find(namespace, name)
+                if pod is not None:
+                    self.write(pod)
+
+            def delete(self, namespace, name):
+                fake.requests.append(self.request.uri)
+                pod = self.find(namespace, name)
+                if pod is not None:
+                    fake.pods[namespace].remove(pod)
+                    record("DELETED", pod)
+                    self.write(pod)
+
+        class Missing(web.RequestHandler):
+            """Any other resource: none here, as the API server says of a missing object."""
+
+            def _missing(self, *args):
+                fake.requests.append(f"{self.request.method} {self.request.uri}")
+                self.set_status(404)
+                self.write(status(404, "NotFound", "the server could not find the requested resource"))
+
+            get = post = delete = patch = put = _missing
 
         class Events(web.RequestHandler):
             def selected(self, namespace, since: int):
@@ -197,7 +360,10 @@ class FakeKubernetes(ThreadedServer):
                 return [
                     e
                     for e in fake.events.get(namespace, [])
-                    if _matches(selector, {"involvedObject.name": e["involvedObject"]["name"]})
+                    if _matches(
+                        selector,
+                        {"involvedObject.name": e["involvedObject"]["name"], "involvedObject.kind": "Pod"},
+                    )
                     and int(e["metadata"]["resourceVersion"]) > since
                 ]
 
@@ -263,6 +429,8 @@ class FakeKubernetes(ThreadedServer):
             [
                 (r"/api/v1/namespaces/([^/]+)/pods", Pods),
                 (r"/api/v1/namespaces/([^/]+)/pods/([^/]+)/log", PodLog),
+                (r"/api/v1/namespaces/([^/]+)/pods/([^/]+)", Pod),
                 (r"/api/v1/namespaces/([^/]+)/events", Events),
+                (r"/.*", Missing),
             ]
         )

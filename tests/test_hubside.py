@@ -18,14 +18,9 @@ from notebooks_service.errors import InvalidRequest, NotAMember, NotFound
 from notebooks_service.hubside import WorkspaceGuard, load_guard
 from notebooks_service.naming import IMAGE_LABEL, WORKSPACE_LABEL
 
+from conftest import HubUser
+
 IMAGES = {"python": {"image": "quay.io/jupyter/scipy-notebook:2025-01-01", "display_name": "Python"}}
-
-
-class HubUser(SimpleNamespace):
-    """What the guard reads of the Hub's User object."""
-
-    async def get_auth_state(self):
-        return self.auth_state
 
 
 def make_user(name="alice", groups=()):

@@ -151,7 +151,9 @@ async def test_a_retry_on_the_same_spawner_gets_exactly_the_pod_its_own_options_
         tolerations=[{"key": "users", "operator": "Exists"}],
         volumes=[{"name": "scratch", "emptyDir": {}}],
         volume_mounts=[{"name": "scratch", "mountPath": "/scratch"}],
-        profile_list=[{"display_name": "Default", "default": True, "kubespawner_override": {"environment": {"A": "1"}}}],
+        profile_list=[
+            {"display_name": "Default", "default": True, "kubespawner_override": {"environment": {"A": "1"}}}
+        ],
     )
     spawner = kube_spawner(**configured)
     await placed_pod({"workspace": "alpha", "image": "python", "resource_class": "gpu"}, spawner=spawner, guard_=guard)

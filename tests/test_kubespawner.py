@@ -1,0 +1,106 @@
+"""KubeSpawner.start() itself, against the fake Kubernetes API over HTTP: what the Hub runs, unmodified.
+
+JupyterHub keeps the Spawner of a failed start and "Start again" runs on the same instance:
+the retry must create the pod its own options ask for, which the API server accepts.
+"""
+
+import json
+from types import SimpleNamespace
+
+import pytest
+from kubernetes_asyncio.config import kube_config
+from kubespawner import KubeSpawner
+
+from notebooks_service import hubside
+from notebooks_service.app import NotebooksService
+from notebooks_service.demo import RESOURCE_CLASSES
+from notebooks_service.hubside import WorkspaceGuard
+
+from conftest import HubUser
+
+IMAGES = {
+    "python": {
+        "image": "quay.io/jupyter/scipy-notebook:2025-01-01",
+        "resource_classes": ["small", "gpu"],
+        "default_resource_class": "small",
+    }
+}
+QUOTA = (
+    'pods "jupyter-alice--alpha-python" is forbidden: exceeded quota: ws-alpha, requested: '
+    "requests.nvidia.com/gpu=1, used: requests.nvidia.com/gpu=0, limited: requests.nvidia.com/gpu=0"
+)
+
+
+@pytest.fixture
+async def api(cluster):
+    """The fake cluster as KubeSpawner's shared client finds it (its kubeconfig as the default)."""
+    cluster.clear()
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", cluster.kubeconfig_path)
+        yield cluster
+    await KubeSpawner._stop_all_reflectors()  # they belong to this test's event loop
+    KubeSpawner.reflectors.clear()
+    cluster.clear()
+
+
+@pytest.fixture
+def guarded():
+    """The workspace guard in place, as setup_workspace_guard installs it in the Hub."""
+    service = NotebooksService(images=IMAGES, resource_classes=RESOURCE_CLASSES, workspace_members={"alice": ["alpha"]})
+    guard = WorkspaceGuard(service)
+    installed = dict(hubside._installed)
+    hubside._installed["get_guard"] = lambda: guard
+    hubside._wrap_run_pre_spawn_hook()
+    yield guard
+    hubside._installed.clear()
+    hubside._installed.update(installed)
+
+
+def spawner_for(api, **config) -> KubeSpawner:
+    user = HubUser(name="alice", id=1, url="/user/alice/", groups=[], auth_state=None)
+    orm_spawner = SimpleNamespace(
+        name="alpha-python", display_name="alpha/python", user_options={}, server=None, state=None
+    )
+    return KubeSpawner(_mock=True, user=user, orm_spawner=orm_spawner, k8s_api_host=api.url, start_timeout=30, **config)
+
+
+async def spawn(spawner: KubeSpawner, options: dict) -> str:
+    """The Hub's sequence: apply_user_options, the pre-spawn hook (the guard), start()."""
+    spawner.user_options = options
+    await spawner._run_apply_user_options(options)
+    await hubside.maybe_future(spawner.run_pre_spawn_hook())
+    return await spawner.start()
+
+
+async def test_a_start_that_failed_starts_again_on_the_same_spawner(api, guarded):
+    spawner = spawner_for(api, volumes=[{"name": "scratch", "emptyDir": {}}], node_selector={"pool": "users"})
+    api.pod_refusals.append((403, "Forbidden", QUOTA))  # the workspace's ResourceQuota allows no GPU
+    with pytest.raises(Exception, match="Forbidden"):
+        await spawn(spawner, {"workspace": "alpha", "image": "python", "resource_class": "gpu"})
+    await spawner.stop()  # what the Hub does with a failed start; it keeps the Spawner
+
+    url = await spawn(spawner, {"workspace": "alpha", "image": "python", "resource_class": "small"})
+    assert url == "http://127.0.0.1:8888"
+    first, retried = api.created
+    assert first["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert [v["name"] for v in retried["spec"]["volumes"]] == ["scratch", "workspace"]
+    container = retried["spec"]["containers"][0]
+    assert [m["mountPath"] for m in container["volumeMounts"]].count("/home/jovyan/workspace") == 1
+    assert "nvidia.com/gpu" not in container["resources"].get("limits", {})
+    assert retried["spec"]["nodeSelector"] == {"pool": "users"}
+    assert not retried["spec"].get("tolerations")
+    assert retried["metadata"]["namespace"] == "ws-alpha"
+    assert await spawner.poll() is None  # running, as KubeSpawner sees it through its reflector
+    await spawner.stop()
+    assert await spawner.poll() is not None and not api.pods["ws-alpha"]  # deleted, and seen gone
+
+
+async def test_the_fake_api_refuses_a_pod_with_a_volume_twice_as_the_api_server_does(api):
+    spawner = spawner_for(
+        api, volumes=[{"name": "w", "emptyDir": {}}, {"name": "w", "emptyDir": {}}], namespace="ws-alpha"
+    )
+    with pytest.raises(Exception, match="Unprocessable Entity") as e:
+        await spawner.start()
+    said = json.loads(e.value.body)
+    assert said["reason"] == "Invalid" and said["code"] == 422
+    assert said["message"] == 'Pod "jupyter-alice--alpha-python" is invalid: spec.volumes[1].name: Duplicate value: "w"'
