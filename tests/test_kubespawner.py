@@ -4,8 +4,10 @@ JupyterHub keeps the Spawner of a failed start and "Start again" runs on the sam
 the retry must create the pod its own options ask for, which the API server accepts.
 """
 
+import asyncio
 import json
 from types import SimpleNamespace
+from urllib.parse import urlsplit
 
 import pytest
 from kubernetes_asyncio.config import kube_config
@@ -16,7 +18,7 @@ from notebooks_service.app import NotebooksService
 from notebooks_service.demo import RESOURCE_CLASSES
 from notebooks_service.hubside import WorkspaceGuard
 
-from conftest import HubUser
+from conftest import HubUser, ServiceClient, Tokens, running_hub, stop_all_servers, wait_for
 
 IMAGES = {
     "python": {
@@ -104,3 +106,52 @@ async def test_the_fake_api_refuses_a_pod_with_a_volume_twice_as_the_api_server_
     said = json.loads(e.value.body)
     assert said["reason"] == "Invalid" and said["code"] == 422
     assert said["message"] == 'Pod "jupyter-alice--alpha-python" is invalid: spec.volumes[1].name: Duplicate value: "w"'
+
+
+# -- through the service, with a real Hub on KubeSpawner ------------------------------
+
+
+@pytest.fixture(scope="module")
+def kube_hub(tmp_path_factory, cluster):
+    port = urlsplit(cluster.url).port
+    env = {"KUBECONFIG": cluster.kubeconfig_path, "NOTEBOOKS_TEST_KUBE_URL": cluster.url}
+    env["NOTEBOOKS_TEST_KUBE_PORT"] = str(port)
+    with running_hub(tmp_path_factory.mktemp("kubespawner-hub"), "hub_kubespawner_config.py", env=env) as hub:
+        yield hub
+
+
+async def test_a_failed_start_starts_again_through_the_service_on_kubespawner(kube_hub, cluster):
+    cluster.clear()
+    alice = ServiceClient(kube_hub, Tokens(kube_hub)["alice"])
+    try:
+
+        async def refuse_once():
+            cluster.pod_refusals.append((403, "Forbidden", QUOTA))
+
+        cluster.call(refuse_once)
+        code, body = await alice.json("POST", "alpha/python?resource_class=gpu")
+        assert code in (202, 502), body  # the Hub answers at once (slow_spawn_timeout 0), the spawn fails
+
+        async def failed():
+            while True:
+                code, body = await alice.json("GET", "alpha/python")
+                if code == 404 and "exceeded quota" in body["message"]:
+                    return body
+                await asyncio.sleep(0.2)
+
+        await asyncio.wait_for(failed(), 60)
+        code, body = await alice.json("POST", "alpha/python?resource_class=small")
+        assert code in (201, 202), body
+        model = await alice.wait_ready("alpha/python")
+        assert model["resource_class"] == "small"
+        first, retried = cluster.created
+        assert first["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+        assert [v["name"] for v in retried["spec"]["volumes"]] == ["scratch", "workspace"]
+        assert "nvidia.com/gpu" not in retried["spec"]["containers"][0]["resources"].get("limits", {})
+        assert not retried["spec"].get("tolerations") and not retried["spec"].get("nodeSelector")
+        code, _ = await alice.json("DELETE", "alpha/python")
+        assert code in (202, 204)
+        wait_for(lambda: not cluster.pods.get("ws-alpha"), message="the pod to be deleted")
+    finally:
+        stop_all_servers(kube_hub, "alice")
+        alice.close()
