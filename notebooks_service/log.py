@@ -12,7 +12,7 @@ from pythonjsonlogger.json import JsonFormatter
 from tornado import web
 from tornado.log import access_log
 
-from .metrics import route_of
+from .metrics import method_label, route_of
 from .naming import display_name
 
 # JupyterHub's rule (jupyterhub.log.SCRUB_PARAM_KEYS): a parameter whose name contains any of these
@@ -76,9 +76,18 @@ def _in_any(address: str, networks: list) -> bool:
     return any(ip in network for network in networks)
 
 
+#: what an access log line keeps of a method and a URI a client chose (they may be any size)
+MAX_LOGGED_METHOD, MAX_LOGGED_URI = 16, 512
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}...[{len(text) - limit} more]"
+
+
 def request_summary(handler: web.RequestHandler) -> str:
     request = handler.request
-    return f"{request.method} {scrub_url(request.uri)} ({request.remote_ip})"
+    method = _bounded(request.method, MAX_LOGGED_METHOD)
+    return f"{method} {_bounded(scrub_url(request.uri), MAX_LOGGED_URI)} ({request.remote_ip})"
 
 
 def log_request(handler: web.RequestHandler) -> None:
@@ -90,7 +99,7 @@ def log_request(handler: web.RequestHandler) -> None:
     kwargs = getattr(handler, "path_kwargs", None) or {}
     fields = {
         "route": route_of(handler),
-        "method": handler.request.method,
+        "method": method_label(handler.request.method),
         "status": status,
         "latency_ms": round(latency, 1),
         "user": getattr(caller, "name", None),

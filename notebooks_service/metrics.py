@@ -78,9 +78,18 @@ def route_of(handler) -> str:
     return getattr(handler, "route", None) or re.sub(r"Handler$", "", type(handler).__name__)
 
 
+#: the methods counted by name; any other a client sends is counted as "other" (labels stay bounded)
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def method_label(method: str) -> str:
+    """The request's method as a metric label: one of KNOWN_METHODS, else "other"."""
+    return method if method in KNOWN_METHODS else "other"
+
+
 def observe_request(handler) -> None:
     """Count a finished request (tornado's log_function calls this, with the access log)."""
-    REQUEST_DURATION.labels(route_of(handler), handler.request.method, str(handler.get_status())).observe(
+    REQUEST_DURATION.labels(route_of(handler), method_label(handler.request.method), str(handler.get_status())).observe(
         handler.request.request_time()
     )
 

@@ -7,13 +7,16 @@ the README, "Known limits".)
 
 import http.client
 import json
+import re
 import socket
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
-from conftest import admin_request
+from notebooks_service.metrics import KNOWN_METHODS
+
+from conftest import ADMIN_TOKEN, admin_request
 
 # a server route with an image outside the catalogue: every method is answered, and nothing starts
 ROUTES = [
@@ -139,3 +142,24 @@ def test_the_proxy_passes_encoded_names_to_the_service_as_the_service_reads_them
         timeout=30,
     )
     assert response.status_code == 400 and "Invalid workspace name" in response.json()["message"]
+
+
+def test_a_thousand_odd_methods_add_no_metric_label_and_no_long_log_line(send, hub):
+    with open(hub.log_path, "rb") as f:
+        f.seek(0, 2)
+        start = f.tell()
+    for i in range(1000):
+        odd = f"X{i:04d}" + "Q" * (30_000 if i % 100 == 0 else 200)  # some of 30 KB, all distinct
+        code, _, _ = send(odd, "alpha/cobol")
+        assert 400 <= code < 500, code
+    response = requests.get(
+        hub.direct_service_url + "metrics", headers={"Authorization": f"token {ADMIN_TOKEN}"}, timeout=30
+    )
+    assert response.status_code == 200
+    methods = set(re.findall(r'notebooks_service_request_duration_seconds_count\{[^}]*method="([^"]*)"', response.text))
+    assert methods <= KNOWN_METHODS | {"other"} and "other" in methods, methods
+    assert len(response.content) < 2_000_000  # the page stays the size of what is counted
+    with open(hub.log_path, "rb") as f:
+        f.seek(start)
+        longest = max((len(line) for line in f), default=0)
+    assert longest < 4096  # what the access log writes of a method and a path is bounded

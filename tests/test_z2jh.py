@@ -219,7 +219,7 @@ def z2jh_hub(z2jh, service, idp, tmp_path_factory) -> dict:
 def test_the_hub_registers_the_service_with_its_roles(z2jh_hub, z2jh_values):
     import jupyterhub
 
-    assert z2jh_hub["jupyterhub"] == jupyterhub.__version__  # the version of this pass (5.5.0 in z2jh's)
+    assert z2jh_hub["jupyterhub"] == jupyterhub.__version__  # the version of this pass (5.5.4 in the z2jh pass)
     assert z2jh_hub["spawner_class"] == "kubespawner.spawner.KubeSpawner"
     service = z2jh_hub["service"]
     assert service["token_is_the_services"]  # the token the service chart reads is the one the Hub knows
