@@ -8,6 +8,7 @@ shape: ``{"status": <code>, "message": "..."}`` or an error page.
 import asyncio
 import json
 import posixpath
+import re
 from http.client import responses
 from typing import Any
 from urllib.parse import quote
@@ -41,6 +42,9 @@ from .metrics import LAUNCH_CLOCK, LAUNCH_FAILURES, LAUNCHES, REGISTRY
 from .naming import check_workspace, display_name, server_name
 from .openapi import describe
 from .progress import QUIET
+
+_DIGITS = re.compile(r"[0-9]{1,6}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 KUBERNETES_OFF = {
     "kubernetes": "off",
@@ -415,6 +419,8 @@ def check_notebook_path(notebook: str | None) -> str | None:
     parts = notebook.split("/")
     if notebook.startswith(("/", "\\")) or "\\" in notebook or any(p in ("", ".", "..") for p in parts):
         raise InvalidRequest(f"Invalid notebook path {notebook[:200]!r}: use a relative path without '..'")
+    if _CONTROL.search(notebook):
+        raise InvalidRequest(f"Invalid notebook path {notebook[:200]!r}: no control characters")
     return posixpath.normpath(notebook)
 
 
@@ -616,7 +622,8 @@ class ServerLogsHandler(BaseHandler):
 
     def _tail(self) -> int:
         value = self.get_query_argument("tail", "1000")
-        if not value.isdigit() or int(value) > self.max_tail:
+        # ASCII digits only ('²'.isdigit() is true) and few of them (int() of 5000 digits is refused)
+        if not _DIGITS.fullmatch(value) or int(value) > self.max_tail:
             raise InvalidRequest(f"tail must be a number of lines from 0 to {self.max_tail}.")
         return int(value)
 

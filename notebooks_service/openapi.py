@@ -63,7 +63,7 @@ _PARAMETERS = {
         "required": True,
         "description": "A notebook path in the server (its '/' may be sent as is). "
         "Absolute paths, '..' and control characters are a 400.",
-        "schema": _NAME,
+        "schema": {"type": "string", "minLength": 1, "pattern": "^[^\\x00-\\x1f\\x7f]+$"},
         "example": "analysis/report.ipynb",
     },
 }
@@ -281,8 +281,9 @@ def describe(prefix: str, version: str) -> dict[str, Any]:
                     {
                         "name": "tail",
                         "in": "query",
-                        "description": "The last lines only (0-10000; default 1000)",
-                        "schema": {"type": "integer", "minimum": 0, "maximum": 10000},
+                        "description": "The last lines only: ASCII digits, 0-10000 (default 1000); "
+                        "anything else is a 400",
+                        "schema": {"type": "string", "pattern": "^[0-9]{1,5}$"},
                     },
                     {
                         "name": "previous",

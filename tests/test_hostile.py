@@ -107,6 +107,21 @@ def test_odd_paths_are_clear_4xx(send, method, path, status, says):
     assert "Set-Cookie" not in headers
 
 
+@pytest.mark.parametrize("notebook", ["a%00b.ipynb", "a%0Ab.ipynb", "report%0D.ipynb", "x%7F"])
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_control_characters_in_a_notebook_path_are_a_400(send, method, notebook):
+    code, _, body = send(method, f"alpha/python/{notebook}")
+    assert code == 400, body
+    assert "no control characters" in json.loads(body)["message"]
+
+
+@pytest.mark.parametrize("tail", ["%C2%B2", "%D9%A3", "1" * 5001, "-1", "1e3", "", "10001"])
+def test_a_tail_that_is_not_a_few_ascii_digits_is_a_400(send, tail):
+    code, _, body = send("GET", f"alpha/python/-/logs?tail={tail}")
+    assert code == 400, body
+    assert "tail must be a number of lines" in json.loads(body)["message"]
+
+
 def test_a_body_larger_than_the_service_takes_is_413_unread(send):
     code, headers, body = send("POST", "alpha/python", body=b"x" * (64 * 1024 + 1))
     assert code == 413 and b"at most 65536" in body
