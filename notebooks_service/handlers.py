@@ -356,11 +356,33 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
                     views.append(self.server_view(name, server))
         return views
 
+    def requested_class(self) -> str | None:
+        """The resource class a start asks for: a JSON body's, a form field's or the query's; two that disagree are a 400."""
+        in_query = self.get_query_argument("resource_class", None) or None
+        if _media_type(self.request.headers.get("Content-Type", "")) == "application/json":
+            body = _json_object(self.request.body)
+            unknown = sorted(set(body) - set(START_FIELDS))
+            if unknown:
+                raise InvalidRequest(
+                    f"A start takes only {', '.join(map(repr, START_FIELDS))}, not {unknown[0][:80]!r}."
+                )
+            in_body = body.get("resource_class")
+            if in_body is not None and not isinstance(in_body, str):
+                raise InvalidRequest("resource_class must be a string.")
+        else:
+            in_body = self.get_body_argument("resource_class", None)
+        in_body = in_body or None
+        if in_query and in_body and in_query != in_body:
+            raise InvalidRequest(
+                f"The query asks for resource class {in_query[:80]!r} and the body for {in_body[:80]!r}: send one."
+            )
+        return in_body or in_query
+
     async def start(self, workspace: str, image: str, notebook: str | None) -> None:
         """Start (workspace, image) for the caller and answer: 201 ready, 202 pending, or a redirect."""
         user, entry, notebook, name = await self.checked_request(workspace, image, notebook)
         status_page = self.status_url(workspace, image, notebook)
-        requested = self.get_argument("resource_class", None) or None
+        requested = self.requested_class()
         resource_class = resources.choose(
             entry, self.settings["resource_classes"], requested, self.policy.resource_classes_in(workspace)
         )
@@ -390,6 +412,27 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             self.write_json(view, 201 if view["ready"] else 202)
         else:
             self.redirect(status_page, status=303)
+
+
+#: the fields of a JSON start body
+START_FIELDS = ("resource_class",)
+
+
+def _media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    """A request body that must be a JSON object (empty: an empty one), or a 400."""
+    if not body.strip():
+        return {}
+    try:
+        value = json.loads(body)
+    except ValueError:
+        raise InvalidRequest("The request body is not valid JSON.") from None
+    if not isinstance(value, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    return value
 
 
 def _failure_reason(e: ServiceError) -> str:

@@ -159,7 +159,22 @@ def _server_operations(with_notebook: bool) -> dict[str, Any]:
         },
         "post": {
             "operationId": "startServer" + suffix,
-            "summary": "Start the caller's server for (workspace, image); no body",
+            "summary": "Start the caller's server for (workspace, image)",
+            "requestBody": {
+                "required": False,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"resource_class": _NAME},
+                            "additionalProperties": False,
+                        },
+                        "example": {"resource_class": "large"},
+                    }
+                },
+                "description": "Optional: the resource class (as the query parameter; the two may not disagree). "
+                "An unknown field is a 400 naming it.",
+            },
             "parameters": [
                 {
                     "name": "resource_class",

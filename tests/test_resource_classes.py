@@ -176,3 +176,27 @@ async def test_a_retry_on_the_same_spawner_gets_exactly_the_pod_its_own_options_
         guard_=guard,
     )
     assert retried == fresh
+
+
+@uses_servers
+async def test_a_json_start_body_chooses_the_class_and_odd_bodies_are_400s(client, hub):
+    alice = client("alice")
+    as_json = {"Content-Type": "application/json"}
+    for body, says in [
+        (b'{"resource_class": "large", "image": "evil"}', "not 'image'"),
+        (b'{"resource_class": 3}', "resource_class must be a string"),
+        (b"[1]", "must be a JSON object"),
+        (b"{nope", "not valid JSON"),
+    ]:
+        code, answer = await alice.json("POST", "alpha/python", headers=as_json, body=body)
+        assert code == 400 and says in answer["message"], (body, answer)
+    code, answer = await alice.json(
+        "POST", "alpha/python?resource_class=small", headers=as_json, body=b'{"resource_class": "large"}'
+    )
+    assert code == 400 and "'small'" in answer["message"] and "'large'" in answer["message"]
+    _, user = admin_request(hub, "GET", "/users/alice")
+    assert "alpha-python" not in user["servers"]  # none of these started anything
+    code, model = await alice.json("POST", "alpha/python", headers=as_json, body=b'{"resource_class": "large"}')
+    assert code in (201, 202) and model["resource_class"] == "large"
+    _, user = admin_request(hub, "GET", "/users/alice")
+    assert user["servers"]["alpha-python"]["user_options"]["resource_class"] == "large"
