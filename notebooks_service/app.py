@@ -21,7 +21,7 @@ import jinja2
 from tornado import web
 from tornado.httpserver import HTTPServer
 from tornado.log import LogFormatter
-from traitlets import Bool, Bytes, CaselessStrEnum, Float, Integer, List, TraitError, Unicode, default, validate
+from traitlets import Bool, Bytes, CaselessStrEnum, Dict, Float, Integer, List, TraitError, Unicode, default, validate
 from traitlets.config import Application
 
 from . import __version__
@@ -48,6 +48,13 @@ from .log import JsonLogFormatter, SecretsFilter, log_request
 from .metrics import observe_request
 from .oauth import SharedStateHubOAuth
 from .progress import ProgressFanout
+
+#: what NotebooksService.security_headers sends unless told otherwise
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "frame-ancestors 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 
 def _request_finished(handler: web.RequestHandler) -> None:
@@ -315,6 +322,24 @@ class NotebooksService(SharedConfig, Application):
         a page that shows a failed start never starts again by itself.""",
     ).tag(config=True)
 
+    security_headers = Dict(
+        Unicode(),
+        help="""Headers on every answer, error pages included (like JupyterHub's
+        tornado_settings["headers"]). The default lets no other site frame the service's pages
+        (clickjacking of Start, Stop and Remove), stops browsers from guessing content types, and
+        sends no path of the service to other sites. Set a key to "" to send no such header;
+        keys given here replace the defaults' one by one.""",
+    ).tag(config=True)
+
+    @default("security_headers")
+    def _security_headers(self):
+        return dict(SECURITY_HEADERS)
+
+    @validate("security_headers")
+    def _merge_security_headers(self, proposal):
+        merged = {**SECURITY_HEADERS, **proposal.value}
+        return {name: value for name, value in merged.items() if value}
+
     max_body_size = Integer(
         64 * 1024,
         help="""Largest request body taken, in bytes; a larger declared one is answered 413 unread.
@@ -431,6 +456,7 @@ class NotebooksService(SharedConfig, Application):
             log_function=_request_finished,
             metrics_scope=self.metrics_scope,
             start_on_visit=self.start_on_visit,
+            security_headers=self.security_headers,
             serve_traceback=False,
         )
         return web.Application(routes, **settings)

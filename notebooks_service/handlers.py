@@ -133,7 +133,16 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
     cors_methods = "GET, POST, DELETE"
     cors_headers = "Authorization, Content-Type, Accept"
 
+    def visited_from_here(self) -> bool:
+        """Whether the browser says the person came from this site or on their own (a bookmark, a
+        typed URL): Sec-Fetch-Site 'same-origin' or 'none'. A page elsewhere that sends them here,
+        or a browser that does not say, gets the one-click start instead of a start by itself."""
+        return self.request.headers.get("Sec-Fetch-Site") in ("same-origin", "none")
+
     def set_default_headers(self) -> None:
+        # on every answer, errors included: no other site may frame our pages (clickjacking)
+        for name, value in self.settings.get("security_headers", {}).items():
+            self.set_header(name, value)
         # on every answer, errors included, so that an allowed page can read why
         origin = self.request.headers.get("Origin")
         if origin:
@@ -534,7 +543,7 @@ class ServerHandler(BaseHandler):
             "status.html",
             resource_classes=resources.described(classes, resources.offered(image, classes, narrowed)),
             default_class=(resources.choose(image, classes, None, narrowed) or {}).get("name") if classes else None,
-            start_on_visit=self.settings["start_on_visit"],
+            start_on_visit=self.settings["start_on_visit"] and self.visited_from_here(),
             past_events=past_events,
             server=server,
             workspace=workspace,
@@ -871,6 +880,10 @@ class OAuthCallbackHandler(HubOAuthCallbackHandler):
     """Completes the Hub's OAuth login and sets the service's cookie."""
 
     route = "/oauth_callback"
+
+    def set_default_headers(self) -> None:
+        for name, value in self.settings.get("security_headers", {}).items():
+            self.set_header(name, value)
 
     def _request_summary(self) -> str:
         return request_summary(self)  # its URL carries the OAuth code and state

@@ -110,3 +110,19 @@ def test_kubernetes_client_is_not_imported_while_diagnostics_are_off(hub_env):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_security_headers_replace_the_defaults_one_by_one():
+    from notebooks_service.app import NotebooksService
+
+    service = NotebooksService(
+        security_headers={
+            "Content-Security-Policy": "frame-ancestors 'self' https://portal.example.org",
+            "Referrer-Policy": "",
+        }
+    )
+    assert service.security_headers == {
+        "Content-Security-Policy": "frame-ancestors 'self' https://portal.example.org",
+        "X-Content-Type-Options": "nosniff",
+    }
+    assert NotebooksService().security_headers["Content-Security-Policy"] == "frame-ancestors 'self'"

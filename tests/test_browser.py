@@ -11,10 +11,12 @@ import re
 import pytest
 import requests
 from test_server_logs import forget_output
+from tornado import web
 
 from notebooks_service.demo.app import SERVICE_CONFIG as DEMO_SERVICE_CONFIG
 
-from conftest import running_hub, set_spawn_delay, set_spawn_failure, stop_all_servers, wait_for
+from conftest import admin_request, running_hub, set_spawn_delay, set_spawn_failure, stop_all_servers, wait_for
+from threaded_server import ThreadedServer
 
 ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "test-artifacts")
 
@@ -142,10 +144,43 @@ def test_with_start_on_visit_the_bookmark_alone_brings_them_back(browser, tmp_pa
         context = browser.new_context()
         page = context.new_page()
         log_in(page, visited, "alice")
-        page.goto(visited.service_url + "alpha/minimal/notes.ipynb")
+        bookmark = visited.service_url + "alpha/minimal/notes.ipynb"
+        elsewhere = other_site(bookmark, visited.service_url + "no-such-page")
+        try:
+            # a page on another site that sends her to the bookmark: the page offers the start, starts nothing
+            page.goto(elsewhere.origin + "/link")
+            page.click("#go")
+            page.wait_for_url(bookmark)
+            page.wait_for_selector("#start")
+            assert admin_request(visited, "GET", "/users/alice")[1]["servers"] == {}
+            # and no page on another site can frame the service's pages (here its 404, which needs no login)
+            page.goto(elsewhere.origin + "/frame")
+            frame = page.frame_locator("#framed")
+            wait_for(lambda: page.frames[1].url.startswith("chrome-error:"), timeout=10, message="framing refused")
+            assert "No such page" not in frame.locator("body").inner_text()
+        finally:
+            elsewhere.close()
+        assert admin_request(visited, "GET", "/users/alice")[1]["servers"] == {}
+        # the bookmark itself (Sec-Fetch-Site: none) starts the server and opens the notebook
+        page.goto(bookmark)
         page.wait_for_url(re.compile(r".*/user/alice/alpha-minimal/lab/tree/notes\.ipynb"), timeout=60_000)
         context.close()
         stop_all_servers(visited, "alice")
+
+
+def other_site(link: str, framed: str) -> ThreadedServer:
+    """A page on another site (localhost, where the Hub is 127.0.0.1): /link to ``link``, /frame framing ``framed``."""
+
+    class Page(web.RequestHandler):
+        def get(self, kind):
+            if kind == "link":
+                self.finish(f'<a id="go" href="{link}">my notebook</a>')
+            else:
+                self.finish(f'<iframe id="framed" src="{framed}" width="600" height="400"></iframe>')
+
+    server = ThreadedServer(lambda: web.Application([(r"/(link|frame)", Page)]))
+    server.origin = f"http://localhost:{server.port}"
+    return server
 
 
 def test_the_list_shows_names_and_times_and_keeps_up_without_a_reload(page, hub, tokens):

@@ -144,6 +144,9 @@ def test_every_method_on_every_route_is_answered_without_a_5xx(send, route):
     for method in METHODS:
         code, headers, _ = send(method, route)
         assert code < 500, (method, route, code)
+        # on every answer, errors included: nobody else may frame it, nor guess its type
+        assert headers.get("Content-Security-Policy") == "frame-ancestors 'self'", (method, route, code)
+        assert headers.get("X-Content-Type-Options") == "nosniff" and headers.get("Referrer-Policy") == "same-origin"
         if code == 405:
             assert headers.get("Allow"), (method, route)
             assert method not in headers["Allow"].split(", ")
