@@ -248,6 +248,21 @@ class NotebooksService(SharedConfig, Application):
         return "off" if self.kubernetes == "off" else "kubernetes"
 
     local_logs_dir = Unicode(help="Folder of the servers' output files for server_logs = 'local'.").tag(config=True)
+    max_log_bytes = Integer(
+        1024 * 1024,
+        help="""Most bytes of a server's log that one answer of <server>/-/logs reads and sends (its
+        last lines, as many as fit): a user's server may print anything, in any amount.""",
+    ).tag(config=True)
+    max_log_line_bytes = Integer(
+        16 * 1024,
+        help="""Longest line of a server's log passed on; a longer one is cut and ends with
+        "… [line cut: N more bytes]". A followed log holds at most one such line.""",
+    ).tag(config=True)
+    max_log_follows = Integer(
+        200,
+        help="""Server logs this process follows at once, for everyone (each holds a stream to
+        Kubernetes or a file); beyond it, 503 with Retry-After. max_log_follows_per_user caps one user.""",
+    ).tag(config=True)
     max_log_follows_per_user = Integer(
         5,
         help="""Server logs one user may follow at once (each holds a stream to Kubernetes); beyond
@@ -397,13 +412,13 @@ class NotebooksService(SharedConfig, Application):
                 raise ValueError("NotebooksService.server_logs = 'local' needs NotebooksService.local_logs_dir")
             from .logs import LocalLogs
 
-            return LocalLogs(self.local_logs_dir)
+            return LocalLogs(self.local_logs_dir, max_bytes=self.max_log_bytes, max_line_bytes=self.max_log_line_bytes)
         if self.server_logs == "kubernetes":
             if kube is None:
                 raise ValueError("NotebooksService.server_logs = 'kubernetes' needs NotebooksService.kubernetes")
             from .kube import KubeLogs
 
-            return KubeLogs(kube)
+            return KubeLogs(kube, max_bytes=self.max_log_bytes, max_line_bytes=self.max_log_line_bytes)
         return None
 
     def make_app(self) -> web.Application:
@@ -439,6 +454,8 @@ class NotebooksService(SharedConfig, Application):
             server_logs=self.make_server_logs(kube),
             log_follows=Counter(),  # followed server logs, by user
             max_log_follows_per_user=self.max_log_follows_per_user,
+            max_log_follows=self.max_log_follows,
+            max_log_bytes=self.max_log_bytes,
             request_budget=self.request_budget,
             allow_origins=frozenset(self.allow_origins),
             trusted_proxies=[ipaddress.ip_network(v, strict=False) for v in self.trusted_proxies],

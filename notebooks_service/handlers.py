@@ -6,6 +6,7 @@ shape: ``{"status": <code>, "message": "..."}`` or an error page.
 """
 
 import asyncio
+import contextlib
 import json
 import posixpath
 import re
@@ -664,6 +665,7 @@ class ServerLogsHandler(BaseHandler):
     route = "/{workspace}/{image}/-/logs"
     max_tail = 10000
     keepalive_interval = 15
+    first_line_wait = 2  # seconds a follow waits for its first line (or error) before its stream begins
     _left: asyncio.Event | None = None
 
     def wants_json(self) -> bool:
@@ -687,64 +689,96 @@ class ServerLogsHandler(BaseHandler):
             raise NotFound("Server logs are not available here (NotebooksService.server_logs is off).")
         accept = self.request.headers.get("Accept", "")
         if self._flag("follow") or "text/event-stream" in accept:
-            # each follower holds a stream to Kubernetes (or a file): a few per user
-            following = self.settings["log_follows"]
-            if following[user["name"]] >= self.settings["max_log_follows_per_user"]:
-                raise TooManyRequests(
-                    f"You are following {following[user['name']]} server logs at once, the most allowed: "
-                    "close one and try again."
-                )
-            following[user["name"]] += 1
-            try:
+            with self._follow_slot(user["name"]):
                 await self._follow(source.follow(workspace, user["name"], name, tail=tail))
-            finally:
-                following[user["name"]] -= 1
-                if following[user["name"]] <= 0:
-                    del following[user["name"]]
             return
         lines = await source.lines(workspace, user["name"], name, tail=tail, previous=previous)
         if self.get_query_argument("format", "") == "text" or accept.startswith("text/plain"):
             self.set_header("Content-Type", "text/plain; charset=utf-8")
-            self.finish("".join(line + "\n" for line in lines))
+            self.finish(self._last_that_fit(lines, lambda line: line + "\n"))
         else:
             self.set_header("Content-Type", "application/x-ndjson")
-            self.finish("".join(json.dumps({"line": line}) + "\n" for line in lines))
+            self.finish(self._last_that_fit(lines, lambda line: json.dumps({"line": line}) + "\n"))
+
+    def _last_that_fit(self, lines: list[str], encode) -> str:
+        """As many of the last lines, encoded, as fit in max_log_bytes (JSON escapes can grow a line)."""
+        room, kept = self.settings["max_log_bytes"], []
+        for line in reversed(lines):
+            encoded = encode(line)
+            room -= len(encoded.encode())
+            if room < 0:
+                break
+            kept.append(encoded)
+        return "".join(reversed(kept))
+
+    @contextlib.contextmanager
+    def _follow_slot(self, user: str):
+        """One of the user's and the process's followed logs (each holds a stream to Kubernetes or a file)."""
+        following = self.settings["log_follows"]
+        if sum(following.values()) >= self.settings["max_log_follows"]:
+            raise ServiceUnavailable("The service follows as many server logs as it can; try again in a moment.")
+        if following[user] >= self.settings["max_log_follows_per_user"]:
+            raise TooManyRequests(
+                f"You are following {following[user]} server logs at once, the most allowed: close one and try again."
+            )
+        following[user] += 1
+        try:
+            yield
+        finally:
+            following[user] -= 1
+            if following[user] <= 0:
+                del following[user]
 
     async def _follow(self, lines) -> None:
-        queue: asyncio.Queue = asyncio.Queue(maxsize=1000)
+        """Send the log's lines as events until it ends, the reader leaves, or the service shuts down."""
         self._left = asyncio.Event()
+        queue: asyncio.Queue = asyncio.Queue(maxsize=1)  # at most one (cut) line waits here
 
         async def pump() -> None:
             try:
                 async for line in lines:
                     await queue.put(line)
-            finally:
                 await queue.put(None)
+            except Exception as e:  # handed to the writer: a plain error before the stream begins
+                await queue.put(e)
 
-        try:
-            line = await lines.__anext__()  # before any header: a missing pod or file is a plain error
-        except StopAsyncIteration:
-            line = None
         task = asyncio.ensure_future(pump())
-        self.begin_event_stream()
         try:
-            # until the log ends, the reader leaves, or the service shuts down (the reader reconnects)
-            while line is not None and not self._left.is_set() and not self.settings["draining"].is_set():
-                self.write(f"data: {json.dumps({'line': line})}\n\n")
+            # a missing pod or file is known at once: then a plain error, before any header
+            item = await self._next(queue, self.first_line_wait)
+            if isinstance(item, Exception):
+                raise item
+            self.begin_event_stream()
+            while item is not None:
+                if item is QUIET:
+                    self.write(": keepalive\n\n")
+                elif isinstance(item, Exception):
+                    app_log.warning("A followed server log ended: %s", user_message(item) or type(item).__name__)
+                    self.write(f"data: {json.dumps({'error': user_message(item) or 'The log ended.'})}\n\n")
+                    break
+                else:
+                    self.write(f"data: {json.dumps({'line': item})}\n\n")
                 await self.flush()
-                while True:
-                    try:
-                        line = await asyncio.wait_for(queue.get(), self.keepalive_interval)
-                        break
-                    except asyncio.TimeoutError:
-                        self.write(": keepalive\n\n")
-                        await self.flush()
+                item = await self._next(queue, self.keepalive_interval)
             self.finish()
         except StreamClosedError:
             pass  # the reader went away
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+    async def _next(self, queue: asyncio.Queue, timeout: float) -> Any:
+        """The queue's next item; QUIET after ``timeout`` seconds of silence; None as soon as the
+        reader leaves or the service shuts down (the reader reconnects), so its slot is freed."""
+        waits = [asyncio.ensure_future(self._left.wait()), asyncio.ensure_future(self.settings["draining"].wait())]
+        getting = asyncio.ensure_future(queue.get())
+        done, _ = await asyncio.wait([getting, *waits], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for wait in waits:
+            wait.cancel()
+        if getting in done:
+            return getting.result()
+        getting.cancel()  # safe: a cancelled get takes nothing from the queue
+        return None if done else QUIET
 
     def on_connection_close(self) -> None:
         if self._left is not None:

@@ -19,6 +19,7 @@ from kubernetes_asyncio import client, config, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from .errors import NotFound, ServiceError
+from .logs import DEFAULT_MAX_BYTES, DEFAULT_MAX_LINE_BYTES, LineSplitter, split_lines
 from .metrics import KUBERNETES_ERRORS
 from .naming import SERVER_LABEL, USER_LABEL, label_value, namespace, pod_name
 
@@ -183,9 +184,18 @@ class KubeDiagnostics:
 class KubeLogs:
     """A notebook server's output: its notebook container's log (the service's role needs pods/log get)."""
 
-    def __init__(self, diagnostics: KubeDiagnostics, container: str = "notebook"):
+    def __init__(
+        self,
+        diagnostics: KubeDiagnostics,
+        container: str = "notebook",
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    ):
         self.diagnostics = diagnostics
         self.container = container  # KubeSpawner's name for it
+        self.max_bytes = max_bytes
+        self.max_line_bytes = max_line_bytes
 
     async def _pod(self, workspace: str, user: str, server_name: str) -> Any:
         try:
@@ -220,21 +230,40 @@ class KubeLogs:
     async def lines(
         self, workspace: str, user: str, server_name: str, *, tail: int, previous: bool = False
     ) -> list[str]:
+        if tail <= 0:
+            return []
+        # limit_bytes: the API server stops after that many bytes of the last `tail` lines
         text = await self._log(
             workspace,
             user,
             server_name,
             tail_lines=tail,
             previous=previous,
+            limit_bytes=self.max_bytes,
             _request_timeout=self.diagnostics.request_timeout,
         )
-        return text.splitlines()
+        return split_lines(text.encode(), self.max_line_bytes)[-tail:]
 
     async def follow(self, workspace: str, user: str, server_name: str, *, tail: int) -> AsyncIterator[str]:
-        response = await self._log(workspace, user, server_name, tail_lines=tail, follow=True, _preload_content=False)
+        response = await self._log(
+            workspace,
+            user,
+            server_name,
+            tail_lines=tail,
+            follow=True,
+            _preload_content=False,
+        )
+        if response.status != 200:  # unread, a stream's error is not raised by the client
+            response.release()
+            raise self._unavailable(ApiException(status=response.status, reason=response.reason), workspace)
+        splitter = LineSplitter(self.max_line_bytes)  # in chunks: a line of any length is held cut, never whole
         try:
-            async for raw in response.content:  # line by line, as the container writes them
-                yield raw.decode(errors="replace").rstrip("\n")
+            async for chunk in response.content.iter_chunked(64 * 1024):
+                for line in splitter.feed(chunk):
+                    yield line
+            last = splitter.flush()
+            if last is not None:
+                yield last
         finally:
             response.release()
 

@@ -85,6 +85,18 @@ def wait_for(predicate, timeout: float = 30, interval: float = 0.1, message: str
         time.sleep(interval)
 
 
+async def eventually(predicate, timeout: float = 30, interval: float = 0.1, message: str = "condition"):
+    """``wait_for`` for tests on an event loop: poll without blocking it."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while not (result := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        await asyncio.sleep(interval)
+    return result
+
+
 @contextlib.contextmanager
 def running_hub(run_dir, extra_config: str = "hub_test_config.py", **kwargs):
     """A JupyterHub in ``run_dir`` with the users alice and bob; stopped (SIGTERM, wait) on exit."""
@@ -174,6 +186,7 @@ def hub(tmp_path_factory, cluster):
         # short enough that a test of a hung Hub is quick; long enough for a loaded CI machine
         "c.NotebooksService.request_budget = 5\n"
         "c.ProgressFanout.max_watchers_per_user = 50\n"
+        "c.NotebooksService.max_log_follows = 8\n"  # the process-wide cap, within reach of a test
         f"c.NotebooksService.allow_origins = [{web_presence.origin!r}]\n"
     )
     try:

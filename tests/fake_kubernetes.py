@@ -422,8 +422,12 @@ class FakeKubernetes(ThreadedServer):
                 tail = self.get_query_argument("tailLines", None)
                 if tail is not None:
                     lines = lines[-int(tail) :] if int(tail) else []
+                text = "".join(line + "\n" for line in lines).encode()
+                limit = self.get_query_argument("limitBytes", None)
+                if limit is not None:  # as the API server: that many bytes of the selected lines, then stop
+                    text = text[: int(limit)]
                 self.set_header("Content-Type", "text/plain")
-                self.write("".join(line + "\n" for line in lines))
+                self.write(text)
 
         return web.Application(
             [

@@ -11,9 +11,10 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from notebooks_service.errors import NotFound, ServiceError
 from notebooks_service.kube import KubeDiagnostics, KubeLogs
-from notebooks_service.logs import local_log_path
+from notebooks_service.logs import EARLIER_MARK, local_log_path, start_local_log
 from notebooks_service.naming import SERVER_LABEL, USER_LABEL
 
+from conftest import eventually
 from fake_kubernetes import FakeKubernetes
 
 pytestmark = pytest.mark.usefixtures("clean_servers")
@@ -123,6 +124,16 @@ async def test_no_pod_and_no_permission_say_which(cluster: FakeKubernetes, pod_l
     assert e.value.status_code == 502
 
 
+async def test_a_pods_log_is_read_with_limit_bytes_and_long_lines_cut(cluster: FakeKubernetes, pod_logs):
+    cluster.add_pod("ws-alpha", "jupyter-erin--alpha-python", {USER_LABEL: "erin", SERVER_LABEL: "alpha-python"})
+    cluster.logs[("ws-alpha", "jupyter-erin--alpha-python")] = ["w" * (5 * 1024 * 1024), "done"]
+    lines = await pod_logs.lines("alpha", "erin", "alpha-python", tail=5)
+    query = [r for r in cluster.requests if "/log" in r][-1]
+    assert f"limitBytes={pod_logs.max_bytes}" in query
+    [cut] = lines  # the API server stopped after max_bytes, inside the long line
+    assert len(cut.encode()) < pod_logs.max_line_bytes + 100 and "[line cut:" in cut
+
+
 async def test_a_pods_log_followed(cluster: FakeKubernetes, pod_logs):
     cluster.add_pod("ws-alpha", "jupyter-dave--alpha-python", {USER_LABEL: "dave", SERVER_LABEL: "alpha-python"})
     cluster.logs[("ws-alpha", "jupyter-dave--alpha-python")] = ["starting", "listening on 8888"]
@@ -162,3 +173,108 @@ async def test_a_user_follows_a_few_logs_at_once_not_more(client):
     finally:
         for stream in streams:
             stream.close()
+
+
+def follower(client, path: str, received: list) -> tuple[AsyncHTTPClient, asyncio.Future]:
+    stream = AsyncHTTPClient(force_instance=True)
+    request = HTTPRequest(
+        client.hub.service_url + path,
+        headers={"Authorization": f"token {client.token}", "Accept": "text/event-stream"},
+        streaming_callback=received.append,
+        request_timeout=120,
+    )
+    return stream, asyncio.ensure_future(stream.fetch(request, raise_error=False))
+
+
+def empty_output(hub, user: str, server_name: str) -> str:
+    """An output file with nothing in it yet, as a server's that has not printed."""
+    forget_output(hub, user, server_name)
+    path = local_log_path(os.path.join(hub.run_dir, "logs"), user, server_name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    open(path, "wb").close()
+    return path
+
+
+async def test_a_long_line_and_a_huge_log_are_answered_in_bounded_bytes(client, hub):
+    bob = client("bob")
+    path = empty_output(hub, "bob", "alpha-minimal")
+    with open(path, "ab") as f:
+        f.write(b"start\n")
+        for _ in range(50):
+            f.write(b"q" * (1024 * 1024))
+        f.write(b"\n" + b"short line\n" * 200_000)  # 2 MB of short lines after it
+    response = await bob.request("GET", "alpha/minimal/-/logs?tail=10000")
+    assert response.code == 200
+    assert len(response.body) <= 1024 * 1024  # NotebooksService.max_log_bytes
+    lines = [json.loads(line)["line"] for line in response.body.decode().splitlines()]
+    assert lines[-1] == "short line" and len(lines) > 1000
+    text = await bob.request("GET", "alpha/minimal/-/logs?tail=3&format=text")
+    assert text.body.decode() == "short line\n" * 3
+    with open(path, "ab") as f:
+        f.write(b"r" * (3 * 1024 * 1024) + b"\n")
+    [cut] = [
+        json.loads(line)["line"] for line in (await bob.request("GET", "alpha/minimal/-/logs?tail=1")).body.splitlines()
+    ]
+    # longer than one answer reads: its end is read, its first 16 KiB of that shown, and both ends said
+    assert cut.startswith(EARLIER_MARK + "r" * 100) and cut.endswith(
+        f"[line cut: {1024 * 1024 - 1 - 16 * 1024} more bytes]"
+    )
+    forget_output(hub, "bob", "alpha-minimal")
+
+
+async def test_followers_that_leave_before_any_line_free_their_slots(client, hub):
+    bob = client("bob")
+    empty_output(hub, "bob", "alpha-minimal")
+    streams = []
+    try:
+        for _ in range(5):  # NotebooksService.max_log_follows_per_user, on a log that says nothing
+            received: list[bytes] = []
+            streams.append((*follower(bob, "alpha/minimal/-/logs", received), received))
+        await eventually(lambda: all(r for _, _, r in streams), message="the streams to begin")
+        code, body = await bob.json("GET", "alpha/minimal/-/logs?follow=1")
+        assert code == 429
+        for stream, _, _ in streams:
+            stream.close()  # they give up before the first line
+
+        async def a_slot_is_free():
+            while True:
+                received: list[bytes] = []
+                stream, fetching = follower(bob, "alpha/minimal/-/logs", received)
+                try:
+                    while not received and not fetching.done():
+                        await asyncio.sleep(0.1)
+                    if received:
+                        return
+                    assert fetching.result().code == 429, fetching.result().code
+                finally:
+                    stream.close()
+                await asyncio.sleep(0.2)
+
+        await asyncio.wait_for(a_slot_is_free(), 10)  # within seconds, not at the next line
+    finally:
+        for stream, _, _ in streams:
+            stream.close()
+        forget_output(hub, "bob", "alpha-minimal")
+
+
+async def test_a_new_run_ends_the_followers_of_the_old_one_and_the_process_has_a_cap(client, hub):
+    bob, alice = client("bob"), client("alice")
+    empty_output(hub, "bob", "alpha-minimal")
+    empty_output(hub, "alice", "alpha-minimal")
+    opened = []
+    try:
+        for who in [bob] * 3 + [alice] * 5:  # the test Hub's service follows 8 logs at most
+            received: list[bytes] = []
+            opened.append((*follower(who, "alpha/minimal/-/logs", received), received))
+        await eventually(lambda: all(r for _, _, r in opened), message="the streams to begin")
+        code, body = await bob.json("GET", "alpha/minimal/-/logs?follow=1")
+        assert code == 503 and "as many server logs as it can" in body["message"]
+        # bob's server starts again: a new output file; the followers of the old one end
+        start_local_log(os.path.join(hub.run_dir, "logs"), "bob", "alpha-minimal").close()
+        await eventually(lambda: all(f.done() for _, f, _ in opened[:3]), timeout=15, message="bob's followers to end")
+        assert not any(f.done() for _, f, _ in opened[3:])  # alice's log did not change
+    finally:
+        for stream, _, _ in opened:
+            stream.close()
+        forget_output(hub, "bob", "alpha-minimal")
+        forget_output(hub, "alice", "alpha-minimal")
