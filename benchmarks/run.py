@@ -27,6 +27,7 @@ from hub_meter import HubMeter  # noqa: E402
 
 from notebooks_service.demo.app import SERVICE_CONFIG as DEMO_SERVICE_CONFIG  # noqa: E402
 from notebooks_service.demo.app import DemoHub, free_port  # noqa: E402
+from notebooks_service.logs import local_log_path  # noqa: E402
 
 N_USERS = 60
 SERVER = "bench-python"  # the named server of (workspace "bench", image "python")
@@ -343,6 +344,84 @@ class Bench:
         )
         await self.stop_all(users[:10])
 
+    async def log_flood(self) -> None:
+        """One user's server printed a 150 MB line: 8 readers and 5 followers of that log at once,
+        while others list their servers. The service's memory growth, and the others' p99, side
+        by side with the same requests before the flood."""
+        path = local_log_path(os.path.join(self.hub.run_dir, "logs"), "u00", SERVER)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(b"start\n")
+            for _ in range(150):
+                f.write(b"x" * (1024 * 1024))  # one line, no end: what a runaway print makes
+        pid = service_pid(self.hub)
+        others = [f"u{i:02d}" for i in range(30, 50)]
+
+        async def others_p99(count: int) -> float:
+            latencies, queue = [], list(range(count))
+
+            async def worker():
+                while queue:
+                    user = others[queue.pop() % len(others)]
+                    code, seconds, _ = await self.call(user, "GET", self.service(""))
+                    latencies.append(seconds if code == 200 else float("inf"))
+
+            await asyncio.gather(*[worker() for _ in range(4)])
+            return percentile(latencies, 99)
+
+        quiet = await others_p99(self.n(400))
+        before, peak = rss_mb(pid), rss_mb(pid)
+        flooding = True
+
+        async def sample():
+            nonlocal peak
+            while flooding:
+                peak = max(peak, rss_mb(pid))
+                await asyncio.sleep(0.02)
+
+        async def reader():
+            for _ in range(5):
+                await self.call("u00", "GET", self.service("bench/python/-/logs?tail=5"))
+
+        followers = []
+        for _ in range(5):
+            reader_, writer = await asyncio.open_connection(self.hub.ip, self.hub.port)
+            writer.write(
+                f"GET /services/notebooks/bench/python/-/logs HTTP/1.1\r\nHost: x\r\n"
+                f"Authorization: token {self.tokens['u00']}\r\nAccept: text/event-stream\r\n\r\n".encode()
+            )
+            followers.append((reader_, writer))
+        sampler = asyncio.ensure_future(sample())
+        readers = asyncio.gather(*[reader() for _ in range(8)])
+        flooded = await others_p99(self.n(400))
+        await readers
+        for reader_, _ in followers:  # each follower is sent its (cut) line
+            buffer = b""
+            while b"data: " not in buffer:
+                buffer += await asyncio.wait_for(reader_.read(65536), 60)
+        flooding = False
+        await sampler
+        for _, writer in followers:
+            writer.close()
+        os.remove(path)
+        growth = peak - before
+        self.record(
+            "LOG",
+            "a 150 MB line read by 8 and followed by 5: RSS growth (MB)",
+            f"{growth:.1f}",
+            "<= 40 MB",
+            growth <= 40,
+            rss_before_mb=round(before, 1),
+            rss_peak_mb=round(peak, 1),
+        )
+        self.record(
+            "LOG",
+            "  ... others' p99 meanwhile (s); before the flood",
+            f"{flooded:.3f}; {quiet:.3f}",
+            "<= 1 s",
+            flooded <= 1,
+        )
+
     async def run(self) -> None:
         self.hub_major = int(self.admin("GET", "/")["version"].split(".")[0])
         for user in [f"u{i:02d}" for i in range(N_USERS)]:
@@ -355,6 +434,7 @@ class Bench:
             "P3": self.p3_hub_calls,
             "W": self.w_watchers,
             "L": self.l_load,
+            "LOG": self.log_flood,
         }
         profiler = None
         if self.profile:  # py-spy samples the service process while the figures run
