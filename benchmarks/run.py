@@ -130,6 +130,19 @@ class Bench:
                 return errors
             await asyncio.sleep(0.2)
 
+    async def others_p99(self, users: list[str], count: int) -> float:
+        """The p99 of ``count`` list requests by ``users``, four at a time (a failed one counts as endless)."""
+        latencies, queue = [], list(range(count))
+
+        async def worker():
+            while queue:
+                user = users[queue.pop() % len(users)]
+                code, seconds, _ = await self.call(user, "GET", self.service(""))
+                latencies.append(seconds if code == 200 else float("inf"))
+
+        await asyncio.gather(*[worker() for _ in range(4)])
+        return percentile(latencies, 99)
+
     # -- figures --------------------------------------------------------------
 
     async def p1_latency(self) -> None:
@@ -266,18 +279,8 @@ class Bench:
             while not _EVENT.search(buffer):
                 buffer += await asyncio.wait_for(reader.read(65536), 60)
             held += b" 200 " in buffer.split(b"\r\n", 1)[0]
-        latencies = []
-        queue = list(range(self.n(400)))
-
-        async def worker():
-            while queue:
-                user = others[queue.pop() % len(others)]
-                code, seconds, _ = await self.call(user, "GET", self.service(""))
-                latencies.append(seconds if code == 200 else float("inf"))
-
-        await asyncio.gather(*[worker() for _ in range(4)])
+        p99 = await self.others_p99(others, self.n(400))
         upstreams = self.meter.open_streams
-        p99 = percentile(latencies, 99)
         self.record(
             "W",
             "200 watchers on 20 pending servers: others' p99 (s)",
@@ -356,20 +359,7 @@ class Bench:
                 f.write(b"x" * (1024 * 1024))  # one line, no end: what a runaway print makes
         pid = service_pid(self.hub)
         others = [f"u{i:02d}" for i in range(30, 50)]
-
-        async def others_p99(count: int) -> float:
-            latencies, queue = [], list(range(count))
-
-            async def worker():
-                while queue:
-                    user = others[queue.pop() % len(others)]
-                    code, seconds, _ = await self.call(user, "GET", self.service(""))
-                    latencies.append(seconds if code == 200 else float("inf"))
-
-            await asyncio.gather(*[worker() for _ in range(4)])
-            return percentile(latencies, 99)
-
-        quiet = await others_p99(self.n(400))
+        quiet = await self.others_p99(others, self.n(400))
         before, peak = rss_mb(pid), rss_mb(pid)
         flooding = True
 
@@ -393,7 +383,7 @@ class Bench:
             followers.append((reader_, writer))
         sampler = asyncio.ensure_future(sample())
         readers = asyncio.gather(*[reader() for _ in range(8)])
-        flooded = await others_p99(self.n(400))
+        flooded = await self.others_p99(others, self.n(400))
         await readers
         for reader_, _ in followers:  # each follower is sent its (cut) line
             buffer = b""

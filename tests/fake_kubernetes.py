@@ -228,6 +228,14 @@ class FakeKubernetes(ThreadedServer):
             )
             return True
 
+        async def next_change() -> None:
+            """Until something changes (or a second passes: a watch looks again anyway)."""
+            async with fake._changed:
+                try:
+                    await asyncio.wait_for(fake._changed.wait(), 1)
+                except asyncio.TimeoutError:
+                    pass
+
         def changed() -> None:
             async def notify():
                 async with fake._changed:
@@ -272,11 +280,7 @@ class FakeKubernetes(ThreadedServer):
                                     self.write(json.dumps({"type": kind, "object": pod}) + "\n")
                                 since = version
                         await self.flush()
-                        async with fake._changed:
-                            try:
-                                await asyncio.wait_for(fake._changed.wait(), 1)
-                            except asyncio.TimeoutError:
-                                pass
+                        await next_change()
                 except StreamClosedError:
                     pass
 
@@ -386,11 +390,7 @@ class FakeKubernetes(ThreadedServer):
                             self.write(json.dumps({"type": "ADDED", "object": event}) + "\n")
                             since = int(event["metadata"]["resourceVersion"])
                         await self.flush()
-                        async with fake._changed:
-                            try:
-                                await asyncio.wait_for(fake._changed.wait(), 1)
-                            except asyncio.TimeoutError:
-                                pass
+                        await next_change()
                 except StreamClosedError:
                     pass
 
