@@ -148,10 +148,15 @@ def test_with_start_on_visit_the_bookmark_alone_brings_them_back(browser, tmp_pa
         elsewhere = other_site(bookmark, visited.service_url + "no-such-page")
         try:
             # a page on another site that sends her to the bookmark: the page offers the start, starts nothing
+            posts = []
+            page.on("request", lambda request: posts.append(request.url) if request.method == "POST" else None)
             page.goto(elsewhere.origin + "/link")
             page.click("#go")
             page.wait_for_url(bookmark)
             page.wait_for_selector("#start")
+            page.wait_for_load_state("load")
+            # neither sent nor about to be: no start request, no start-by-itself script on the page
+            assert posts == [] and page.locator("script", has_text="start_on_visit").count() == 0
             assert admin_request(visited, "GET", "/users/alice")[1]["servers"] == {}
             # and no page on another site can frame the service's pages (here its 404, which needs no login)
             page.goto(elsewhere.origin + "/frame")
