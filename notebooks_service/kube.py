@@ -232,17 +232,38 @@ class KubeLogs:
     ) -> list[str]:
         if tail <= 0:
             return []
-        # limit_bytes: the API server stops after that many bytes of the last `tail` lines
-        text = await self._log(
-            workspace,
-            user,
-            server_name,
-            tail_lines=tail,
-            previous=previous,
-            limit_bytes=self.max_bytes,
-            _request_timeout=self.diagnostics.request_timeout,
-        )
-        return split_lines(text.encode(), self.max_line_bytes)[-tail:]
+        # limit_bytes keeps the *first* bytes of the last `tail` lines: when they do not fit, ask
+        # for fewer lines until they do, so that the newest are the ones shown
+        while True:
+            data = await self._log_bytes(
+                workspace,
+                user,
+                server_name,
+                tail_lines=tail,
+                previous=previous,
+                limit_bytes=self.max_bytes,
+                _request_timeout=self.diagnostics.request_timeout,
+            )
+            if len(data) < self.max_bytes or tail == 1:
+                return split_lines(data, self.max_line_bytes)[-tail:]
+            tail //= 2
+
+    async def _log_bytes(self, workspace: str, user: str, server_name: str, **options: Any) -> bytes:
+        """The log as bytes, at most ``max_bytes`` of them: a server may print anything, valid UTF-8 or not."""
+        response = await self._log(workspace, user, server_name, _preload_content=False, **options)
+        try:
+            if response.status != 200:  # unread, an error is not raised by the client
+                raise self._unavailable(
+                    ApiException(status=response.status, reason=response.reason), workspace, options.get("previous")
+                )
+            data = bytearray()
+            async for chunk in response.content.iter_chunked(64 * 1024):
+                data += chunk[: self.max_bytes - len(data)]
+                if len(data) >= self.max_bytes:
+                    break
+            return bytes(data)
+        finally:
+            response.release()
 
     async def follow(self, workspace: str, user: str, server_name: str, *, tail: int) -> AsyncIterator[str]:
         response = await self._log(

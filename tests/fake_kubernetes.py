@@ -77,7 +77,7 @@ class FakeKubernetes(ThreadedServer):
         self.events: dict[str, list[dict]] = {}  # namespace -> events
         self.requests: list[str] = []
         self.forbidden: set[str] = set()  # namespaces where our service account may read nothing
-        self.logs: dict[tuple[str, str], list[str]] = {}  # (namespace, pod) -> its container's lines
+        self.logs: dict[tuple[str, str], list[str | bytes]] = {}  # (namespace, pod) -> its container's lines
         self.previous_logs: dict[tuple[str, str], list[str]] = {}  # of the container before a restart
         self.created: list[dict] = []  # every pod a client created, as it sent it
         self.pod_refusals: list[tuple[int, str, str]] = []  # (code, reason, message) for the next creations
@@ -422,7 +422,7 @@ class FakeKubernetes(ThreadedServer):
                 tail = self.get_query_argument("tailLines", None)
                 if tail is not None:
                     lines = lines[-int(tail) :] if int(tail) else []
-                text = "".join(line + "\n" for line in lines).encode()
+                text = b"".join((line if isinstance(line, bytes) else line.encode()) + b"\n" for line in lines)
                 limit = self.get_query_argument("limitBytes", None)
                 if limit is not None:  # as the API server: that many bytes of the selected lines, then stop
                     text = text[: int(limit)]

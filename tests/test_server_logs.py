@@ -127,11 +127,31 @@ async def test_no_pod_and_no_permission_say_which(cluster: FakeKubernetes, pod_l
 async def test_a_pods_log_is_read_with_limit_bytes_and_long_lines_cut(cluster: FakeKubernetes, pod_logs):
     cluster.add_pod("ws-alpha", "jupyter-erin--alpha-python", {USER_LABEL: "erin", SERVER_LABEL: "alpha-python"})
     cluster.logs[("ws-alpha", "jupyter-erin--alpha-python")] = ["w" * (5 * 1024 * 1024), "done"]
-    lines = await pod_logs.lines("alpha", "erin", "alpha-python", tail=5)
+    # the two last lines do not fit in one answer: the newest that does is shown
+    assert await pod_logs.lines("alpha", "erin", "alpha-python", tail=5) == ["done"]
     query = [r for r in cluster.requests if "/log" in r][-1]
-    assert f"limitBytes={pod_logs.max_bytes}" in query
-    [cut] = lines  # the API server stopped after max_bytes, inside the long line
-    assert len(cut.encode()) < pod_logs.max_line_bytes + 100 and "[line cut:" in cut
+    assert f"limitBytes={pod_logs.max_bytes}" in query and "tailLines=1" in query
+    # a last line longer than an answer: its start, cut, and how much was left out of what was read
+    cluster.logs[("ws-alpha", "jupyter-erin--alpha-python")] = ["w" * (5 * 1024 * 1024)]
+    [cut] = await pod_logs.lines("alpha", "erin", "alpha-python", tail=5)
+    assert (
+        cut
+        == "w" * pod_logs.max_line_bytes + f" … [line cut: {pod_logs.max_bytes - pod_logs.max_line_bytes} more bytes]"
+    )
+
+
+async def test_the_newest_lines_of_a_pod_are_shown_when_the_tail_does_not_fit(cluster: FakeKubernetes, pod_logs):
+    cluster.add_pod("ws-alpha", "jupyter-fred--alpha-python", {USER_LABEL: "fred", SERVER_LABEL: "alpha-python"})
+    cluster.logs[("ws-alpha", "jupyter-fred--alpha-python")] = [f"{i:04d} " + "v" * 2000 for i in range(1000)]
+    lines = await pod_logs.lines("alpha", "fred", "alpha-python", tail=1000)  # 2 MB: more than one answer reads
+    assert lines[-1].startswith("0999 ")  # the newest, not the oldest of the tail
+    assert [int(line[:4]) for line in lines] == list(range(1000 - len(lines), 1000)) and len(lines) >= 250
+
+
+async def test_a_pod_that_prints_invalid_utf8_has_its_log_read(cluster: FakeKubernetes, pod_logs):
+    cluster.add_pod("ws-alpha", "jupyter-gina--alpha-python", {USER_LABEL: "gina", SERVER_LABEL: "alpha-python"})
+    cluster.logs[("ws-alpha", "jupyter-gina--alpha-python")] = [b"caf\xe9 \xff\xfe", "fine"]
+    assert await pod_logs.lines("alpha", "gina", "alpha-python", tail=10) == ["caf\ufffd \ufffd\ufffd", "fine"]
 
 
 async def test_a_pods_log_followed(cluster: FakeKubernetes, pod_logs):
