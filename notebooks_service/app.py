@@ -28,7 +28,6 @@ from . import __version__
 from .config import SharedConfig, env
 from .handlers import (
     HealthHandler,
-    LegacyProgressHandler,
     MetricsHandler,
     NotFoundHandler,
     OAuthCallbackHandler,
@@ -203,11 +202,6 @@ class NotebooksService(SharedConfig, Application):
             except binascii.Error:
                 raise ValueError("NOTEBOOKS_SERVICE_COOKIE_SECRET must be hex") from None
         return secrets.token_bytes(32)
-
-    # before HubClient owned them; still honoured (see _forward_renamed_config)
-    hub_request_timeout = Float(help="Deprecated: use HubClient.request_timeout.").tag(config=True)
-    hub_max_retries = Integer(help="Deprecated: use HubClient.max_retries.").tag(config=True)
-    hub_concurrency = Integer(help="Deprecated: use HubClient.concurrency.").tag(config=True)
 
     request_budget = Float(
         15,
@@ -436,8 +430,6 @@ class NotebooksService(SharedConfig, Application):
             (prefix + r"(?P<workspace>[^/]+)/(?P<image>[^/]+)/-/progress", ServerProgressHandler),
             (prefix + r"(?P<workspace>[^/]+)/(?P<image>[^/]+)/-/logs", ServerLogsHandler),
             (prefix + r"(?P<workspace>[^/]+)/(?P<image>[^/]+)/-/.*", NotFoundHandler),
-            # where progress used to be: still answers event-stream clients
-            (prefix + r"(?P<workspace>[^/]+)/(?P<image>[^/]+)/progress", LegacyProgressHandler),
             (prefix + r"(?P<workspace>[^/]+)/(?P<image>[^/]+)(?:/(?P<notebook>.+))?", ServerHandler),
             (prefix.rstrip("/") or "/", web.RedirectHandler, {"url": prefix}),
             (r".*", NotFoundHandler),
@@ -486,7 +478,6 @@ class NotebooksService(SharedConfig, Application):
             self.load_config_file(self.config_file)
         elif self.config_file != self.__class__.config_file.default_value:
             raise SystemExit(f"Config file not found: {self.config_file}")
-        self._forward_renamed_config()
         # one log stream: tornado's and our modules' loggers go through the app's handler, scrubbed
         for handler in self.log.handlers:
             handler.addFilter(SecretsFilter())
@@ -499,21 +490,6 @@ class NotebooksService(SharedConfig, Application):
             logger.setLevel(self.log.level)
         if not self.images:
             self.log.warning("The image catalogue is empty: nobody can start a server (set NotebooksService.images).")
-
-    _renamed = {
-        "hub_request_timeout": "request_timeout",
-        "hub_max_retries": "max_retries",
-        "hub_concurrency": "concurrency",
-    }
-
-    def _forward_renamed_config(self) -> None:
-        """Settings of HubClient that used to be NotebooksService's still work, with a warning."""
-        ours = self.config.get("NotebooksService", {})
-        for old, new in self._renamed.items():
-            if old in ours and new not in self.config.get("HubClient", {}):
-                self.log.warning("NotebooksService.%s is deprecated: set HubClient.%s", old, new)
-                self.config.HubClient[new] = ours[old]
-        self.update_config(self.config)
 
     async def _serve(self) -> None:
         app = self.make_app()

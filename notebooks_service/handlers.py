@@ -786,34 +786,6 @@ class ServerLogsHandler(BaseHandler):
         self.settings["in_flight"].discard(self)
 
 
-class LegacyProgressHandler(ServerProgressHandler, ServerHandler):
-    """``<prefix>/<workspace>/<image>/progress``: where progress was before sub-resources moved under ``/-/``.
-
-    An event-stream client (EventSource sends ``Accept: text/event-stream``) still
-    gets the progress here; anyone else gets the notebook called ``progress``.
-    """
-
-    route = "/{workspace}/{image}/progress (old)"
-
-    def wants_stream(self) -> bool:
-        return "text/event-stream" in self.request.headers.get("Accept", "")
-
-    def wants_json(self) -> bool:
-        return True if self.wants_stream() else BaseHandler.wants_json(self)
-
-    async def get(self, workspace: str, image: str) -> None:
-        if self.wants_stream():
-            await ServerProgressHandler.get(self, workspace, image)
-        else:
-            await ServerHandler.get(self, workspace, image, "progress")
-
-    async def post(self, workspace: str, image: str) -> None:
-        await ServerHandler.post(self, workspace, image, "progress")
-
-    def allowed_methods(self) -> list[str]:
-        return ["GET", "POST", "OPTIONS"]
-
-
 class UserHandler(BaseHandler):
     """``<prefix>/user``: the caller's Hub user model."""
 

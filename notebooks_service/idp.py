@@ -73,19 +73,6 @@ class IdentityProvider(LoggingConfigurable):
     ).tag(config=True)
     jwks_timeout = Float(10, help="Seconds to wait for the JWKS endpoint.").tag(config=True)
 
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self._take_settings_from_their_old_place()
-
-    def _take_settings_from_their_old_place(self) -> None:
-        # until 0.2 these settings were ClaimsWorkspacePolicy's; configurations saying so still work
-        old = self.config["ClaimsWorkspacePolicy"] if "ClaimsWorkspacePolicy" in self.config else {}
-        new = self.config["IdentityProvider"] if "IdentityProvider" in self.config else {}
-        for name in self.trait_names(config=True):
-            if name in old and name not in new:
-                self.log.warning("ClaimsWorkspacePolicy.%s is deprecated: set IdentityProvider.%s", name, name)
-                setattr(self, name, old[name])
-
     @validate("algorithms")
     def _public_key_only(self, proposal):
         bad = [a for a in proposal.value if a.lower() == "none" or a.upper().startswith("HS")]

@@ -94,15 +94,6 @@ def test_cookie_secret_must_be_hex(hub_env, monkeypatch):
         _ = NotebooksService().cookie_secret
 
 
-def test_hub_client_settings_under_their_old_names_still_apply(hub_env, tmp_path):
-    config = tmp_path / "notebooks_service_config.py"
-    config.write_text("c.NotebooksService.hub_request_timeout = 7\nc.NotebooksService.hub_max_retries = 1\n")
-    app = NotebooksService()
-    app.initialize(["--config", str(config)])
-    client = app.make_app().settings["hub_client"]
-    assert (client.request_timeout, client.max_retries) == (7, 1)
-
-
 def test_kubernetes_client_is_not_imported_while_diagnostics_are_off(hub_env):
     code = (
         "import sys; from notebooks_service.app import NotebooksService; "

@@ -194,13 +194,3 @@ def test_the_policy_and_the_login_share_one_provider_configured_in_its_own_secti
     policy = shared.make_policy()
     assert policy.identity_provider is shared.identity_provider
     assert policy.identity_provider.audience == "notebooks"
-
-
-def test_settings_in_their_old_section_still_work_with_a_warning(idp, caplog):
-    old = {"jwks_url": idp.jwks_url, "issuer": ISSUER, "accept_bearer_jwt": True, "audience": "nb"}
-    config = Config({"ClaimsWorkspacePolicy": {**old, "workspaces_claim": "groups"}})
-    policy = SharedConfig(config=config, workspace_policy_class="claims").make_policy()
-    provider = policy.identity_provider
-    assert (provider.jwks_url, provider.issuer, provider.accept_bearer_jwt, provider.audience) == tuple(old.values())
-    assert policy.workspaces_claim == "groups"
-    assert "ClaimsWorkspacePolicy.audience is deprecated: set IdentityProvider.audience" in caplog.text

@@ -140,14 +140,15 @@ async def test_an_rbac_refusal_reaches_json_and_page_as_such(client, hub, cluste
     assert page.status_code == 200 and "may not read pods and events in ws-alpha" in page.text
 
 
-async def test_the_old_progress_url_still_streams_and_a_notebook_called_progress_opens(client):
+async def test_a_notebook_called_progress_opens_and_progress_lives_under_the_dash(client):
     alice = client("alice")
     await alice.json("POST", "alpha/minimal")
-    events = await follow(alice, "alpha/minimal/progress")  # an event-stream client: the progress, as before
+    events = await follow(alice, "alpha/minimal/-/progress")
     assert events[-1]["ready"] is True
-    # anyone else asking for <server>/progress means the notebook of that name
-    code, model = await alice.json("GET", "alpha/minimal/progress")
-    assert code == 200 and model["notebook_url"] == "/user/alice/alpha-minimal/lab/tree/progress"
+    # <server>/progress is the notebook of that name, for every client
+    for accept in ("application/json", "text/event-stream, application/json"):
+        code, model = await alice.json("GET", "alpha/minimal/progress", headers={"Accept": accept})
+        assert code == 200 and model["notebook_url"] == "/user/alice/alpha-minimal/lab/tree/progress"
     # and what follows /-/ is never a notebook
     code, body = await alice.json("GET", "alpha/minimal/-/nonsense")
     assert code == 404 and body["message"].startswith("No such page")
