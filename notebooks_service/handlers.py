@@ -405,8 +405,11 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
                 raise ServiceError(
                     f"This server runs with the class {current!r}: stop it first to start it with {requested!r}.", 409
                 )
+        # the Hub answers 202 to a start already pending as to a new one: the model we read says which
+        was_active = name in (user.get("servers") or {})
         try:
             server, started = await self.hub.start_server(user["name"], name, display_name(workspace, image), options)
+            started = started and not was_active
         except ServiceError as e:
             LAUNCHES.labels(image, "failed").inc()
             LAUNCH_FAILURES.labels(_failure_reason(e)).inc()
@@ -823,9 +826,7 @@ class ReadinessHandler(BaseHandler):
     async def get(self) -> None:
         if self.settings["draining"].is_set():
             raise ServiceUnavailable("The service is shutting down.")
-        with_budget = min(self.settings["readiness_timeout"], request_deadline.get().remaining())
-        request_deadline.set(Deadline(with_budget))
-        await self.hub.check_ready()
+        await self.hub.check_ready(self.settings["readiness_timeout"])
         self.write_json({"status": "ok", "hub": "ok"})
 
     head = get

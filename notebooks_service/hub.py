@@ -290,12 +290,26 @@ class HubClient(LoggingConfigurable):
             self._hub_version = known = (parsed, time.monotonic() + self.hub_version_seconds)
         return known[0]
 
-    async def check_ready(self) -> None:
-        """Raise HubUnavailable/HubError unless the Hub answers its API (one try, no retries)."""
+    async def check_ready(self, timeout: float) -> None:
+        """Raise HubUnavailable/HubError unless the Hub answers its API within ``timeout`` (one try).
+
+        A connection of its own, outside the REST pool: a probe must tell "the Hub is down"
+        from "this process is busy", and never wait behind, or take a slot from, users' calls.
+        """
+        probe = AsyncHTTPClient(force_instance=True, max_clients=1)
         try:
-            response = await self._fetch("GET", self.api_url + "/", None)
+            request = HTTPRequest(
+                self.api_url + "/",
+                headers=self._headers(),
+                request_timeout=timeout,
+                connect_timeout=timeout,
+                follow_redirects=False,
+            )
+            response = await probe.fetch(request, raise_error=False)
         except _TRANSPORT_ERRORS as e:
             raise HubUnavailable(f"The Hub is not reachable: {e}") from None
+        finally:
+            probe.close()
         if response.code != 200:
             raise HubError(f"The Hub answered {response.code}.")
 
@@ -465,8 +479,9 @@ class HubClient(LoggingConfigurable):
         started = True
         if response.code in (201, 202):
             pass
-        elif response.code == 400 and ("already running" in message or "pending spawn" in message):
+        elif response.code == 400 and "already running" in message:
             started = False  # started before: the state below is the answer
+        # (a start already pending is a 202, as a new one is: the caller knows which from the model it read)
         elif response.code == 400 and "pending stop" in message:
             raise ServerBusy("This server is stopping; start it again once it has stopped.")
         elif response.code == 400 and "maximum" in message:

@@ -331,11 +331,10 @@ async def test_a_user_with_a_server_starting_is_read_fresh_each_time(fake_hub):
 async def test_a_start_of_a_server_already_starting_returns_it(fake_hub):
     fake_hub.answer("GET", "/", (200, {"version": "6.1.1"}))
     fake_hub.answer("GET", "/users/alice", (200, user_model({"alpha-python": server_model(False, "spawn")})))
-    fake_hub.answer(
-        "POST", "/users/alice/servers/alpha-python", (400, {"message": "alice:alpha-python is pending spawn"})
-    )
-    server, started = await client_for(fake_hub).start_server("alice", "alpha-python", "alpha/python", {})
-    assert server["pending"] == "spawn" and not started
+    # the Hub answers 202 to a start already pending, as to a new one (apihandlers/users.py)
+    fake_hub.answer("POST", "/users/alice/servers/alpha-python", (202, None))
+    server, _ = await client_for(fake_hub).start_server("alice", "alpha-python", "alpha/python", {})
+    assert server["pending"] == "spawn"  # which of the two it was, the caller's model of the user says
 
 
 async def test_a_full_set_of_named_servers_names_the_stopped_ones_to_remove(fake_hub):
@@ -429,3 +428,22 @@ async def test_a_hub_5xx_text_is_never_passed_on_nor_logged(fake_hub, caplog):
         await client_for(fake_hub, max_retries=0).get_user("bob")
     assert JWT not in e.value.message and "Hub's log" in e.value.message
     assert JWT not in caplog.text
+
+
+async def test_the_readiness_probe_takes_no_slot_of_a_full_pool(fake_hub):
+    fake_hub.answer("GET", "/users/alice", (None, user_model()))  # hangs, holding the pool's one connection
+    fake_hub.answer("GET", "/", (200, {"version": "6.1.1"}))
+    client = client_for(fake_hub, concurrency=1, request_timeout=60)
+    hung = asyncio.ensure_future(client.get_user("alice"))
+    await wait_until(lambda: fake_hub.count("GET", "/users/alice") == 1)
+    await asyncio.wait_for(client.check_ready(timeout=5), 10)  # answered, although users' calls must wait
+    fake_hub.release.set()
+    await hung
+
+
+async def test_the_readiness_probe_has_its_own_time_limit(fake_hub):
+    fake_hub.answer("GET", "/", (None, {"version": "6.1.1"}))  # a Hub that accepts and never answers
+    client = client_for(fake_hub)
+    with pytest.raises(HubUnavailable, match="not reachable"):
+        await asyncio.wait_for(client.check_ready(timeout=0.3), 10)
+    fake_hub.release.set()

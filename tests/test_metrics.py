@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from notebooks_service.demo.app import free_port
 
-from conftest import ADMIN_TOKEN, start_service, wait_for
+from conftest import ADMIN_TOKEN, set_spawn_delay, start_service, wait_for
 
 pytestmark = pytest.mark.usefixtures("clean_servers")
 
@@ -38,6 +38,27 @@ async def test_metrics_need_a_token_with_read_metrics(client):
     response = await scraper.request("GET", "metrics")
     assert response.code == 200 and response.headers["Content-Type"].startswith("text/plain; version=")
     assert "process_resident_memory_bytes" in response.body.decode()
+
+
+async def test_a_repeated_start_is_no_new_launch_and_keeps_the_clock(client, hub):
+    scraper, alice = client(None), client("alice")
+    scraper.extra_headers = {"Authorization": f"token {ADMIN_TOKEN}"}
+    before = (await scraper.request("GET", "metrics")).body.decode()
+    set_spawn_delay(hub, 2)
+    code, _ = await alice.json("POST", "alpha/minimal")
+    assert code == 202
+    code, model = await alice.json("POST", "alpha/minimal")  # again, while it starts: the Hub says 202 again
+    assert code == 202 and model["pending"] == "spawn"
+    await alice.wait_ready("alpha/minimal")
+    after = (await scraper.request("GET", "metrics")).body.decode()
+
+    def grew(result: str) -> float:
+        labels = {"image": "minimal", "result": result}
+        return value(after, "notebooks_service_launches_total", **labels) - value(
+            before, "notebooks_service_launches_total", **labels
+        )
+
+    assert grew("started") == 1 and grew("already_running") == 1
 
 
 async def test_metrics_count_requests_hub_calls_launches_and_time_to_ready(client, hub):
