@@ -24,13 +24,14 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 from notebooks_service.demo.app import SERVICE_CONFIG as DEMO_SERVICE_CONFIG
 from notebooks_service.demo.app import DemoHub, free_port
 
+import log_check
 from fake_kubernetes import FakeKubernetes
 from identity_provider import LocalIdentityProvider
 from threaded_server import ThreadedServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ADMIN_TOKEN = "test-admin-token-not-secret-0123456789"
-#: every token the tests hand out: tests/test_zz_logs.py checks that no log holds one
+#: every token the tests hand out: the session-finish log check (log_check.py) makes sure no log holds one
 ISSUED_SECRETS: set[str] = {ADMIN_TOKEN}
 
 
@@ -120,6 +121,17 @@ def running_hub(run_dir, extra_config: str = "hub_test_config.py", **kwargs):
 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_and_no_leaving_traceback_in_any_log(tmp_path_factory):
+    """After every other fixture of the session (Hubs included) has stopped: read every log the
+    suite wrote. A finding fails the run as an error of this fixture, whichever tests ran."""
+    yield
+    logs = log_check.suite_logs(tmp_path_factory.getbasetemp())
+    found = log_check.secrets_in(logs, ISSUED_SECRETS) + log_check.tracebacks_of_leaving_clients(logs)
+    if found:
+        pytest.fail("the suite's logs hold what they must not:\n" + "\n".join(found[:30]), pytrace=False)
 
 
 @pytest.fixture(scope="module")

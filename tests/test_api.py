@@ -208,7 +208,7 @@ async def test_messages_are_shown_as_written(client):
     assert code == 404 and "'py%thon'" in body["message"] and "%%" not in body["message"]
 
 
-# a JWT's shape (our log filter masks it), with a payload too short for test_zz_logs' pattern: the
+# a JWT's shape (our log filter masks it), with a payload too short for log_check's JWT pattern: the
 # Hub's own log line quotes it, and that line is the Hub's (OAuthenticator's) doing, not ours
 EXPIRED_ID_TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOjF9.c2lnbmF0dXJlLW5vdC1yZWFs"
 

@@ -20,7 +20,8 @@ from notebooks_service.naming import (
     server_name,
 )
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# matched whole, as the code matches: '$' would accept a trailing newline
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 workspaces = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,58}[a-z0-9])?", fullmatch=True)
 images = st.text(alphabet=string.ascii_letters + string.digits + "-_.:@ é", min_size=1, max_size=80)
@@ -75,12 +76,12 @@ def test_distinct_pairs_get_distinct_names(a, b):
 def test_valid_workspaces_make_namespace_names(workspace):
     assert is_valid_workspace(workspace)
     namespace = f"ws-{workspace}"
-    assert len(namespace) <= 63 and DNS_LABEL.match(namespace)
+    assert len(namespace) <= 63 and DNS_LABEL.fullmatch(namespace)
 
 
 @given(st.text(max_size=70))
 def test_workspace_check_matches_the_dns_rule(workspace):
-    expected = len(f"ws-{workspace}") <= 63 and bool(DNS_LABEL.match(workspace))
+    expected = len(f"ws-{workspace}") <= 63 and bool(DNS_LABEL.fullmatch(workspace))
     assert is_valid_workspace(workspace) == expected
 
 
