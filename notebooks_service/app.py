@@ -26,6 +26,7 @@ from traitlets.config import Application
 
 from . import __version__
 from .config import SharedConfig, env
+from .diagnostics import NoDiagnostics
 from .handlers import (
     HealthHandler,
     MetricsHandler,
@@ -47,6 +48,7 @@ from .log import JsonLogFormatter, SecretsFilter, log_request
 from .metrics import observe_request
 from .oauth import SharedStateHubOAuth
 from .progress import ProgressFanout
+from .servers import Launcher
 
 #: what NotebooksService.security_headers sends unless told otherwise
 SECURITY_HEADERS = {
@@ -263,11 +265,6 @@ class NotebooksService(SharedConfig, Application):
         it, 429 with Retry-After.""",
     ).tag(config=True)
 
-    notebook_url_template = Unicode(
-        "{server_url}lab/tree/{notebook}",
-        help="Where a requested notebook opens in a ready server; {server_url} ends with '/'.",
-    ).tag(config=True)
-
     template_paths = List(Unicode(), help="Folders with the jinja2 page templates.").tag(config=True)
 
     allow_origins = List(
@@ -386,10 +383,10 @@ class NotebooksService(SharedConfig, Application):
             auth.access_scopes = {f"access:services!service={self.service_name}"}
         return auth
 
-    def make_kube(self):
-        """KubeDiagnostics, or None when diagnostics are off (then kubernetes_asyncio is never imported)."""
+    def make_diagnostics(self):
+        """KubeDiagnostics, or its stand-in when diagnostics are off (then kubernetes_asyncio is never imported)."""
         if self.kubernetes == "off":
-            return None
+            return NoDiagnostics()
         from .kube import KubeDiagnostics
 
         return KubeDiagnostics(
@@ -408,7 +405,7 @@ class NotebooksService(SharedConfig, Application):
 
             return LocalLogs(self.local_logs_dir, max_bytes=self.max_log_bytes, max_line_bytes=self.max_log_line_bytes)
         if self.server_logs == "kubernetes":
-            if kube is None:
+            if self.kubernetes == "off":
                 raise ValueError("NotebooksService.server_logs = 'kubernetes' needs NotebooksService.kubernetes")
             from .kube import KubeLogs
 
@@ -435,15 +432,24 @@ class NotebooksService(SharedConfig, Application):
             (r".*", NotFoundHandler),
         ]
         hub_client = HubClient(parent=self, api_url=self.hub_api_url, api_token=self.hub_api_token)
-        kube = self.make_kube()
+        diagnostics = self.make_diagnostics()
+        launcher = Launcher(
+            parent=self,
+            hub=hub_client,
+            policy=self.make_policy(),
+            catalogue=self.images,
+            resource_classes=self.resource_classes,
+            prefix=prefix,
+            diagnostics=diagnostics,
+        )
         settings = dict(
+            launcher=launcher,
             hub_auth=self.make_hub_auth(),
             hub_client=hub_client,
-            progress=ProgressFanout(hub_client, kube, parent=self),
-            workspace_policy=self.make_policy(),
+            progress=ProgressFanout(hub_client, diagnostics, parent=self),
             identity_provider=self.identity_provider,
-            kube=kube,
-            server_logs=self.make_server_logs(kube),
+            diagnostics=diagnostics,
+            server_logs=self.make_server_logs(diagnostics),
             log_follows=Counter(),  # followed server logs, by user
             max_log_follows_per_user=self.max_log_follows_per_user,
             max_log_follows=self.max_log_follows,
@@ -454,11 +460,8 @@ class NotebooksService(SharedConfig, Application):
             readiness_timeout=self.readiness_timeout,
             in_flight=RequestsInFlight(),
             draining=asyncio.Event(),
-            image_catalogue=self.images,
-            resource_classes=self.resource_classes,
             service_prefix=prefix,
             hub_prefix=self.hub_prefix,
-            notebook_url_template=self.notebook_url_template,
             jinja_env=jinja2.Environment(loader=jinja2.FileSystemLoader(self.template_paths), autoescape=True),
             cookie_secret=self.cookie_secret,
             login_url=self.hub_prefix + "login",
@@ -532,8 +535,7 @@ class NotebooksService(SharedConfig, Application):
         except asyncio.TimeoutError:
             pass
         settings["hub_client"].close()
-        if settings["kube"] is not None:
-            await settings["kube"].close()
+        await settings["diagnostics"].close()
         self.log.info("Stopped")
 
     def start(self) -> None:

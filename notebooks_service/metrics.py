@@ -2,7 +2,7 @@
 
 Its own registry, not the default one: JupyterHub registers the Hub's metrics
 in the default registry when ``jupyterhub.metrics`` is imported, and they would
-show here as zeros. Served at ``<prefix>/metrics`` (handlers.MetricsHandler) and,
+show here as zeros. Served at ``<prefix>/metrics`` (handlers.service.MetricsHandler) and,
 if configured, on ``NotebooksService.metrics_port`` for in-cluster scrapers.
 """
 

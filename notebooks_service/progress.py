@@ -16,6 +16,7 @@ from typing import Any
 from traitlets import Float, Integer
 from traitlets.config import LoggingConfigurable
 
+from .diagnostics import NoDiagnostics
 from .errors import ServiceError, ServiceUnavailable, TooManyRequests
 from .metrics import LAUNCH_CLOCK, PROGRESS_UPSTREAMS, PROGRESS_WATCHERS
 
@@ -102,11 +103,11 @@ class Upstream:
                 if source == "hub":
                     await queue.put(("hub", None))  # the Hub's stream decides when we are done
 
-        pumps = [asyncio.ensure_future(pump("hub", self.fanout.hub.progress_events(user, name)))]
-        if self.fanout.kube is not None:
-            pumps.append(
-                asyncio.ensure_future(pump("kubernetes", self.fanout.kube.watch_events(self.workspace, user, name)))
-            )
+        pumps = [
+            asyncio.ensure_future(pump("hub", self.fanout.hub.progress_events(user, name))),
+            # the pod's events; none while Kubernetes is off (diagnostics.NoDiagnostics)
+            asyncio.ensure_future(pump("kubernetes", self.fanout.diagnostics.watch_events(self.workspace, user, name))),
+        ]
         progress = 0
         try:
             while True:
@@ -180,10 +181,10 @@ class ProgressFanout(LoggingConfigurable):
         server that is not there. 0: pass the Hub's word on at once.""",
     ).tag(config=True)
 
-    def __init__(self, hub: Any, kube: Any = None, **kwargs):
+    def __init__(self, hub: Any, diagnostics: Any = None, **kwargs):
         super().__init__(**kwargs)
         self.hub = hub
-        self.kube = kube
+        self.diagnostics = diagnostics or NoDiagnostics()
         self._upstreams: dict[tuple[str, str], Upstream] = {}
         self._per_user: Counter = Counter()  # progress streams being served, by user
         PROGRESS_WATCHERS.set_function(lambda: sum(self._per_user.values()))

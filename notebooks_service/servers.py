@@ -1,0 +1,291 @@
+"""The launcher: between the handlers and the Hub, for the servers of this service.
+
+``Launcher`` checks a request about (workspace, image) for the caller (the
+workspace's name, the catalogue, the notebook path, membership with a fresh
+identity, the resource class), starts, stops and lists servers, builds the
+server model the API answers with, and counts launches. Handlers parse the
+request, call it, and render what it returns; it never sees a request.
+"""
+
+import posixpath
+import re
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from traitlets import Unicode
+from traitlets.config import LoggingConfigurable
+
+from . import resources
+from .errors import (
+    HubError,
+    HubUnavailable,
+    InvalidRequest,
+    NotFound,
+    ServerBusy,
+    ServiceError,
+    SpawnFailed,
+    TokenExpired,
+    Unauthorized,
+)
+from .images import lookup_image
+from .metrics import LAUNCH_CLOCK, LAUNCH_FAILURES, LAUNCHES
+from .naming import check_workspace, display_name, server_name
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class Identity(Protocol):
+    """Who is asking, as the launcher needs to know it (a handler is one)."""
+
+    async def caller_model(self) -> dict[str, Any]:
+        """The caller's Hub user model (with the JWT they presented, if any)."""
+
+    async def renew_identity(self) -> None:
+        """Have the Hub renew the identity provider's tokens it keeps for the caller."""
+
+
+@dataclass
+class ServerRequest:
+    """A checked request about the caller's server for (workspace, image)."""
+
+    user: dict[str, Any]  # the caller's Hub model, as read for this request
+    workspace: str
+    image: dict[str, Any]  # the catalogue entry
+    notebook: str | None
+    name: str  # the named server's name
+
+    @property
+    def server(self) -> dict[str, Any] | None:
+        """The Hub's model of the server if it is active (running or pending), else None."""
+        return (self.user.get("servers") or {}).get(self.name)
+
+    @property
+    def display_name(self) -> str:
+        return display_name(self.workspace, self.image["name"])
+
+
+class Launcher(LoggingConfigurable):
+    """Starts, stops and lists the caller's workspace servers through the Hub client."""
+
+    notebook_url_template = Unicode(
+        "{server_url}lab/tree/{notebook}",
+        help="Where a requested notebook opens in a ready server; {server_url} ends with '/'.",
+    ).tag(config=True)
+
+    def __init__(
+        self,
+        *,
+        hub: Any,
+        policy: Any,
+        catalogue: dict[str, dict[str, Any]],
+        resource_classes: dict[str, dict[str, Any]],
+        prefix: str,
+        diagnostics: Any,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.hub = hub
+        self.policy = policy
+        self.catalogue = catalogue
+        self.resource_classes = resource_classes
+        self.prefix = prefix
+        self.diagnostics = diagnostics
+
+    # -- who may ask for what -------------------------------------------------
+
+    async def check(self, identity: Identity, workspace: str, image: str, notebook: str | None = None) -> ServerRequest:
+        """A request about (workspace, image) for the caller, its input checked before any Hub call;
+        else 400 (names, path), 404 (image), 403 (not a member)."""
+        check_workspace(workspace)
+        entry = lookup_image(self.catalogue, image)
+        notebook = check_notebook_path(notebook)
+        user, _ = await self.with_fresh_identity(identity, self.policy.check_member, workspace)
+        return ServerRequest(user, workspace, entry, notebook, server_name(workspace, image))
+
+    async def workspaces(self, identity: Identity) -> list[str]:
+        """The workspaces the caller may use, sorted."""
+        _, workspaces = await self.with_fresh_identity(identity, self.policy.workspaces)
+        return sorted(workspaces)
+
+    async def with_fresh_identity(self, identity: Identity, ask, *args: Any) -> tuple[dict[str, Any], Any]:
+        """``ask(user, *args)`` of the policy, with the caller's model; if the identity token it reads
+        has expired, renew it once and ask again. Returns the model asked about, and the answer."""
+        user = await identity.caller_model()
+        try:
+            return user, await ask(user, *args)
+        except TokenExpired:
+            await identity.renew_identity()
+        user = await identity.caller_model()
+        try:
+            return user, await ask(user, *args)
+        except TokenExpired:  # the Hub kept the old token (no refresh token, or renewed too recently)
+            raise Unauthorized("Your login has expired and could not be renewed: log in again.") from None
+
+    # -- starting and stopping ------------------------------------------------
+
+    async def start(self, request: ServerRequest, requested_class: str | None) -> dict[str, Any]:
+        """Start the server (or find it running or starting) and return its model; count the launch."""
+        image = request.image["name"]
+        resource_class = resources.choose(
+            request.image, self.resource_classes, requested_class, self.policy.resource_classes_in(request.workspace)
+        )
+        options = {"workspace": request.workspace, "image": image}
+        running = request.server
+        if resource_class:
+            options["resource_class"] = resource_class["name"]
+            current = ((running or {}).get("user_options") or {}).get("resource_class")
+            if requested_class and current and current != requested_class:
+                raise ServiceError(
+                    f"This server runs with the class {current!r}: stop it first to start it with {requested_class!r}.",
+                    409,
+                )
+        user = request.user["name"]
+        try:
+            server, started = await self.hub.start_server(user, request.name, request.display_name, options)
+        except ServiceError as e:
+            LAUNCHES.labels(image, "failed").inc()
+            LAUNCH_FAILURES.labels(_failure_reason(e)).inc()
+            raise
+        # the Hub answers 202 to a start already pending as to a new one: the model we read says which
+        started = started and running is None
+        LAUNCHES.labels(image, "started" if started else "already_running").inc()
+        if started:
+            LAUNCH_CLOCK.started(user, request.name)
+        return self.model(request.name, server, request.notebook)
+
+    async def stop(self, user: str, workspace: str, image: str) -> bool:
+        """Stop and remove the user's server; True once stopped, False while stopping.
+
+        No membership or catalogue check: users may always stop their own servers,
+        even after leaving the workspace or once the image is withdrawn.
+        """
+        check_workspace(workspace)
+        return await self.hub.stop_server(user, server_name(workspace, image))
+
+    # -- what there is --------------------------------------------------------
+
+    async def status(self, request: ServerRequest) -> dict[str, Any]:
+        """The model of the caller's active server with Kubernetes' view; notes a server seen ready."""
+        model = self.model(
+            request.name,
+            request.server,
+            request.notebook,
+            await self.diagnostics.status(request.workspace, request.user["name"], request.name),
+        )
+        if model["ready"]:
+            LAUNCH_CLOCK.seen_ready(request.user["name"], request.name)
+        return model
+
+    async def last_failure(self, request: ServerRequest) -> str | None:
+        """Why the last start of the caller's (not active) server failed, if the Hub remembers."""
+        return await self.hub.last_spawn_failure(request.user["name"], request.name)
+
+    async def past_events(self, request: ServerRequest) -> list[dict[str, Any]]:
+        """The last events of the server's pod: after a failed start it may be gone, its events not."""
+        return await self.diagnostics.past_events(request.workspace, request.user["name"], request.name)
+
+    def servers(self, user_model: dict[str, Any]) -> list[dict[str, Any]]:
+        """The user's servers that this service started, active and stopped, as our models.
+
+        A stopped one (e.g. a failed start) still takes one of the Hub's named-server
+        slots until it is removed (DELETE), so it is listed with ``stopped: true``.
+        """
+        views = []
+        for group in ("servers", "stopped_servers"):
+            for name, server in sorted((user_model.get(group) or {}).items()):
+                options = server.get("user_options") or {}
+                workspace, image = options.get("workspace"), options.get("image")
+                if isinstance(workspace, str) and isinstance(image, str) and server_name(workspace, image) == name:
+                    views.append(self.model(name, server))
+        return views
+
+    def model(
+        self, name: str, server: dict[str, Any], notebook: str | None = None, status: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Our JSON model of one of the user's servers, from the Hub's model (and Kubernetes' view)."""
+        options = server.get("user_options") or {}
+        workspace, image = options.get("workspace", ""), options.get("image", "")
+        status_url = self.status_url(workspace, image)
+        model = {
+            "name": name,
+            "workspace": workspace,
+            "image": image,
+            "resource_class": options.get("resource_class"),
+            "display_name": server.get("display_name") or display_name(workspace, image),
+            "ready": bool(server.get("ready")),
+            "pending": server.get("pending"),
+            "stopped": bool(server.get("stopped")),
+            "url": server.get("url"),
+            "progress_url": status_url + "/-/progress",  # ours: follows with the service's login
+            "logs_url": status_url + "/-/logs",
+            "hub_progress_url": server.get("progress_url"),
+            "started": server.get("started"),
+            "last_activity": server.get("last_activity"),
+            "status_url": status_url,
+        }
+        if status is not None:
+            model["status"] = status
+        if notebook:
+            model["notebook_url"] = self.notebook_url_template.format(server_url=model["url"], notebook=quote(notebook))
+        return model
+
+    def status_url(self, workspace: str, image: str, notebook: str | None = None) -> str:
+        """The service's page (and API path) of one server, optionally opening a notebook."""
+        url = f"{self.prefix}{quote(workspace)}/{quote(image)}"
+        return url + f"/{quote(notebook)}" if notebook else url
+
+    # -- what a start form offers -----------------------------------------------
+
+    def choices(self, workspaces: list[str]) -> dict[str, Any]:
+        """The classes, each image's allowed ones and default, each workspace's narrowing."""
+        classes = self.resource_classes
+        if not classes:
+            return {"resource_classes": {}}
+        per_image = {}
+        for name, entry in self.catalogue.items():
+            default = resources.choose(entry, classes, None)
+            per_image[name] = {"allowed": resources.offered(entry, classes), "default": default["name"]}
+        return {
+            "resource_classes": resources.described(classes, list(classes)),
+            "class_rules": {
+                "images": per_image,
+                "workspaces": {w: self.policy.resource_classes_in(w) for w in workspaces},
+            },
+        }
+
+    def classes_for(self, request: ServerRequest) -> tuple[dict[str, Any], str | None]:
+        """The classes (described) the server may start with, and the default."""
+        classes = self.resource_classes
+        narrowed = self.policy.resource_classes_in(request.workspace)
+        offered = resources.described(classes, resources.offered(request.image, classes, narrowed))
+        default = (resources.choose(request.image, classes, None, narrowed) or {}).get("name") if classes else None
+        return offered, default
+
+
+def check_notebook_path(notebook: str | None) -> str | None:
+    """A relative path inside the server, or a 400: no '..', nothing absolute, no control characters."""
+    if not notebook:
+        return None
+    parts = notebook.split("/")
+    if notebook.startswith(("/", "\\")) or "\\" in notebook or any(p in ("", ".", "..") for p in parts):
+        raise InvalidRequest(f"Invalid notebook path {notebook[:200]!r}: use a relative path without '..'")
+    if _CONTROL.search(notebook):
+        raise InvalidRequest(f"Invalid notebook path {notebook[:200]!r}: no control characters")
+    return posixpath.normpath(notebook)
+
+
+def not_running(request: ServerRequest, failure: str | None) -> NotFound:
+    """The 404 of a server that is not active, with why its last start failed."""
+    return NotFound(f"You have no server for {request.display_name}." + (f" {failure}" if failure else ""))
+
+
+def _failure_reason(e: ServiceError) -> str:
+    """A label for why a start failed."""
+    if isinstance(e, SpawnFailed):
+        return "spawn_failed"
+    if isinstance(e, HubUnavailable):
+        return "hub_unavailable"
+    if isinstance(e, ServerBusy):
+        return "busy"
+    return "hub_error" if isinstance(e, HubError) else f"http_{e.status_code}"
