@@ -117,3 +117,10 @@ def test_security_headers_replace_the_defaults_one_by_one():
         "X-Content-Type-Options": "nosniff",
     }
     assert NotebooksService().security_headers["Content-Security-Policy"] == "frame-ancestors 'self'"
+
+
+def test_free_ports_are_never_handed_out_twice():
+    from notebooks_service.demo.app import free_port
+
+    ports = [free_port() for _ in range(200)]
+    assert len(set(ports)) == len(ports)
