@@ -14,6 +14,7 @@ line. Files are read from their end, off the event loop.
 import asyncio
 import os
 from collections.abc import AsyncIterator
+from typing import BinaryIO
 
 from .errors import NotFound
 
@@ -75,31 +76,30 @@ def split_lines(data: bytes, max_line_bytes: int, *, cut_at_start: bool = False)
     return lines
 
 
-def read_tail(path: str, tail: int, max_bytes: int) -> tuple[bytes, bool, int]:
-    """The end of a file holding its last ``tail`` lines, at most ``max_bytes`` of it (blocking: run it
-    in a thread). Returns the bytes, whether they start inside a line, and the file's size then."""
-    with open(path, "rb") as f:
-        end = f.seek(0, os.SEEK_END)
-        if tail <= 0:
-            return b"", False, end
-        blocks: list[bytes] = []
-        position, newlines = end, 0
-        while position > 0 and end - position < max_bytes:
-            step = min(_BLOCK, position, max_bytes - (end - position))
-            position -= step
-            f.seek(position)
-            block = f.read(step)
-            blocks.append(block)
-            # a newline at the very end closes the last line: it separates nothing
-            newlines += block.count(b"\n") - (1 if position + step == end and block.endswith(b"\n") else 0)
-            if newlines >= tail:
-                break
-        data = b"".join(reversed(blocks))
-        starts_inside = position > 0
-        if starts_inside:
-            f.seek(position - 1)
-            starts_inside = f.read(1) != b"\n"
-        return data, starts_inside, end
+def read_tail(f: BinaryIO, tail: int, max_bytes: int) -> tuple[bytes, bool, int]:
+    """The end of an open file holding its last ``tail`` lines, at most ``max_bytes`` of it (blocking:
+    run it in a thread). Returns the bytes, whether they start inside a line, and the file's size then."""
+    end = f.seek(0, os.SEEK_END)
+    if tail <= 0:
+        return b"", False, end
+    blocks: list[bytes] = []
+    position, newlines = end, 0
+    while position > 0 and end - position < max_bytes:
+        step = min(_BLOCK, position, max_bytes - (end - position))
+        position -= step
+        f.seek(position)
+        block = f.read(step)
+        blocks.append(block)
+        # a newline at the very end closes the last line: it separates nothing
+        newlines += block.count(b"\n") - (1 if position + step == end and block.endswith(b"\n") else 0)
+        if newlines >= tail:
+            break
+    data = b"".join(reversed(blocks))
+    starts_inside = position > 0
+    if starts_inside:
+        f.seek(position - 1)
+        starts_inside = f.read(1) != b"\n"
+    return data, starts_inside, end
 
 
 def last_lines(data: bytes, starts_inside: bool, tail: int, max_line_bytes: int) -> list[str]:
@@ -152,15 +152,15 @@ class LocalLogs:
     async def lines(
         self, workspace: str, user: str, server_name: str, *, tail: int, previous: bool = False
     ) -> list[str]:
-        path = self._path(user, server_name, previous)
-        data, starts_inside, _ = await asyncio.to_thread(read_tail, path, tail, self.max_bytes)
+        with open(self._path(user, server_name, previous), "rb") as f:
+            data, starts_inside, _ = await asyncio.to_thread(read_tail, f, tail, self.max_bytes)
         return last_lines(data, starts_inside, tail, self.max_line_bytes)
 
     async def follow(self, workspace: str, user: str, server_name: str, *, tail: int) -> AsyncIterator[str]:
         """The last lines, then each new one; ends when the server's next run starts a new file."""
         path = self._path(user, server_name)
-        with open(path, "rb") as f:
-            data, starts_inside, end = await asyncio.to_thread(read_tail, path, tail, self.max_bytes)
+        with open(path, "rb") as f:  # one open file: its tail, then what it gains (a new run is a new file)
+            data, starts_inside, end = await asyncio.to_thread(read_tail, f, tail, self.max_bytes)
             for line in last_lines(data, starts_inside, tail, self.max_line_bytes):
                 yield line
             f.seek(end)

@@ -38,7 +38,8 @@ def write_log(path, *parts: bytes) -> None:
 )
 def test_the_last_lines_of_a_file(tmp_path, content, tail, lines):
     write_log(tmp_path / "log", content)
-    data, starts_inside, _ = read_tail(str(tmp_path / "log"), tail, MiB)
+    with open(tmp_path / "log", "rb") as f:
+        data, starts_inside, _ = read_tail(f, tail, MiB)
     assert last_lines(data, starts_inside, tail, 1024) == lines
 
 
@@ -49,7 +50,8 @@ def test_a_150_mb_line_is_read_from_its_end_and_cut(tmp_path):
         for _ in range(150):
             f.write(b"x" * MiB)
         f.write(b"\nlast\n")
-    data, starts_inside, size = read_tail(str(path), 5, MiB)
+    with open(path, "rb") as f:
+        data, starts_inside, size = read_tail(f, 5, MiB)
     assert len(data) == MiB and starts_inside and size == os.path.getsize(path)
     lines = last_lines(data, starts_inside, 5, 16 * 1024)
     assert lines[-1] == "last"
