@@ -110,9 +110,11 @@ class WorkspacePlacement(LoggingConfigurable):
     def reset(self, spawner: Any) -> None:
         """Give a KubeSpawner back the values it was configured with, before any spawn changed them.
 
-        JupyterHub keeps the Spawner of a failed start and retries on it: without this, a
-        retry would build on the first attempt's placement (a second workspace volume, the
-        GPU of a class no longer asked for). The first spawn records the configured values.
+        A Spawner may be spawned more than once: JupyterHub keeps the Spawner of a failed
+        start (its REST API and spawn pages replace a failed one, other callers of
+        ``user.spawn`` need not). Without this, a second spawn would build on the first's
+        placement (a second workspace volume, the GPU of a class no longer asked for). The
+        first spawn records the configured values.
         """
         if not _is_kubespawner(spawner):
             return
