@@ -147,8 +147,10 @@ class Launcher(LoggingConfigurable):
             LAUNCHES.labels(image, "failed").inc()
             LAUNCH_FAILURES.labels(_failure_reason(e)).inc()
             raise
-        # the Hub answers 202 to a start already pending as to a new one: the model we read says which
-        started = started and running is None
+        # the Hub answers 202 to a start already pending as to a new one: the model we read says which.
+        # Only a pending one counts: the Hub refuses a running one (400), so a cached model that says
+        # 'running' is stale (stopped from elsewhere since), and this start is a new one.
+        started = started and not (running and running.get("pending") == "spawn")
         LAUNCHES.labels(image, "started" if started else "already_running").inc()
         if started:
             LAUNCH_CLOCK.started(user, request.name)

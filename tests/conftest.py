@@ -309,6 +309,19 @@ def _switch(hub: DemoHub, name: str, value) -> None:
             f.write(str(value))
 
 
+def set_real_servers(hub: DemoHub, real: bool) -> None:
+    """Make the test Hub's spawns start real JupyterLab processes (True) or in-process servers (tests/hub_spawner.py)."""
+    _switch(hub, "real-servers", 1 if real else None)
+
+
+@pytest.fixture
+def real_servers(hub):
+    """For a test that needs JupyterLab itself: the session Hub's spawns start real servers meanwhile."""
+    set_real_servers(hub, True)
+    yield
+    set_real_servers(hub, False)
+
+
 def set_spawn_delay(hub: DemoHub, seconds: float | None) -> None:
     """Make the test Hub's spawns wait ``seconds`` before starting (None: no delay)."""
     _switch(hub, "spawn-delay", seconds)

@@ -1,11 +1,16 @@
 # Added to the demo Hub configuration for the tests (loaded with load_subconfig).
 import asyncio
 import os
+import sys
 
 from notebooks_service.demo import select_local_image
 
 c = get_config()  # noqa: F821
 run_dir = os.environ["NOTEBOOKS_DEMO_RUN_DIR"]
+
+# servers inside the Hub's process, up at once; real JupyterLab while <run_dir>/real-servers exists
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+c.JupyterHub.spawner_class = "hub_spawner.InProcessSpawner"
 
 # an admin service, only for test set-up (creating users and their tokens)
 c.JupyterHub.services.append({"name": "test-admin", "api_token": os.environ["NOTEBOOKS_TEST_ADMIN_TOKEN"]})

@@ -7,10 +7,10 @@ import pytest
 
 from conftest import ADMIN_TOKEN, admin_request, hub_version, set_refresh_failure, set_spawn_delay, wait_for
 
-pytestmark = pytest.mark.usefixtures("clean_servers")
+pytestmark = [pytest.mark.hub_version, pytest.mark.usefixtures("clean_servers")]
 
 
-async def test_start_then_reach_the_real_server_through_the_proxy(client, hub):
+async def test_start_then_reach_the_server_through_the_proxy(client, hub):
     alice = client("alice")
     code, model = await alice.json("POST", "alpha/python")
     assert code in (201, 202)
@@ -23,7 +23,7 @@ async def test_start_then_reach_the_real_server_through_the_proxy(client, hub):
 
     ready = await alice.wait_ready("alpha/python")
     assert ready["pending"] is None
-    # the single-user server answers through the proxy at the URL we gave
+    # the server answers through the proxy at the URL we gave (tests/hub_spawner.py: in the Hub, or JupyterLab)
     response = await alice.request("GET", hub.url + ready["url"] + "api/status")
     assert response.code == 200
 

@@ -50,6 +50,7 @@ def progress_seen(page) -> list[int]:
     return [int(m.split()[1]) for m in page.console_messages if m.startswith("progress ")]
 
 
+@pytest.mark.usefixtures("real_servers")
 def test_start_watch_the_bar_land_in_jupyterlab_and_stop(page, hub):
     set_spawn_delay(hub, 2)
     log_in(page, hub, "alice")

@@ -11,7 +11,7 @@ import requests
 
 from conftest import wait_for
 
-pytestmark = pytest.mark.usefixtures("clean_servers")
+pytestmark = [pytest.mark.hub_version, pytest.mark.usefixtures("clean_servers")]
 
 
 def hidden_field(html: str, name: str) -> str:
@@ -49,6 +49,7 @@ def test_anonymous_browser_is_sent_to_the_hub(hub):
     assert "/hub/api/oauth2/authorize" in response.headers["Location"]
 
 
+@pytest.mark.usefixtures("real_servers")  # JupyterLab, behind its own login through the Hub
 def test_form_post_starts_then_status_page_redirects_into_the_server(hub):
     browser = log_in(hub, "alice")
     status_url = hub.service_url + "alpha/python"

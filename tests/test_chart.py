@@ -154,6 +154,7 @@ def write_config_map(docs: list[dict], folder) -> str:
     return str(folder / "notebooks_service_config.py")
 
 
+@pytest.mark.hub_version
 @pytest.mark.parametrize("values", VALUES)
 def test_rendered_config_loads_in_the_service_and_the_guard(values, tmp_path):
     docs, _ = render(VALUES[values])
@@ -172,6 +173,7 @@ def test_rendered_config_loads_in_the_service_and_the_guard(values, tmp_path):
     assert "python" in check.stdout
 
 
+@pytest.mark.hub_version
 def test_z2jh_example_lines_up_with_the_chart(tmp_path):
     with open(os.path.join(EXAMPLES, "z2jh-values.yaml")) as f:
         hub = yaml.safe_load(f)["hub"]
@@ -281,6 +283,7 @@ async def _no_auth_state():
     return None
 
 
+@pytest.mark.hub_version
 async def test_a_helm_upgrade_that_changes_only_values_json_reaches_the_running_hubs_guard(tmp_path):
     before = {"config": {"images": {"python": "img:1"}, "workspaceMembers": {"alice": ["alpha"], "bob": ["alpha"]}}}
     docs, _ = render(before)

@@ -7,7 +7,7 @@ import threading
 
 import psutil
 
-from conftest import admin_request, running_hub, start_body, wait_for
+from conftest import admin_request, running_hub, set_real_servers, start_body, wait_for
 
 
 def alive(pid: int) -> bool:
@@ -29,6 +29,7 @@ def port_free(port: int) -> bool:
 
 def test_a_dead_hubs_proxy_service_and_servers_are_stopped(tmp_path):
     with running_hub(tmp_path / "hub") as hub:
+        set_real_servers(hub, True)  # a server process of its own, which a dead Hub leaves behind
         status, _ = admin_request(
             hub,
             "POST",

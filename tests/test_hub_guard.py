@@ -7,7 +7,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from conftest import admin_request, start_body, wait_for
 
-pytestmark = pytest.mark.usefixtures("clean_servers")
+pytestmark = [pytest.mark.hub_version, pytest.mark.usefixtures("clean_servers")]
 
 
 async def start_around_the_service(hub, token: str, user: str, name: str, options: dict | None) -> str:

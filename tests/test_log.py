@@ -3,6 +3,7 @@
 import ipaddress
 import logging
 
+import pytest
 import requests
 from tornado.httputil import HTTPHeaders, HTTPServerRequest, RequestStartLine
 
@@ -82,6 +83,7 @@ def test_a_trusted_proxy_names_the_client():
     assert client_address(request_from("10.1.2.3", **{"X-Real-Ip": "198.51.100.7"}), PROXIES) == "198.51.100.7"
 
 
+@pytest.mark.hub_version
 def test_a_failed_oauth_callback_leaves_no_code_or_state_in_the_log(hub):
     url = hub.service_url + "oauth_callback?code=SECRETCODE0123&state=SECRETSTATE4567"
     response = requests.get(url, cookies={"service-notebooks-oauth-state": "SECRETCOOKIE89"}, allow_redirects=False)

@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from notebooks_service.demo.app import free_port
 
-from conftest import ADMIN_TOKEN, set_spawn_delay, start_service, wait_for
+from conftest import ADMIN_TOKEN, set_spawn_delay, start_service, stop_all_servers, wait_for
 
 pytestmark = pytest.mark.usefixtures("clean_servers")
 
@@ -40,6 +40,7 @@ async def test_metrics_need_a_token_with_read_metrics(client):
     assert "process_resident_memory_bytes" in response.body.decode()
 
 
+@pytest.mark.hub_version
 async def test_a_repeated_start_is_no_new_launch_and_keeps_the_clock(client, hub):
     scraper, alice = client(None), client("alice")
     scraper.extra_headers = {"Authorization": f"token {ADMIN_TOKEN}"}
@@ -61,6 +62,24 @@ async def test_a_repeated_start_is_no_new_launch_and_keeps_the_clock(client, hub
     assert grew("started") == 1 and grew("already_running") == 1
 
 
+@pytest.mark.hub_version
+async def test_a_start_after_a_stop_from_elsewhere_is_a_new_launch(client, hub):
+    scraper, alice = client(None), client("alice")
+    scraper.extra_headers = {"Authorization": f"token {ADMIN_TOKEN}"}
+    await alice.json("POST", "alpha/minimal")
+    await alice.wait_ready("alpha/minimal")  # the service has read (and cached) it running
+    before = (await scraper.request("GET", "metrics")).body.decode()
+    stop_all_servers(hub, "alice")  # through the Hub, not the service: its cached model is stale now
+    code, _ = await alice.json("POST", "alpha/minimal")
+    assert code in (201, 202)
+    after = (await scraper.request("GET", "metrics")).body.decode()
+    labels = {"image": "minimal"}
+    for result, grew in (("started", 1), ("already_running", 0)):
+        name = "notebooks_service_launches_total"
+        assert value(after, name, result=result, **labels) - value(before, name, result=result, **labels) == grew
+
+
+@pytest.mark.hub_version
 async def test_metrics_count_requests_hub_calls_launches_and_time_to_ready(client, hub):
     scraper, alice = client(None), client("alice")
     scraper.extra_headers = {"Authorization": f"token {ADMIN_TOKEN}"}

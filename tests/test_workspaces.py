@@ -22,6 +22,7 @@ def test_group_template_needs_one_placeholder():
         HubGroupsWorkspacePolicy(group_template="workspace-admins")
 
 
+@pytest.mark.hub_version
 async def test_hub_groups_policy_against_real_hub_groups(hub):
     """Groups made in the real Hub, read back through the service's Hub client."""
     for group, members in {"ws-gamma": ["alice"], "ws-delta": ["alice", "bob"], "gamma-admins": ["bob"]}.items():
