@@ -4,6 +4,7 @@
 import asyncio
 import os
 import socket
+import sys
 
 from jupyterhub.spawner import Spawner
 from tornado import web
@@ -16,6 +17,14 @@ c.Authenticator.allowed_users = set(USERS)
 c.JupyterHub.services.append({"name": "bench-admin", "api_token": os.environ["NOTEBOOKS_BENCH_ADMIN_TOKEN"]})
 c.JupyterHub.load_roles.append(
     {"name": "bench-admin", "scopes": ["admin:users", "admin:servers", "tokens"], "services": ["bench-admin"]}
+)
+# the floor: a bare Tornado handler behind the same proxy (benchmarks/floor.py)
+c.JupyterHub.services.append(
+    {
+        "name": "floor",
+        "url": f"http://127.0.0.1:{os.environ['NOTEBOOKS_BENCH_FLOOR_PORT']}",
+        "command": [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "floor.py")],
+    }
 )
 c.JupyterHub.concurrent_spawn_limit = 0  # measure our crowd, not the Hub's throttle
 c.JupyterHub.log_level = "WARN"  # the Hub's access log would cost it more than the requests

@@ -148,10 +148,11 @@ class Bench:
     async def p1_latency(self) -> None:
         user = "u00"
         await self.launch(user, "service")
-        service, hub = [], []
-        for _ in range(self.n(300)):  # interleaved: the same moment for both
+        service, hub, floor = [], [], []
+        for _ in range(self.n(300)):  # interleaved: the same moment for all three
             service.append((await self.call(user, "GET", self.service("bench/python")))[1])
             hub.append((await self.call(user, "GET", self.hub_api(f"/users/{user}")))[1])
+            floor.append((await self.call(user, "GET", f"{self.hub.url}/services/floor/bench/python"))[1])
         for p in (50, 95):
             ratio = percentile(service, p) / percentile(hub, p)
             self.record(
@@ -162,6 +163,17 @@ class Bench:
                 ratio <= 1.0,
                 service_ms=round(percentile(service, p) * 1000, 2),
                 hub_ms=round(percentile(hub, p) * 1000, 2),
+            )
+        for p in (50, 95):
+            ratio = percentile(service, p) / percentile(floor, p)
+            self.record(
+                "P1f",
+                f"  ... p{p}, service / the floor (bare Tornado, same proxy)",
+                f"{ratio:.2f}",
+                "<= 2.0",
+                ratio <= 2.0,
+                service_ms=round(percentile(service, p) * 1000, 2),
+                floor_ms=round(percentile(floor, p) * 1000, 2),
             )
 
     async def throughput(self, url_of, count: int, concurrency: int = 32) -> float:
@@ -337,7 +349,16 @@ class Bench:
             fds_after <= fds_before + 2,
         )
         first, last = rss[total // 10], rss[total]
-        self.record("P4", "service RSS after the mixed requests (MB)", f"{last:.1f}", "<= 80 MB", last <= 80)
+        floor = rss_mb(service_pid(self.hub, b"floor.py"))
+        self.record(
+            "P4",
+            "service RSS after the mixed requests / the floor's",
+            f"{last / floor:.2f}",
+            "<= 1.1",
+            last / floor <= 1.1,
+            service_mb=round(last, 1),
+            floor_mb=round(floor, 1),
+        )
         self.record(
             "P4",
             f"  ... RSS growth from {total // 10} to {total} requests (MB)",
@@ -443,8 +464,8 @@ class Bench:
             print(f"profile of the service written to {self.profile}")
 
 
-def service_pid(hub: DemoHub) -> int:
-    """The service process the Hub started (a child running notebooks_service)."""
+def service_pid(hub: DemoHub, marker: bytes = b"notebooks_service") -> int:
+    """A service process the Hub started: its child whose command line holds ``marker``."""
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:
@@ -454,7 +475,7 @@ def service_pid(hub: DemoHub) -> int:
                     ppid = int(next(line for line in f if line.startswith("PPid:")).split()[1])
             except OSError:
                 continue
-            if ppid == hub.process.pid and b"notebooks_service" in cmdline:
+            if ppid == hub.process.pid and any(part == marker or part.endswith(b"/" + marker) for part in cmdline):
                 return int(pid)
     raise RuntimeError("service process not found")
 
@@ -494,7 +515,11 @@ def main() -> None:
         run_dir,
         extra_config=os.path.join(HERE, "hub_bench_config.py"),
         service_config=service_config,
-        env={"NOTEBOOKS_BENCH_ADMIN_TOKEN": admin_token, "NOTEBOOKS_BENCH_USERS": str(N_USERS)},
+        env={
+            "NOTEBOOKS_BENCH_ADMIN_TOKEN": admin_token,
+            "NOTEBOOKS_BENCH_USERS": str(N_USERS),
+            "NOTEBOOKS_BENCH_FLOOR_PORT": str(free_port()),
+        },
     )
     hub.hub_port = hub_port
     hub.start()

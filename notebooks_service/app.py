@@ -14,7 +14,6 @@ import os
 import secrets
 import signal
 import sys
-from collections import Counter
 from urllib.parse import urlparse
 
 import jinja2
@@ -25,29 +24,17 @@ from traitlets import Bool, Bytes, CaselessStrEnum, Dict, Float, Integer, List, 
 from traitlets.config import Application
 
 from . import __version__
+from .components import Components
 from .config import SharedConfig, env
 from .diagnostics import NoDiagnostics
-from .handlers import (
-    HealthHandler,
-    MetricsHandler,
-    NotFoundHandler,
-    OAuthCallbackHandler,
-    OpenAPIHandler,
-    OpenMetricsHandler,
-    ReadinessHandler,
-    RequestsInFlight,
-    ServerHandler,
-    ServerListHandler,
-    ServerLogsHandler,
-    ServerProgressHandler,
-    UserHandler,
-)
 from .hub import HubClient
 from .limits import BodySizeLimit
-from .log import JsonLogFormatter, SecretsFilter, log_request
+from .log import SecretsFilter, json_log_formatter, log_request
+from .logs import FollowSlots
 from .metrics import observe_request
 from .oauth import SharedStateHubOAuth
 from .progress import ProgressFanout
+from .routes import metrics_port_routes, tornado_routes
 from .servers import Launcher
 
 #: what NotebooksService.security_headers sends unless told otherwise
@@ -412,25 +399,8 @@ class NotebooksService(SharedConfig, Application):
             return KubeLogs(kube, max_bytes=self.max_log_bytes, max_line_bytes=self.max_log_line_bytes)
         return None
 
-    def make_app(self) -> web.Application:
-        """The Tornado application with every route under the service prefix."""
-        prefix = self.service_prefix
-        routes = [
-            (prefix, ServerListHandler),
-            (prefix + "health", HealthHandler),
-            (prefix + "ready", ReadinessHandler),
-            (prefix + "user", UserHandler),
-            (prefix + "metrics", MetricsHandler),
-            (prefix + "api/openapi.json", OpenAPIHandler),
-            (prefix + "oauth_callback", OAuthCallbackHandler),
-            # a server's sub-resources, under '/-/' so that no notebook path can be taken for one
-            (prefix + r"(?P<workspace>[^/]+)/(?P<image>[^/]+)/-/progress", ServerProgressHandler),
-            (prefix + r"(?P<workspace>[^/]+)/(?P<image>[^/]+)/-/logs", ServerLogsHandler),
-            (prefix + r"(?P<workspace>[^/]+)/(?P<image>[^/]+)/-/.*", NotFoundHandler),
-            (prefix + r"(?P<workspace>[^/]+)/(?P<image>[^/]+)(?:/(?P<notebook>.+))?", ServerHandler),
-            (prefix.rstrip("/") or "/", web.RedirectHandler, {"url": prefix}),
-            (r".*", NotFoundHandler),
-        ]
+    def make_components(self) -> Components:
+        """The service's parts, each configured from its own traits (and this application's)."""
         hub_client = HubClient(parent=self, api_url=self.hub_api_url, api_token=self.hub_api_token)
         diagnostics = self.make_diagnostics()
         launcher = Launcher(
@@ -439,39 +409,40 @@ class NotebooksService(SharedConfig, Application):
             policy=self.make_policy(),
             catalogue=self.images,
             resource_classes=self.resource_classes,
-            prefix=prefix,
+            prefix=self.service_prefix,
             diagnostics=diagnostics,
         )
-        settings = dict(
+        return Components(
             launcher=launcher,
+            hub=hub_client,
             hub_auth=self.make_hub_auth(),
-            hub_client=hub_client,
-            progress=ProgressFanout(hub_client, diagnostics, parent=self),
             identity_provider=self.identity_provider,
+            progress=ProgressFanout(hub_client, diagnostics, parent=self),
             diagnostics=diagnostics,
             server_logs=self.make_server_logs(diagnostics),
-            log_follows=Counter(),  # followed server logs, by user
-            max_log_follows_per_user=self.max_log_follows_per_user,
-            max_log_follows=self.max_log_follows,
-            max_log_bytes=self.max_log_bytes,
-            request_budget=self.request_budget,
-            allow_origins=frozenset(self.allow_origins),
-            trusted_proxies=[ipaddress.ip_network(v, strict=False) for v in self.trusted_proxies],
-            readiness_timeout=self.readiness_timeout,
-            in_flight=RequestsInFlight(),
-            draining=asyncio.Event(),
-            service_prefix=prefix,
+            log_follows=FollowSlots(self.max_log_follows, self.max_log_follows_per_user),
+            templates=jinja2.Environment(loader=jinja2.FileSystemLoader(self.template_paths), autoescape=True),
+            prefix=self.service_prefix,
             hub_prefix=self.hub_prefix,
-            jinja_env=jinja2.Environment(loader=jinja2.FileSystemLoader(self.template_paths), autoescape=True),
+            request_budget=self.request_budget,
+            readiness_timeout=self.readiness_timeout,
+            allow_origins=frozenset(self.allow_origins),
+            trusted_proxies=tuple(ipaddress.ip_network(v, strict=False) for v in self.trusted_proxies),
+            security_headers=self.security_headers,
+            metrics_scope=self.metrics_scope,
+            start_on_visit=self.start_on_visit,
+        )
+
+    def make_app(self) -> web.Application:
+        """The Tornado application: the route table (routes.py) under the service prefix, and the components."""
+        return web.Application(
+            tornado_routes(self.service_prefix),
+            components=self.make_components(),
             cookie_secret=self.cookie_secret,
             login_url=self.hub_prefix + "login",
             log_function=_request_finished,
-            metrics_scope=self.metrics_scope,
-            start_on_visit=self.start_on_visit,
-            security_headers=self.security_headers,
             serve_traceback=False,
         )
-        return web.Application(routes, **settings)
 
     def initialize(self, argv=None) -> None:
         super().initialize(argv)
@@ -485,7 +456,7 @@ class NotebooksService(SharedConfig, Application):
         for handler in self.log.handlers:
             handler.addFilter(SecretsFilter())
             if self.log_json:
-                handler.setFormatter(JsonLogFormatter())
+                handler.setFormatter(json_log_formatter())
         for name in ("tornado.access", "tornado.application", "tornado.general", "notebooks_service", "jupyterhub"):
             logger = logging.getLogger(name)
             logger.propagate = True
@@ -505,7 +476,7 @@ class NotebooksService(SharedConfig, Application):
         self.log.info("Hub API at %s; %d image(s) in the catalogue", self.hub_api_url, len(self.images))
         metrics_server = None
         if self.metrics_port:
-            metrics_server = web.Application([("/metrics", OpenMetricsHandler)], log_function=_request_finished).listen(
+            metrics_server = web.Application(metrics_port_routes(), log_function=_request_finished).listen(
                 self.metrics_port, self.metrics_ip
             )
             self.log.info("Metrics for in-cluster scrapers on http://%s:%i/metrics", self.metrics_ip, self.metrics_port)
@@ -520,11 +491,11 @@ class NotebooksService(SharedConfig, Application):
 
     async def _drain(self, app: web.Application, server) -> None:
         """Stop accepting, tell progress streams to reconnect, let requests in flight finish."""
-        settings = app.settings
-        settings["draining"].set()
+        components: Components = app.settings["components"]
+        components.draining.set()
         server.stop()
-        settings["progress"].shutdown("The notebooks service is restarting: reconnecting…")
-        in_flight = settings["in_flight"]
+        components.progress.shutdown("The notebooks service is restarting: reconnecting…")
+        in_flight = components.in_flight
         self.log.info("Shutting down: finishing %d request(s) in flight", len(in_flight))
         if not await in_flight.wait_empty(self.shutdown_grace):
             self.log.warning(
@@ -534,8 +505,8 @@ class NotebooksService(SharedConfig, Application):
             await asyncio.wait_for(server.close_all_connections(), 5)
         except asyncio.TimeoutError:
             pass
-        settings["hub_client"].close()
-        await settings["diagnostics"].close()
+        components.hub.close()
+        await components.diagnostics.close()
         self.log.info("Stopped")
 
     def start(self) -> None:

@@ -9,15 +9,15 @@ Hub, without importing the web application. Both read the same
 
 import os
 
+from jupyterhub.traitlets import EntryPointType
 from traitlets import Dict, Instance, List, TraitError, Unicode, default, validate
 from traitlets.config import Config, Configurable, PyFileConfigLoader
-from traitlets.utils.importstring import import_item
 
 from .idp import IdentityProvider
 from .images import normalise_catalogue
 from .naming import DEFAULT_NAMESPACE_TEMPLATE
 from .resources import check_catalogue_classes, normalise_classes
-from .workspaces import POLICY_ALIASES, StaticWorkspacePolicy, WorkspacePolicy
+from .workspaces import StaticWorkspacePolicy, WorkspacePolicy
 
 
 def env(name: str, fallback: str = "") -> str:
@@ -74,11 +74,15 @@ class SharedConfig(Configurable):
         help="User name -> workspaces that user may use (for the 'static' workspace policy).",
     ).tag(config=True)
 
-    workspace_policy_class = Unicode(
-        "static",
+    workspace_policy_class = EntryPointType(
+        default_value=StaticWorkspacePolicy,
+        klass=WorkspacePolicy,
+        entry_point_group="notebooks_service.workspace_policies",
         help="""Who may use which workspace: 'static' (workspace_members), 'hub-groups'
         (configure HubGroupsWorkspacePolicy.group_template), 'claims' (configure
-        IdentityProvider and ClaimsWorkspacePolicy.workspaces_claim), or the import path of a WorkspacePolicy subclass.""",
+        IdentityProvider and ClaimsWorkspacePolicy.workspaces_claim), or a WorkspacePolicy
+        subclass (or its import path). Packages add names with the entry point group
+        'notebooks_service.workspace_policies', as JupyterHub's authenticators do.""",
     ).tag(config=True)
 
     namespace_template = Unicode(
@@ -116,10 +120,7 @@ class SharedConfig(Configurable):
 
     def make_policy(self) -> WorkspacePolicy:
         """The configured workspace policy, checked (and the identity provider, if callers log in with its JWTs)."""
-        cls = POLICY_ALIASES.get(self.workspace_policy_class) or import_item(self.workspace_policy_class)
-        if not (isinstance(cls, type) and issubclass(cls, WorkspacePolicy)):
-            raise ValueError(f"{self.workspace_policy_class!r} is not a WorkspacePolicy")
-        policy = cls(parent=self)
+        policy = self.workspace_policy_class(parent=self)
         if isinstance(policy, StaticWorkspacePolicy) and not policy.members:
             policy.members = self.workspace_members
         policy.check_config()

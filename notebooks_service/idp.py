@@ -9,13 +9,15 @@ guard imports it too.
 """
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jwt
 from traitlets import Bool, Float, List, Unicode, validate
 from traitlets.config import LoggingConfigurable
 
 from .errors import NotAMember, ServiceError, TokenExpired, Unauthorized
+
+if TYPE_CHECKING:
+    import jwt
 
 
 class IdentityProvider(LoggingConfigurable):
@@ -101,7 +103,9 @@ class IdentityProvider(LoggingConfigurable):
     _jwks_client = None
 
     @property
-    def jwks_client(self) -> jwt.PyJWKClient:
+    def jwks_client(self) -> "jwt.PyJWKClient":
+        import jwt  # PyJWT loads cryptography (9 MB): only in a process that verifies JWTs
+
         if self._jwks_client is None:
             self._jwks_client = jwt.PyJWKClient(
                 self.jwks_url,
@@ -114,6 +118,8 @@ class IdentityProvider(LoggingConfigurable):
 
     async def verify(self, token: str) -> dict[str, Any]:
         """The token's claims once signature, issuer, audience and expiry check out; else 401/403/503."""
+        import jwt
+
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:

@@ -8,7 +8,6 @@ import ipaddress
 import logging
 import re
 
-from pythonjsonlogger.json import JsonFormatter
 from tornado import web
 from tornado.log import access_log
 
@@ -108,12 +107,13 @@ def log_request(handler: web.RequestHandler) -> None:
     access_log.log(level, "%d %s %.1fms", status, request_summary(handler), latency, extra=fields)
 
 
-class JsonLogFormatter(JsonFormatter):
-    """One JSON object per line: time, level, logger, message, and any fields a record carries."""
+def json_log_formatter() -> logging.Formatter:
+    """One JSON object per line: time, level, logger, message, and any fields a record carries
+    (NotebooksService.log_json). python-json-logger is loaded only where JSON logs are on."""
+    from pythonjsonlogger.json import JsonFormatter
 
-    def __init__(self):
-        super().__init__(
-            "%(levelname)s %(name)s %(message)s",
-            rename_fields={"levelname": "level", "name": "logger"},
-            timestamp="time",  # ISO 8601, UTC
-        )
+    return JsonFormatter(
+        "%(levelname)s %(name)s %(message)s",
+        rename_fields={"levelname": "level", "name": "logger"},
+        timestamp="time",  # ISO 8601, UTC
+    )

@@ -12,11 +12,13 @@ line. Files are read from their end, off the event loop.
 """
 
 import asyncio
+import contextlib
 import os
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import BinaryIO
 
-from .errors import NotFound
+from .errors import NotFound, ServiceUnavailable, TooManyRequests
 
 #: what one answer reads of a log, and where a line is cut (NotebooksService.max_log_bytes, max_log_line_bytes)
 DEFAULT_MAX_BYTES = 1024 * 1024
@@ -185,3 +187,34 @@ def _replaced(path: str, f) -> bool:
         return os.stat(path).st_ino != os.fstat(f.fileno()).st_ino
     except FileNotFoundError:
         return True
+
+
+class FollowSlots:
+    """The server logs followed now, by everyone and by each user: each holds a stream to
+    Kubernetes or an open file, so both counts are capped (NotebooksService.max_log_follows*)."""
+
+    def __init__(self, most: int, most_per_user: int):
+        self.most = most
+        self.most_per_user = most_per_user
+        self._by_user: Counter[str] = Counter()
+
+    def __len__(self) -> int:
+        return sum(self._by_user.values())
+
+    @contextlib.contextmanager
+    def taken(self, user: str):
+        """Hold one slot for ``user`` while the block runs: 503 when the process is full, 429 when the user is."""
+        if len(self) >= self.most:
+            raise ServiceUnavailable("The service follows as many server logs as it can; try again in a moment.")
+        if self._by_user[user] >= self.most_per_user:
+            raise TooManyRequests(
+                f"You are following {self._by_user[user]} server logs at once, the most allowed: "
+                "close one and try again."
+            )
+        self._by_user[user] += 1
+        try:
+            yield
+        finally:
+            self._by_user[user] -= 1
+            if self._by_user[user] <= 0:
+                del self._by_user[user]

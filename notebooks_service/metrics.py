@@ -6,7 +6,6 @@ show here as zeros. Served at ``<prefix>/metrics`` (handlers.service.MetricsHand
 if configured, on ``NotebooksService.metrics_port`` for in-cluster scrapers.
 """
 
-import re
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector, ProcessCollector
@@ -74,8 +73,9 @@ def hub_endpoint(path: str) -> str:
 
 
 def route_of(handler) -> str:
-    """The route a handler serves, for labels and logs (its class's ``route``, else its name)."""
-    return getattr(handler, "route", None) or re.sub(r"Handler$", "", type(handler).__name__)
+    """The route a handler serves (its ``routes.Route``'s label), for labels and logs; else "(no route)"."""
+    route = getattr(handler, "route", None)
+    return route.label if route is not None else "(no route)"
 
 
 #: the methods counted by name; any other a client sends is counted as "other" (labels stay bounded)

@@ -128,11 +128,3 @@ def workspaces_in(claims: dict[str, Any], path: str) -> set[str]:
     if isinstance(value, dict):
         value = list(value)
     return {v for v in value or [] if isinstance(v, str)} if isinstance(value, list) else set()
-
-
-# short names accepted by NotebooksService.workspace_policy_class
-POLICY_ALIASES = {
-    "static": StaticWorkspacePolicy,
-    "hub-groups": HubGroupsWorkspacePolicy,
-    "claims": ClaimsWorkspacePolicy,
-}

@@ -14,9 +14,9 @@ c.JupyterHub.load_roles = [
         "services": [SERVICE_NAME],
     },
     {"name": "test-auth-state", "scopes": ["admin:auth_state"], "services": ["test-admin"]},
-    # the service is for alice and bob, not for every Hub user: carol may log in to the Hub but not use it
+    # the service is for alice, bob, dave and erin, not for every Hub user: carol may log in to the Hub but not use it
     {"name": "user", "scopes": [s for s in USER_SCOPES if s not in ACCESS]},
-    {"name": "notebooks-users", "scopes": ACCESS, "users": ["alice", "bob"]},
+    {"name": "notebooks-users", "scopes": ACCESS, "users": ["alice", "bob", "dave", "erin"]},
     {"name": "jupyterhub-idle-culler", "scopes": CULLER_SCOPES, "services": ["jupyterhub-idle-culler"]},
 ]
 # after the list above: its roles are appended to it
@@ -48,5 +48,5 @@ class RefreshingAuthenticator(DummyAuthenticator):
 
 
 c.JupyterHub.authenticator_class = RefreshingAuthenticator
-c.Authenticator.allowed_users = {"alice", "bob", "carol"}
+c.Authenticator.allowed_users = {"alice", "bob", "carol", "dave", "erin"}
 c.Authenticator.auth_refresh_age = 1  # renew at most once a second (Keycloak's tokens last 5 minutes)

@@ -22,6 +22,7 @@ class LocalIdentityProvider:
         self.published: list[str] = []  # kids in the JWKS
         self.jwks_requests = 0
         self.refresh_tokens: dict[str, dict] = {}  # refresh token -> claims of the access tokens it renews
+        self.refused_refresh_tokens: list[str] = []  # what the token endpoint was asked to renew, and refused
         self.add_key("RS256")
         self.add_key("ES256")
         provider = self
@@ -44,6 +45,7 @@ class LocalIdentityProvider:
                 form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
                 claims = provider.refresh_tokens.get(form.get("refresh_token", ""))
                 if form.get("grant_type") != "refresh_token" or claims is None:
+                    provider.refused_refresh_tokens.append(form.get("refresh_token", ""))
                     status, body = 400, {"error": "invalid_grant", "error_description": "Token is not active"}
                 else:
                     status, body = 200, {"access_token": provider.token(**claims), "token_type": "Bearer"}

@@ -1,5 +1,6 @@
 """Configuration: the Hub's environment for managed services, a config file, and bad values."""
 
+import json
 import subprocess
 import sys
 
@@ -7,7 +8,7 @@ import pytest
 from traitlets import TraitError
 
 from notebooks_service.app import NotebooksService
-from notebooks_service.workspaces import HubGroupsWorkspacePolicy, StaticWorkspacePolicy
+from notebooks_service.workspaces import ClaimsWorkspacePolicy, HubGroupsWorkspacePolicy, StaticWorkspacePolicy
 
 HUB_ENV = {
     "JUPYTERHUB_API_TOKEN": "abc",
@@ -74,9 +75,15 @@ def test_bad_catalogue_is_refused():
         NotebooksService(images={"python": {"display_name": "no image"}})
 
 
-def test_unknown_policy_class_is_refused(hub_env):
-    with pytest.raises(ValueError, match="not a WorkspacePolicy"):
-        NotebooksService(workspace_policy_class="notebooks_service.images.lookup_image").make_policy()
+def test_policies_by_name_or_class_and_nothing_else(hub_env):
+    assert NotebooksService(workspace_policy_class="hub-groups").workspace_policy_class is HubGroupsWorkspacePolicy
+    assert NotebooksService(workspace_policy_class="Claims").workspace_policy_class is ClaimsWorkspacePolicy
+    named = "notebooks_service.workspaces.StaticWorkspacePolicy"
+    assert NotebooksService(workspace_policy_class=named).workspace_policy_class is StaticWorkspacePolicy
+    with pytest.raises(TraitError, match="WorkspacePolicy"):
+        NotebooksService(workspace_policy_class="notebooks_service.images.lookup_image")
+    with pytest.raises(TraitError, match="could not be imported"):
+        NotebooksService(workspace_policy_class="no-such-policy")
 
 
 def test_cookie_secret_from_the_environment(hub_env, monkeypatch, tmp_path):
@@ -94,13 +101,44 @@ def test_cookie_secret_must_be_hex(hub_env, monkeypatch):
         _ = NotebooksService().cookie_secret
 
 
-def test_kubernetes_client_is_not_imported_while_diagnostics_are_off(hub_env):
+#: what only some deployments use, loaded where it is used (memory: docs/benchmarks.rst, P4)
+LOADED_WHEN_USED = {
+    "kubernetes_asyncio": "c.NotebooksService.kubernetes = 'kubeconfig'",
+    "jwt": "c.IdentityProvider.accept_bearer_jwt = True",
+    "pythonjsonlogger": "c.NotebooksService.log_json = True",
+}
+
+
+def modules_loaded(config_file: str, modules) -> dict[str, bool]:
     code = (
-        "import sys; from notebooks_service.app import NotebooksService; "
-        "NotebooksService().make_app(); print('kubernetes_asyncio' in sys.modules)"
+        "import json, sys; from notebooks_service.app import NotebooksService; "
+        "s = NotebooksService(); s.initialize(['--config', sys.argv[1]]); s.make_app(); "
+        f"print(json.dumps({{m: m in sys.modules for m in {sorted(modules)!r}}}))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "False"
+    result = subprocess.run([sys.executable, "-c", code, config_file], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout)
+
+
+def test_what_only_some_deployments_use_is_loaded_only_where_it_is_used(hub_env, tmp_path):
+    plain = tmp_path / "plain.py"
+    plain.write_text("c = get_config()\n")
+    assert modules_loaded(str(plain), [*LOADED_WHEN_USED, "yaml"]) == dict.fromkeys([*LOADED_WHEN_USED, "yaml"], False)
+    for module, setting in LOADED_WHEN_USED.items():
+        config = tmp_path / f"{module}.py"
+        config.write_text(
+            "c = get_config()\n"
+            f"{setting}\n"
+            "c.IdentityProvider.issuer = 'https://idp.example.org/realms/x'\n"
+            "c.IdentityProvider.jwks_url = 'https://idp.example.org/realms/x/certs'\n"
+            "c.IdentityProvider.audience = 'notebooks'\n"
+            f"c.NotebooksService.kubeconfig = {str(tmp_path / 'kubeconfig')!r}\n"
+        )
+        loaded = modules_loaded(str(config), [module])
+        if module == "jwt":
+            assert loaded == {"jwt": False}  # not even then: at the first Bearer JWT
+        else:
+            assert loaded == {module: True}, module
 
 
 def test_security_headers_replace_the_defaults_one_by_one():

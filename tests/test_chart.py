@@ -18,6 +18,7 @@ from traitlets.config import Config
 
 from notebooks_service.errors import NotAMember
 from notebooks_service.hubside import GuardConfigError, GuardLoader, load_guard
+from notebooks_service.workspaces import ClaimsWorkspacePolicy, HubGroupsWorkspacePolicy, StaticWorkspacePolicy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHART = os.path.join(ROOT, "helm-chart", "notebooks-service")
@@ -36,6 +37,9 @@ SERVICE_STARTS = (
     "import sys; from notebooks_service.app import NotebooksService as S; "
     "s = S(); s.initialize(['--config', sys.argv[1]]); s.make_app(); print(sorted(s.images))"
 )
+
+
+POLICIES = {"static": StaticWorkspacePolicy, "hub-groups": HubGroupsWorkspacePolicy, "claims": ClaimsWorkspacePolicy}
 
 
 def load_values(path: str | None) -> dict:
@@ -163,7 +167,7 @@ def test_rendered_config_loads_in_the_service_and_the_guard(values, tmp_path):
     assert "python" in guard.service.images
     assert guard.service.namespace_template == "ws-{workspace}"
     expected_policy = load_values(VALUES[values]).get("config", {}).get("workspacePolicy", "static")
-    assert guard.service.workspace_policy_class == expected_policy
+    assert guard.service.workspace_policy_class is POLICIES[expected_policy]
     # and the service process starts with it (until it would need the Hub)
     env = dict(os.environ, JUPYTERHUB_API_TOKEN="t", JUPYTERHUB_SERVICE_URL="http://127.0.0.1:1")
     check = subprocess.run(

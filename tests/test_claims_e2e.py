@@ -66,8 +66,17 @@ def as_user(claims_hub, claims_tokens):
     yield make
     for c in made:
         c.close()
-    for user in ("alice", "bob"):
+    for user in ("alice", "bob", "dave"):
         stop_all_servers(claims_hub, user)
+
+
+def new_user(hub, user: str) -> str:
+    """A user (of Authenticator.allowed_users) no other test uses, whose login the Hub has not
+    renewed yet: its first renewal is not held back by Authenticator.auth_refresh_age (the Hub
+    renews a user's login at most that often)."""
+    status, model = admin_request(hub, "GET", f"/users/{user}")
+    assert status == 200 and model["auth_state"] is None, model
+    return user
 
 
 def give_token(hub, user: str, token: str, refresh_token: str | None = None) -> None:
@@ -169,20 +178,23 @@ async def test_expired_login_token_asks_to_log_in_again(claims_hub, idp, as_user
 
 async def test_an_expired_login_token_is_renewed_through_the_hub(claims_hub, idp, as_user):
     # Keycloak's access tokens last 5 minutes: the Hub keeps a refresh token and renews them
-    renewable = idp.refresh_token(preferred_username="bob", workspaces=["alpha"])
-    give_token(claims_hub, "bob", idp.token(preferred_username="bob", workspaces=["alpha"], expires_in=-600), renewable)
-    code, body = await as_user("bob").json("POST", "alpha/minimal")
+    dave = new_user(claims_hub, "dave")
+    renewable = idp.refresh_token(preferred_username=dave, workspaces=["alpha"])
+    give_token(claims_hub, dave, idp.token(preferred_username=dave, workspaces=["alpha"], expires_in=-600), renewable)
+    code, body = await as_user(dave).json("POST", "alpha/minimal")
     assert code in (201, 202), body
-    _, model = admin_request(claims_hub, "GET", "/users/bob")
+    _, model = admin_request(claims_hub, "GET", f"/users/{dave}")
     stored = model["auth_state"]["access_token"]
     assert jwt.decode(stored, options={"verify_signature": False})["exp"] > time.time()  # the Hub keeps the new one
 
 
 async def test_a_login_whose_refresh_is_refused_asks_to_log_in_again(claims_hub, idp, as_user):
+    erin = new_user(claims_hub, "erin")
     revoked = "refresh-token-the-provider-no-longer-knows"
-    give_token(claims_hub, "bob", idp.token(preferred_username="bob", workspaces=["alpha"], expires_in=-600), revoked)
-    code, body = await as_user("bob").json("POST", "alpha/minimal")
+    give_token(claims_hub, erin, idp.token(preferred_username=erin, workspaces=["alpha"], expires_in=-600), revoked)
+    code, body = await as_user(erin).json("POST", "alpha/minimal")
     assert code == 401 and "could not be renewed: log in again" in body["message"]
+    assert revoked in idp.refused_refresh_tokens  # the Hub did ask the provider, which refused
 
 
 async def test_rotated_keys_are_fetched(claims_hub, idp, as_user):

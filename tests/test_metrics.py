@@ -105,13 +105,13 @@ async def test_metrics_count_requests_hub_calls_launches_and_time_to_ready(clien
     assert (
         grew(
             "notebooks_service_request_duration_seconds_count",
-            route="/{workspace}/{image}[/{notebook}]",
+            route="/{workspace}/{image}",
             method="POST",
             code="202",
         )
         + grew(
             "notebooks_service_request_duration_seconds_count",
-            route="/{workspace}/{image}[/{notebook}]",
+            route="/{workspace}/{image}",
             method="POST",
             code="201",
         )
@@ -120,7 +120,7 @@ async def test_metrics_count_requests_hub_calls_launches_and_time_to_ready(clien
     assert (
         grew(
             "notebooks_service_request_duration_seconds_count",
-            route="/{workspace}/{image}[/{notebook}]",
+            route="/{workspace}/{image}",
             method="GET",
             code="404",
         )

@@ -13,6 +13,11 @@ import sys
 import pytest
 import requests
 
+from notebooks_service import __version__
+from notebooks_service.naming import WORKSPACE_MAX_LENGTH
+from notebooks_service.openapi import describe
+from notebooks_service.routes import ROUTES
+
 from conftest import stop_all_servers
 
 #: generated cases per operation; `make fuzz` runs many more (NOTEBOOKS_FUZZ_EXAMPLES)
@@ -34,21 +39,30 @@ def description(hub) -> dict:
     return response.json()
 
 
-def test_the_description_names_every_json_route(description, hub):
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def test_the_document_describes_exactly_the_route_tables_api():
+    document = describe("/any/prefix/", "0.0.0")
+    described = {path: HTTP_METHODS & set(item) for path, item in document["paths"].items()}
+    assert described == {r.path: r.described_methods for r in ROUTES if r.api}
+    assert all(described.values())
+    # what it says of names is what naming.py does
+    workspace = document["components"]["parameters"]["workspace"]["description"]
+    assert f"at most {WORKSPACE_MAX_LENGTH} lowercase" in workspace
+
+
+def test_every_route_answers_only_its_methods(hub):
+    # a route the table refuses a method for says which it takes (RFC 9110's Allow)
+    response = requests.delete(hub.direct_service_url + "alpha/python/notes.ipynb", timeout=10)
+    assert response.status_code == 405 and response.headers["Allow"] == "GET, POST, OPTIONS"
+
+
+def test_the_service_serves_the_document_with_its_prefix_and_version(description, hub):
     assert description["openapi"].startswith("3.1")
     assert description["servers"] == [{"url": "/services/notebooks"}]
-    assert set(description["paths"]) == {
-        "/",
-        "/user",
-        "/{workspace}/{image}",
-        "/{workspace}/{image}/{notebook}",
-        "/{workspace}/{image}/-/progress",
-        "/{workspace}/{image}/-/logs",
-        "/health",
-        "/ready",
-        "/metrics",
-        "/api/openapi.json",
-    }
+    assert description["info"]["version"] == __version__
+    assert description == describe("/services/notebooks/", __version__)
     # and it is what the service says through the Hub's proxy too
     assert requests.get(hub.service_url + "api/openapi.json", timeout=10).json() == description
 

@@ -6,7 +6,7 @@
 - ``service``: the service's own endpoints (user, probes, metrics, OpenAPI, login callback).
 """
 
-from .base import BaseHandler, RequestsInFlight
+from .base import BaseHandler
 from .servers import ServerHandler, ServerListHandler
 from .service import (
     HealthHandler,
@@ -29,7 +29,6 @@ __all__ = [
     "OpenAPIHandler",
     "OpenMetricsHandler",
     "ReadinessHandler",
-    "RequestsInFlight",
     "ServerHandler",
     "ServerListHandler",
     "ServerLogsHandler",

@@ -4,14 +4,14 @@
 tokens and identity-provider JWTs for JSON clients, see ``auth.py``), the
 choice between HTML and JSON, and the one error shape: ``{"status": <code>,
 "message": "..."}`` or an error page. Handlers reach the service's components
-(the launcher, the Hub client, the progress fan-out, logs) through the
-application's settings, and stay thin: parse, call, render.
+(the launcher, the Hub client, the progress fan-out, logs) as ``self.components``
+(``components.Components``), and stay thin: parse, call, render. Each handler is
+given its ``routes.Route``: the methods it takes there.
 """
 
-import asyncio
 import json
 from http.client import responses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyterhub.services.auth import HubOAuthenticated
 from tornado import web
@@ -24,34 +24,9 @@ from ..hub import Deadline, request_deadline
 from ..log import client_address, request_summary
 from ..servers import Launcher
 
-
-class RequestsInFlight:
-    """The requests being served now, so that a shutdown can wait for them."""
-
-    def __init__(self):
-        self._handlers: set[web.RequestHandler] = set()
-        self._empty = asyncio.Event()
-        self._empty.set()
-
-    def __len__(self) -> int:
-        return len(self._handlers)
-
-    def add(self, handler: web.RequestHandler) -> None:
-        self._handlers.add(handler)
-        self._empty.clear()
-
-    def discard(self, handler: web.RequestHandler) -> None:
-        self._handlers.discard(handler)
-        if not self._handlers:
-            self._empty.set()
-
-    async def wait_empty(self, timeout: float) -> bool:
-        """True once no request is in flight; False if some still are after ``timeout`` seconds."""
-        try:
-            await asyncio.wait_for(self._empty.wait(), timeout)
-            return True
-        except asyncio.TimeoutError:
-            return False
+if TYPE_CHECKING:
+    from ..components import Components
+    from ..routes import Route
 
 
 class BaseHandler(HubOAuthenticated, web.RequestHandler):
@@ -60,9 +35,16 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
     #: False for handlers anyone may call (health probes)
     requires_user = True
 
+    def initialize(self, route: "Route | None" = None) -> None:
+        self.route = route  # None: the catch-all 404
+
+    @property
+    def components(self) -> "Components":
+        return self.settings["components"]
+
     @property
     def hub_auth(self):
-        return self.settings["hub_auth"]
+        return self.components.hub_auth
 
     @hub_auth.setter
     def hub_auth(self, value):  # HubAuthenticated defines a setter; keep ours read-only in effect
@@ -70,19 +52,19 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
 
     @property
     def hub(self):
-        return self.settings["hub_client"]
+        return self.components.hub
 
     @property
     def identity_provider(self):
-        return self.settings["identity_provider"]
+        return self.components.identity_provider
 
     @property
     def launcher(self) -> Launcher:
-        return self.settings["launcher"]
+        return self.components.launcher
 
     @property
     def prefix(self) -> str:
-        return self.settings["service_prefix"]
+        return self.components.prefix
 
     def wants_json(self) -> bool:
         """JSON for clients that ask for it, and for token clients that do not ask for HTML."""
@@ -113,13 +95,13 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         origin = self.request.headers.get("Origin")
         if origin:
             self.set_header("Vary", "Origin")
-            if origin in self.settings.get("allow_origins", ()):
+            if origin in self.components.allow_origins:
                 self.set_header("Access-Control-Allow-Origin", origin)
                 self.set_header("Access-Control-Expose-Headers", "Retry-After")
 
     def options(self, *args: Any, **kwargs: Any) -> None:
         """A CORS preflight: allowed origins may send the API's methods and headers; no login needed."""
-        if self.request.headers.get("Origin") not in self.settings.get("allow_origins", ()):
+        if self.request.headers.get("Origin") not in self.components.allow_origins:
             raise ServiceError("Cross-origin requests from this origin are not allowed.", 403)
         self.set_header("Access-Control-Allow-Methods", self.cors_methods)
         self.set_header("Access-Control-Allow-Headers", self.cors_headers)
@@ -128,11 +110,14 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         self.finish()
 
     async def prepare(self) -> None:
-        self.request.remote_ip = client_address(self.request, self.settings["trusted_proxies"])
-        self.settings["in_flight"].add(self)
+        components = self.components
+        self.request.remote_ip = client_address(self.request, components.trusted_proxies)
+        components.in_flight.add(self)
+        if self.request.method not in self.allowed_methods():
+            raise web.HTTPError(405)  # a method the handler has, which this route does not take
         # one time budget for everything this request asks of the Hub: login check, retries, lock waits
-        request_deadline.set(Deadline(self.settings["request_budget"]))
-        if self.settings["draining"].is_set():
+        request_deadline.set(Deadline(components.request_budget))
+        if components.draining.is_set():
             self.set_header("Connection", "close")  # let the client find another replica
         if not self.requires_user or self.request.method == "OPTIONS":
             return  # probes, and CORS preflights (which never carry credentials)
@@ -149,7 +134,7 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         raise web.HTTPError(401, "Authentication required: log in through the Hub or send a Hub API token.")
 
     def on_finish(self) -> None:
-        self.settings["in_flight"].discard(self)
+        self.components.in_flight.discard(self)
 
     def _request_summary(self) -> str:
         # tornado logs this for every error; keep tokens in the URL out of it
@@ -174,14 +159,15 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
     # -- rendering ------------------------------------------------------------
 
     def render_template(self, name: str, **context: Any) -> None:
-        template = self.settings["jinja_env"].get_template(name)
+        template = self.components.templates.get_template(name)
+        hub_prefix = self.components.hub_prefix
         self.finish(
             template.render(
                 prefix=self.prefix,
-                hub_prefix=self.settings["hub_prefix"],
+                hub_prefix=hub_prefix,
                 user=self.current_user,
                 xsrf=self.xsrf_token.decode() if self.current_user else "",
-                static_url=self.settings["hub_prefix"] + "static/",
+                static_url=hub_prefix + "static/",
                 **context,
             )
         )
@@ -222,18 +208,24 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         self.set_header("X-Accel-Buffering", "no")  # nginx: do not buffer the stream
 
     def allowed_methods(self) -> list[str]:
-        """The methods this handler implements (OPTIONS: CORS preflights)."""
-        return [
-            m
-            for m in ("GET", "HEAD", "POST", "DELETE", "OPTIONS")
-            if getattr(type(self), m.lower()) is not getattr(web.RequestHandler, m.lower())
-        ]
+        """The methods this route takes (OPTIONS: CORS preflights); the catch-all's are its handler's."""
+        return list(self.route.methods if self.route else implemented_methods(type(self)))
 
 
 def set_security_headers(handler: web.RequestHandler) -> None:
     """NotebooksService.security_headers, on every answer, errors included: no other site may frame our pages."""
-    for name, value in handler.settings.get("security_headers", {}).items():
+    components = handler.settings.get("components")  # the metrics port's answers have none
+    for name, value in components.security_headers.items() if components else ():
         handler.set_header(name, value)
+
+
+def implemented_methods(handler: type[web.RequestHandler]) -> tuple[str, ...]:
+    """The HTTP methods ``handler`` defines itself (not tornado's 405 defaults)."""
+    return tuple(
+        m
+        for m in ("GET", "HEAD", "POST", "DELETE", "OPTIONS")
+        if getattr(handler, m.lower()) is not getattr(web.RequestHandler, m.lower())
+    )
 
 
 def user_message(exc: BaseException | None) -> str | None:

@@ -3,8 +3,6 @@
 import json
 from typing import Any
 
-from tornado import web
-
 from ..errors import InvalidRequest, SpawnFailed
 from ..naming import server_name
 from ..servers import ServerRequest, not_running
@@ -76,7 +74,6 @@ def _json_object(body: bytes) -> dict[str, Any]:
 class ServerListHandler(StartingHandler):
     """``<prefix>/``: the caller's servers; a form POST starts one."""
 
-    route = "/"
     refresh_seconds = 5  # the list page keeps its states current by reading its own JSON this often
 
     async def get(self) -> None:
@@ -104,8 +101,6 @@ class ServerListHandler(StartingHandler):
 
 class ServerHandler(StartingHandler):
     """``<prefix>/<workspace>/<image>[/<notebook>]``: show, start and stop one server."""
-
-    route = "/{workspace}/{image}[/{notebook}]"
 
     async def get(self, workspace: str, image: str, notebook: str | None = None) -> None:
         request = await self.launcher.check(self, workspace, image, notebook)
@@ -135,7 +130,7 @@ class ServerHandler(StartingHandler):
             "status.html",
             resource_classes=resource_classes,
             default_class=default_class,
-            start_on_visit=self.settings["start_on_visit"] and self.visited_from_here(),
+            start_on_visit=self.components.start_on_visit and self.visited_from_here(),
             past_events=past_events,
             server=server,
             workspace=request.workspace,
@@ -144,7 +139,7 @@ class ServerHandler(StartingHandler):
             failure=failure,
             action_url=self.launcher.status_url(request.workspace, request.image["name"], request.notebook),
             progress_url=status_url + "/-/progress",
-            logs_url=status_url + "/-/logs" if self.settings["server_logs"] else None,
+            logs_url=status_url + "/-/logs" if self.components.server_logs else None,
         )
 
     async def post(self, workspace: str, image: str, notebook: str | None = None) -> None:
@@ -154,17 +149,8 @@ class ServerHandler(StartingHandler):
             return
         await self.start(workspace, image, notebook)
 
-    def allowed_methods(self) -> list[str]:
-        methods = super().allowed_methods()
-        # a DELETE of <server>/<notebook> would stop the server, not delete the notebook: refused.
-        # (A method tornado refuses is refused before path_kwargs are set: read the path then.)
-        parts = self.request.path[len(self.prefix) :].split("/", 2)
-        notebook = (getattr(self, "path_kwargs", None) or {}).get("notebook") or (len(parts) == 3 and parts[2])
-        return [m for m in methods if m != "DELETE"] if notebook else methods
-
-    async def delete(self, workspace: str, image: str, notebook: str | None = None) -> None:
-        if notebook:
-            raise web.HTTPError(405)
+    async def delete(self, workspace: str, image: str) -> None:
+        # (not <server>/<notebook>: routes.py refuses a DELETE that would stop the server, not delete the notebook)
         stopped = await self.launcher.stop(self.current_user.name, workspace, image)
         if self.wants_json():
             if stopped:

@@ -11,14 +11,12 @@ from ..errors import HubUnavailable, NotAMember, NotFound, ServiceUnavailable, U
 from ..hub import request_deadline
 from ..log import request_summary
 from ..metrics import REGISTRY
-from ..openapi import describe
+from ..openapi import described_json
 from .base import BaseHandler, set_security_headers
 
 
 class UserHandler(BaseHandler):
     """``<prefix>/user``: the caller's Hub user model."""
-
-    route = "/user"
 
     async def get(self) -> None:
         model = await self.hub.get_user(self.current_user.name)
@@ -28,8 +26,6 @@ class UserHandler(BaseHandler):
 
 class HealthHandler(BaseHandler):
     """``<prefix>/health``: liveness of this process; no login, no Hub call."""
-
-    route = "/health"
 
     requires_user = False
 
@@ -42,17 +38,15 @@ class HealthHandler(BaseHandler):
 class ReadinessHandler(BaseHandler):
     """``<prefix>/ready``: 200 while the Hub answers and the service is not shutting down; else 503."""
 
-    route = "/ready"
-
     requires_user = False
 
     def wants_json(self) -> bool:
         return True
 
     async def get(self) -> None:
-        if self.settings["draining"].is_set():
+        if self.components.draining.is_set():
             raise ServiceUnavailable("The service is shutting down.")
-        await self.hub.check_ready(self.settings["readiness_timeout"])
+        await self.hub.check_ready(self.components.readiness_timeout)
         self.write_json({"status": "ok", "hub": "ok"})
 
     head = get
@@ -65,7 +59,6 @@ class MetricsHandler(BaseHandler):
     by default), so a scraper of the Hub's metrics reads these too. Cookies do not count.
     """
 
-    route = "/metrics"
     requires_user = False
 
     def wants_json(self) -> bool:
@@ -74,7 +67,7 @@ class MetricsHandler(BaseHandler):
     async def get(self) -> None:
         scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() not in ("token", "bearer") or not token.strip():
-            raise Unauthorized(f"Metrics need a Hub API token with the scope {self.settings['metrics_scope']!r}.")
+            raise Unauthorized(f"Metrics need a Hub API token with the scope {self.components.metrics_scope!r}.")
         try:
             model = await asyncio.wait_for(
                 self.hub_auth.user_for_token(token.strip(), sync=False), request_deadline.get().remaining()
@@ -83,8 +76,8 @@ class MetricsHandler(BaseHandler):
             raise HubUnavailable("Cannot check the token: the Hub did not answer in time.") from None
         if not model:
             raise Unauthorized("This token is not valid in the Hub.")
-        if not check_scopes({self.settings["metrics_scope"]}, set(model.get("scopes") or ())):
-            raise NotAMember(f"Metrics need the scope {self.settings['metrics_scope']!r}, which this token lacks.")
+        if not check_scopes({self.components.metrics_scope}, set(model.get("scopes") or ())):
+            raise NotAMember(f"Metrics need the scope {self.components.metrics_scope!r}, which this token lacks.")
         self.set_header("Content-Type", CONTENT_TYPE_LATEST)
         self.finish(generate_latest(REGISTRY))
 
@@ -92,17 +85,18 @@ class MetricsHandler(BaseHandler):
 class OpenAPIHandler(BaseHandler):
     """``<prefix>/api/openapi.json``: the JSON API's OpenAPI 3.1 description; no login."""
 
-    route = "/api/openapi.json"
     requires_user = False
 
     def get(self) -> None:
-        self.write_json(describe(self.prefix, __version__))
+        self.set_header("Content-Type", "application/json")
+        self.finish(described_json(self.prefix, __version__))
 
 
 class OpenMetricsHandler(web.RequestHandler):
     """``/metrics`` on ``NotebooksService.metrics_port``: for scrapers inside the cluster, no token."""
 
-    route = "metrics_port /metrics"
+    def initialize(self, route=None) -> None:
+        self.route = route
 
     def get(self) -> None:
         self.set_header("Content-Type", CONTENT_TYPE_LATEST)
@@ -112,7 +106,8 @@ class OpenMetricsHandler(web.RequestHandler):
 class OAuthCallbackHandler(HubOAuthCallbackHandler):
     """Completes the Hub's OAuth login and sets the service's cookie."""
 
-    route = "/oauth_callback"
+    def initialize(self, route=None) -> None:
+        self.route = route
 
     def set_default_headers(self) -> None:
         set_security_headers(self)
@@ -122,7 +117,7 @@ class OAuthCallbackHandler(HubOAuthCallbackHandler):
 
     @property
     def hub_auth(self):
-        return self.settings["hub_auth"]
+        return self.settings["components"].hub_auth
 
     @hub_auth.setter
     def hub_auth(self, value):
@@ -131,8 +126,6 @@ class OAuthCallbackHandler(HubOAuthCallbackHandler):
 
 class NotFoundHandler(BaseHandler):
     """Anything else under the prefix: a 404 in the usual shape."""
-
-    route = "(no route)"
 
     requires_user = False
 

@@ -1,7 +1,6 @@
 """Server-sent events of one server: its start's progress, and its output followed."""
 
 import asyncio
-import contextlib
 import json
 import re
 from typing import Any
@@ -9,7 +8,7 @@ from typing import Any
 from tornado.iostream import StreamClosedError
 from tornado.log import app_log
 
-from ..errors import InvalidRequest, NotFound, ServiceUnavailable, TooManyRequests
+from ..errors import InvalidRequest, NotFound
 from ..progress import QUIET
 from .base import BaseHandler, user_message
 
@@ -24,8 +23,6 @@ class ServerProgressHandler(BaseHandler):
     are on. Each event is JSON with ``progress`` (0-100) and ``message``; the
     last has ``ready`` or ``failed``, or ``reconnect`` when the service shuts down.
     """
-
-    route = "/{workspace}/{image}/-/progress"
 
     keepalive_interval = 15
     watcher = None
@@ -44,7 +41,7 @@ class ServerProgressHandler(BaseHandler):
         else:
             events = None
             # before any header is sent: over the caps, this is a plain 429/503 error
-            self.watcher = self.settings["progress"].watch(request.user["name"], request.name, workspace)
+            self.watcher = self.components.progress.watch(request.user["name"], request.name, workspace)
 
         self.begin_event_stream()
         try:
@@ -77,7 +74,7 @@ class ServerProgressHandler(BaseHandler):
         # the browser left: let go of the upstream now, not at the next event
         if self.watcher is not None:
             self.watcher.close()
-        self.settings["in_flight"].discard(self)
+        self.components.in_flight.discard(self)
 
 
 class ServerLogsHandler(BaseHandler):
@@ -89,7 +86,6 @@ class ServerLogsHandler(BaseHandler):
     server-sent events with ``Accept: text/event-stream`` or ``?follow=1``.
     """
 
-    route = "/{workspace}/{image}/-/logs"
     max_tail = 10000
     keepalive_interval = 15
     first_line_wait = 2  # seconds a follow waits for its first line (or error) before its stream begins
@@ -112,12 +108,12 @@ class ServerLogsHandler(BaseHandler):
         tail, previous = self._tail(), self._flag("previous")
         request = await self.launcher.check(self, workspace, image)
         user, name = request.user, request.name
-        source = self.settings["server_logs"]
+        source = self.components.server_logs
         if source is None:
             raise NotFound("Server logs are not available here (NotebooksService.server_logs is off).")
         accept = self.request.headers.get("Accept", "")
         if self._flag("follow") or "text/event-stream" in accept:
-            with self._follow_slot(user["name"]):
+            with self.components.log_follows.taken(user["name"]):
                 await self._follow(source.follow(workspace, user["name"], name, tail=tail))
             return
         lines = await source.lines(workspace, user["name"], name, tail=tail, previous=previous)
@@ -130,7 +126,7 @@ class ServerLogsHandler(BaseHandler):
 
     def _last_that_fit(self, lines: list[str], encode) -> str:
         """As many of the last lines, encoded, as fit in max_log_bytes (JSON escapes can grow a line)."""
-        room, kept = self.settings["max_log_bytes"], []
+        room, kept = self.components.server_logs.max_bytes, []
         for line in reversed(lines):
             encoded = encode(line)
             room -= len(encoded.encode())
@@ -138,24 +134,6 @@ class ServerLogsHandler(BaseHandler):
                 break
             kept.append(encoded)
         return "".join(reversed(kept))
-
-    @contextlib.contextmanager
-    def _follow_slot(self, user: str):
-        """One of the user's and the process's followed logs (each holds a stream to Kubernetes or a file)."""
-        following = self.settings["log_follows"]
-        if sum(following.values()) >= self.settings["max_log_follows"]:
-            raise ServiceUnavailable("The service follows as many server logs as it can; try again in a moment.")
-        if following[user] >= self.settings["max_log_follows_per_user"]:
-            raise TooManyRequests(
-                f"You are following {following[user]} server logs at once, the most allowed: close one and try again."
-            )
-        following[user] += 1
-        try:
-            yield
-        finally:
-            following[user] -= 1
-            if following[user] <= 0:
-                del following[user]
 
     async def _follow(self, lines) -> None:
         """Send the log's lines as events until it ends, the reader leaves, or the service shuts down."""
@@ -198,7 +176,7 @@ class ServerLogsHandler(BaseHandler):
     async def _next(self, queue: asyncio.Queue, timeout: float) -> Any:
         """The queue's next item; QUIET after ``timeout`` seconds of silence; None as soon as the
         reader leaves or the service shuts down (the reader reconnects), so its slot is freed."""
-        waits = [asyncio.ensure_future(self._left.wait()), asyncio.ensure_future(self.settings["draining"].wait())]
+        waits = [asyncio.ensure_future(self._left.wait()), asyncio.ensure_future(self.components.draining.wait())]
         getting = asyncio.ensure_future(queue.get())
         done, _ = await asyncio.wait([getting, *waits], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         for wait in waits:
@@ -211,4 +189,4 @@ class ServerLogsHandler(BaseHandler):
     def on_connection_close(self) -> None:
         if self._left is not None:
             self._left.set()
-        self.settings["in_flight"].discard(self)
+        self.components.in_flight.discard(self)
