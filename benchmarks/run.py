@@ -23,11 +23,11 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
-from hub_meter import HubMeter  # noqa: E402
-
 from notebooks_service.demo.app import SERVICE_CONFIG as DEMO_SERVICE_CONFIG  # noqa: E402
 from notebooks_service.demo.app import DemoHub, free_port  # noqa: E402
 from notebooks_service.logs import local_log_path  # noqa: E402
+
+from hub_meter import HubMeter  # noqa: E402
 
 N_USERS = 60
 SERVER = "bench-python"  # the named server of (workspace "bench", image "python")

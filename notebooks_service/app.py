@@ -16,7 +16,6 @@ import signal
 import sys
 from urllib.parse import urlparse
 
-import jinja2
 from tornado import web
 from tornado.httpserver import HTTPServer
 from tornado.log import LogFormatter
@@ -24,18 +23,13 @@ from traitlets import Bool, Bytes, CaselessStrEnum, Dict, Float, Integer, List, 
 from traitlets.config import Application
 
 from . import __version__
-from .components import Components
+from .components import Components, build_components
 from .config import SharedConfig, env
-from .diagnostics import NoDiagnostics
-from .hub import HubClient
 from .limits import BodySizeLimit
 from .log import SecretsFilter, json_log_formatter, log_request
-from .logs import FollowSlots
 from .metrics import observe_request
 from .oauth import SharedStateHubOAuth
-from .progress import ProgressFanout
 from .routes import metrics_port_routes, tornado_routes
-from .servers import Launcher
 
 #: what NotebooksService.security_headers sends unless told otherwise
 SECURITY_HEADERS = {
@@ -370,74 +364,11 @@ class NotebooksService(SharedConfig, Application):
             auth.access_scopes = {f"access:services!service={self.service_name}"}
         return auth
 
-    def make_diagnostics(self):
-        """KubeDiagnostics, or its stand-in when diagnostics are off (then kubernetes_asyncio is never imported)."""
-        if self.kubernetes == "off":
-            return NoDiagnostics()
-        from .kube import KubeDiagnostics
-
-        return KubeDiagnostics(
-            self.kubernetes,
-            kubeconfig=self.kubeconfig or None,
-            namespace_template=self.namespace_template,
-            request_timeout=self.kube_request_timeout,
-        )
-
-    def make_server_logs(self, kube):
-        """Where servers' output is read from, or None."""
-        if self.server_logs == "local":
-            if not self.local_logs_dir:
-                raise ValueError("NotebooksService.server_logs = 'local' needs NotebooksService.local_logs_dir")
-            from .logs import LocalLogs
-
-            return LocalLogs(self.local_logs_dir, max_bytes=self.max_log_bytes, max_line_bytes=self.max_log_line_bytes)
-        if self.server_logs == "kubernetes":
-            if self.kubernetes == "off":
-                raise ValueError("NotebooksService.server_logs = 'kubernetes' needs NotebooksService.kubernetes")
-            from .kube import KubeLogs
-
-            return KubeLogs(kube, max_bytes=self.max_log_bytes, max_line_bytes=self.max_log_line_bytes)
-        return None
-
-    def make_components(self) -> Components:
-        """The service's parts, each configured from its own traits (and this application's)."""
-        hub_client = HubClient(parent=self, api_url=self.hub_api_url, api_token=self.hub_api_token)
-        diagnostics = self.make_diagnostics()
-        launcher = Launcher(
-            parent=self,
-            hub=hub_client,
-            policy=self.make_policy(),
-            catalogue=self.images,
-            resource_classes=self.resource_classes,
-            prefix=self.service_prefix,
-            diagnostics=diagnostics,
-        )
-        return Components(
-            launcher=launcher,
-            hub=hub_client,
-            hub_auth=self.make_hub_auth(),
-            identity_provider=self.identity_provider,
-            progress=ProgressFanout(hub_client, diagnostics, parent=self),
-            diagnostics=diagnostics,
-            server_logs=self.make_server_logs(diagnostics),
-            log_follows=FollowSlots(self.max_log_follows, self.max_log_follows_per_user),
-            templates=jinja2.Environment(loader=jinja2.FileSystemLoader(self.template_paths), autoescape=True),
-            prefix=self.service_prefix,
-            hub_prefix=self.hub_prefix,
-            request_budget=self.request_budget,
-            readiness_timeout=self.readiness_timeout,
-            allow_origins=frozenset(self.allow_origins),
-            trusted_proxies=tuple(ipaddress.ip_network(v, strict=False) for v in self.trusted_proxies),
-            security_headers=self.security_headers,
-            metrics_scope=self.metrics_scope,
-            start_on_visit=self.start_on_visit,
-        )
-
     def make_app(self) -> web.Application:
         """The Tornado application: the route table (routes.py) under the service prefix, and the components."""
         return web.Application(
             tornado_routes(self.service_prefix),
-            components=self.make_components(),
+            components=build_components(self),
             cookie_secret=self.cookie_secret,
             login_url=self.hub_prefix + "login",
             log_function=_request_finished,

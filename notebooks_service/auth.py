@@ -16,8 +16,8 @@ from typing import Any
 from jupyterhub.services.auth import UserNotAllowed
 from tornado import web
 
+from .deadline import request_deadline
 from .errors import HubUnavailable, NotAMember, NotFound, ServiceError, Unauthorized
-from .hub import request_deadline
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,10 @@
 """What the handlers reach: the service's components and the few settings every request is held to.
 
-``NotebooksService.make_components`` builds one ``Components`` at start-up; the
-Tornado application carries it as ``settings["components"]`` and handlers read
-it as ``self.components``. Each component owns its own configuration (traits);
-what is here is only what handlers must see.
+``build_components`` makes one ``Components`` from the application's
+configuration at start-up; the Tornado application carries it as
+``settings["components"]`` and handlers read it as ``self.components``. Each
+component owns its own configuration (traits); what is here is only what
+handlers must see.
 """
 
 import asyncio
@@ -13,16 +14,18 @@ from typing import TYPE_CHECKING, Any, Union
 
 import jinja2
 
+from .diagnostics import NoDiagnostics
+from .hub import HubClient
+from .logs import FollowSlots, LocalLogs
+from .progress import ProgressFanout
+from .servers import Launcher
+
 if TYPE_CHECKING:  # types only: kube.py loads kubernetes_asyncio, which stays unloaded while diagnostics are off
     from jupyterhub.services.auth import HubOAuth
 
-    from .diagnostics import NoDiagnostics
-    from .hub import HubClient
+    from .app import NotebooksService
     from .idp import IdentityProvider
     from .kube import KubeDiagnostics, KubeLogs
-    from .logs import FollowSlots, LocalLogs
-    from .progress import ProgressFanout
-    from .servers import Launcher
 
 
 class RequestsInFlight:
@@ -59,15 +62,15 @@ class Components:
     """The service's parts, as handlers see them."""
 
     # -- components -----------------------------------------------------------
-    launcher: "Launcher"
-    hub: "HubClient"
+    launcher: Launcher
+    hub: HubClient
     hub_auth: "HubOAuth"
     identity_provider: "IdentityProvider"
-    progress: "ProgressFanout"
-    diagnostics: Union["KubeDiagnostics", "NoDiagnostics"]
+    progress: ProgressFanout
+    diagnostics: Union["KubeDiagnostics", NoDiagnostics]
     #: where servers' output is read (None: NotebooksService.server_logs is off)
-    server_logs: Union["KubeLogs", "LocalLogs", None]
-    log_follows: "FollowSlots"
+    server_logs: Union["KubeLogs", LocalLogs, None]
+    log_follows: FollowSlots
     templates: jinja2.Environment
 
     # -- what every request is held to -----------------------------------------
@@ -85,3 +88,67 @@ class Components:
     in_flight: RequestsInFlight = field(default_factory=RequestsInFlight)
     #: set when SIGTERM arrives: streams end (clients reconnect elsewhere), answers say Connection: close
     draining: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def make_diagnostics(app: "NotebooksService") -> Union["KubeDiagnostics", NoDiagnostics]:
+    """KubeDiagnostics, or its stand-in when diagnostics are off (then kubernetes_asyncio is never imported)."""
+    if app.kubernetes == "off":
+        return NoDiagnostics()
+    from .kube import KubeDiagnostics
+
+    return KubeDiagnostics(
+        app.kubernetes,
+        kubeconfig=app.kubeconfig or None,
+        namespace_template=app.namespace_template,
+        request_timeout=app.kube_request_timeout,
+    )
+
+
+def make_server_logs(app: "NotebooksService", kube) -> Union["KubeLogs", LocalLogs, None]:
+    """Where servers' output is read from, or None."""
+    if app.server_logs == "local":
+        if not app.local_logs_dir:
+            raise ValueError("NotebooksService.server_logs = 'local' needs NotebooksService.local_logs_dir")
+        return LocalLogs(app.local_logs_dir, max_bytes=app.max_log_bytes, max_line_bytes=app.max_log_line_bytes)
+    if app.server_logs == "kubernetes":
+        if app.kubernetes == "off":
+            raise ValueError("NotebooksService.server_logs = 'kubernetes' needs NotebooksService.kubernetes")
+        from .kube import KubeLogs
+
+        return KubeLogs(kube, max_bytes=app.max_log_bytes, max_line_bytes=app.max_log_line_bytes)
+    return None
+
+
+def build_components(app: "NotebooksService") -> Components:
+    """The service's parts, each configured from its own traits (and this application's)."""
+    hub_client = HubClient(parent=app, api_url=app.hub_api_url, api_token=app.hub_api_token)
+    diagnostics = make_diagnostics(app)
+    launcher = Launcher(
+        parent=app,
+        hub=hub_client,
+        policy=app.make_policy(),
+        catalogue=app.images,
+        resource_classes=app.resource_classes,
+        prefix=app.service_prefix,
+        diagnostics=diagnostics,
+    )
+    return Components(
+        launcher=launcher,
+        hub=hub_client,
+        hub_auth=app.make_hub_auth(),
+        identity_provider=app.identity_provider,
+        progress=ProgressFanout(hub_client, diagnostics, parent=app),
+        diagnostics=diagnostics,
+        server_logs=make_server_logs(app, diagnostics),
+        log_follows=FollowSlots(app.max_log_follows, app.max_log_follows_per_user),
+        templates=jinja2.Environment(loader=jinja2.FileSystemLoader(app.template_paths), autoescape=True),
+        prefix=app.service_prefix,
+        hub_prefix=app.hub_prefix,
+        request_budget=app.request_budget,
+        readiness_timeout=app.readiness_timeout,
+        allow_origins=frozenset(app.allow_origins),
+        trusted_proxies=tuple(ipaddress.ip_network(v, strict=False) for v in app.trusted_proxies),
+        security_headers=app.security_headers,
+        metrics_scope=app.metrics_scope,
+        start_on_visit=app.start_on_visit,
+    )

@@ -14,27 +14,24 @@ that closes as soon as its reader lets go (see ``progress.py``).
 
 import asyncio
 import contextlib
-import contextvars
 import json
 import logging
 import random
-import ssl
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
-from tornado import httputil
-from tornado.http1connection import HTTP1Connection, HTTP1ConnectionParameters
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest, HTTPResponse
-from tornado.iostream import StreamClosedError
-from tornado.tcpclient import TCPClient
 from traitlets import Float, Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
+from .deadline import acquire_within, out_of_time, time_left
 from .errors import HubError, HubUnavailable, InvalidRequest, NotFound, ServerBusy, SpawnFailed
+from .hubstream import EventStreamParser, progress_stream
+from .hubusers import ScopeChecks, UserModels
 from .log import redact
 from .metrics import HUB_REQUESTS, hub_endpoint
 
@@ -45,35 +42,6 @@ _SAFE_METHODS = {"GET", "HEAD", "DELETE"}
 _RETRYABLE_STATUS = {500, 502, 503, 504}
 # what a request raises when no HTTP answer came (tornado's 599 is HTTPClientError: timeout, refused)
 _TRANSPORT_ERRORS = (OSError, asyncio.TimeoutError, HTTPClientError)
-
-
-class Deadline:
-    """The moment by which a request must be answered."""
-
-    def __init__(self, seconds: float):
-        self.expires = time.monotonic() + seconds
-
-    def remaining(self) -> float:
-        return max(0.0, self.expires - time.monotonic())
-
-
-#: the deadline of the request being served; set by the handlers, read by every Hub call
-request_deadline: contextvars.ContextVar[Deadline | None] = contextvars.ContextVar("request_deadline", default=None)
-
-
-@contextlib.contextmanager
-def time_budget(seconds: float) -> Iterator[Deadline]:
-    """Run the block's Hub calls within ``seconds`` (handlers set it per request instead)."""
-    deadline = Deadline(seconds)
-    token = request_deadline.set(deadline)
-    try:
-        yield deadline
-    finally:
-        request_deadline.reset(token)
-
-
-def _out_of_time() -> HubUnavailable:
-    return HubUnavailable("The Hub did not answer in time; please try again in a moment.")
 
 
 @dataclass
@@ -88,12 +56,6 @@ class HubResponse:
         if isinstance(self.body, dict):
             return str(self.body.get("message") or self.body.get("error") or "")
         return str(self.body or "")[:1000]  # a page of HTML is no message
-
-
-@dataclass
-class _CachedUser:
-    model: dict[str, Any]
-    expires: float
 
 
 def _quote(segment: str) -> str:
@@ -152,9 +114,8 @@ class HubClient(LoggingConfigurable):
         self._http: AsyncHTTPClient | None = None
         self._slots: asyncio.Semaphore | None = None
         self._server_locks: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
-        self._users: dict[str, _CachedUser] = {}
-        self._scopes_held: dict[tuple[str, str], tuple[bool, float]] = {}
-        self._user_reads: dict[str, asyncio.Future] = {}
+        self._user_models = UserModels(self._read_user, lambda: self.user_cache_seconds)
+        self._scope_checks = ScopeChecks(self)
         self._hub_version: tuple[tuple[int, ...], float] | None = None  # (version, until when it is trusted)
 
     # -- transport --------------------------------------------------------
@@ -180,18 +141,18 @@ class HubClient(LoggingConfigurable):
         return delay * (0.5 + random.random() / 2)
 
     def _time_left(self) -> float:
-        deadline = request_deadline.get()
-        return self.request_timeout if deadline is None else min(self.request_timeout, deadline.remaining())
+        left = time_left()
+        return self.request_timeout if left is None else min(self.request_timeout, left)
 
     async def _fetch(self, method: str, url: str, body: Any) -> HTTPResponse:
         http = self.http
         # wait for a free connection only as long as the request may still take
-        if not await _acquire_within(self._slots, self._time_left()):
-            raise _out_of_time()
+        if not await acquire_within(self._slots, self._time_left()):
+            raise out_of_time()
         try:
             timeout = self._time_left()
             if timeout <= 0:
-                raise _out_of_time()
+                raise out_of_time()
             request = HTTPRequest(
                 url,
                 method=method,
@@ -250,13 +211,13 @@ class HubClient(LoggingConfigurable):
     async def _wait_before_retry(self, attempt: int, delay: float | None = None) -> bool:
         """Sleep before the next try; False (at once) if the request's budget would run out first."""
         delay = self._backoff(attempt) if delay is None else delay
-        limit = self._wait_limit()
+        limit = time_left()
         if limit is not None and delay >= limit:
             return False
         await asyncio.sleep(delay)
         return True
 
-    def _fail(self, what: str, response: HubResponse) -> HubError:
+    def unexpected_answer(self, what: str, response: HubResponse) -> HubError:
         """An error for a Hub answer we did not expect, logged for the operator."""
         if response.code >= 500:
             # a 5xx's text is the Hub's own trouble (OAuthenticator 17.4 puts an ID token in it): not ours to pass on
@@ -282,7 +243,7 @@ class HubClient(LoggingConfigurable):
         if fresh or known is None or known[1] <= time.monotonic():
             response = await self.api_request("GET", "/")
             if response.code != 200:
-                raise self._fail("a version request", response)
+                raise self.unexpected_answer("a version request", response)
             version = str(response.body.get("version", "0"))
             parsed = tuple(int(p) for p in version.split(".")[:2] if p.isdigit())
             if known is not None and known[0] != parsed:
@@ -317,100 +278,27 @@ class HubClient(LoggingConfigurable):
         """The Hub's model of user ``name``: groups, active ``servers`` and ``stopped_servers``. Read-only.
 
         Concurrent callers share one Hub call; its answer is reused for
-        ``user_cache_seconds`` unless ``fresh``.
+        ``user_cache_seconds`` unless ``fresh`` (hubusers.py).
         """
-        cached = self._users.get(name)
-        if fresh:
-            self.forget_user(name)
-        elif cached is not None and cached.expires > time.monotonic():
-            return cached.model
-        read = self._user_reads.get(name)
-        if read is None:
-            read = self._user_reads[name] = asyncio.ensure_future(self._read_user(name))
-            read.add_done_callback(_retrieve)
-        # a caller that runs out of time leaves the shared read to the others
-        try:
-            return await asyncio.wait_for(asyncio.shield(read), self._wait_limit())
-        except asyncio.TimeoutError:
-            raise _out_of_time() from None
-
-    def _wait_limit(self) -> float | None:
-        deadline = request_deadline.get()
-        return None if deadline is None else deadline.remaining()
+        return await self._user_models.get(name, fresh=fresh)
 
     async def _read_user(self, name: str) -> dict[str, Any]:
-        me = asyncio.current_task()
-        try:
-            # stopped servers too: a failed start stays in the Hub and takes a named-server slot
-            response = await self.api_request("GET", f"/users/{_quote(name)}?include_stopped_servers=1")
-        finally:
-            # forget_user() since this read began unregisters it: its answer may be stale
-            current = self._user_reads.get(name) is me
-            if current:
-                del self._user_reads[name]
+        # stopped servers too: a failed start stays in the Hub and takes a named-server slot
+        response = await self.api_request("GET", f"/users/{_quote(name)}?include_stopped_servers=1")
         if response.code == 404:
             raise NotFound(f"No such Hub user: {name!r}")
         if response.code != 200:
-            raise self._fail("a user request", response)
-        model = _split_stopped(response.body)
-        if current and self.user_cache_seconds > 0 and not _in_transition(model):
-            self._prune_users()
-            self._users[name] = _CachedUser(model, time.monotonic() + self.user_cache_seconds)
-        return model
+            raise self.unexpected_answer("a user request", response)
+        return _split_stopped(response.body)
 
     async def user_holds_scope(self, name: str, scope: str) -> bool:
-        """Whether the Hub grants user ``name`` ``scope``, by the Hub's own role resolution.
-
-        JupyterHub has no API for a user's effective scopes, but it refuses to
-        give a token a scope its owner lacks. So this asks for a token of
-        ``name`` with exactly ``scope`` (which needs this service's role to have
-        the scope ``tokens``), revokes it at once, and keeps the answer for
-        ``access_check_seconds``.
-        """
-        key = (name, scope)
-        known = self._scopes_held.get(key)
-        if known is not None and known[1] > time.monotonic():
-            return known[0]
-        response = await self.api_request(
-            "POST",
-            f"/users/{_quote(name)}/tokens",
-            {"scopes": [scope], "expires_in": 60, "note": "notebooks-service: access check, revoked at once"},
-        )
-        if response.code == 201:
-            held = True
-            revoked = await self.api_request("DELETE", f"/users/{_quote(name)}/tokens/{response.body['id']}")
-            if revoked.code not in (204, 404):  # it expires in a minute anyway
-                log.warning("Could not revoke the access-check token of %s: %s", name, revoked.code)
-        elif response.code == 400 and "Not assigning requested scopes" in response.message:
-            held = False
-        elif response.code == 404:
-            raise NotFound(f"No such Hub user: {name!r}")
-        elif response.code == 403:
-            log.error(
-                "Cannot check %s's access to this service: its Hub role lacks the scope 'tokens', "
-                "which identity-provider JWT callers need (see the README, 'Bearer JWTs')",
-                name,
-            )
-            raise HubError(
-                "The notebooks service cannot check your access with the Hub; ask an operator to check the service's role."
-            )
-        else:
-            raise self._fail("an access check", response)
-        if len(self._scopes_held) >= 4096:
-            self._scopes_held.clear()
-        self._scopes_held[key] = (held, time.monotonic() + self.access_check_seconds)
-        return held
+        """Whether the Hub grants user ``name`` ``scope``, by the Hub's own role resolution; the
+        answer is kept for ``access_check_seconds`` (hubusers.ScopeChecks says how it is asked)."""
+        return await self._scope_checks.holds(name, scope)
 
     def forget_user(self, name: str) -> None:
         """Drop what is cached of ``name``; a read in flight still answers its callers, not the cache."""
-        self._users.pop(name, None)
-        self._user_reads.pop(name, None)
-
-    def _prune_users(self) -> None:
-        if len(self._users) >= 1024:
-            now = time.monotonic()
-            for name in [n for n, c in self._users.items() if c.expires <= now]:
-                del self._users[name]
+        self._user_models.forget(name)
 
     async def get_server(self, user: str, server_name: str, *, fresh: bool = False) -> dict[str, Any] | None:
         """The model of one active (running or pending) server, or None."""
@@ -429,7 +317,7 @@ class HubClient(LoggingConfigurable):
     async def _locked(self, user: str, server_name: str):
         """Hold the server's lock; a 409 if another operation holds it past the request's budget."""
         lock = self.server_lock(user, server_name)
-        if not await _acquire_within(lock, self._wait_limit()):
+        if not await acquire_within(lock, time_left()):
             raise ServerBusy("Another start or stop of this server is in progress; try again shortly.")
         try:
             yield
@@ -493,7 +381,7 @@ class HubClient(LoggingConfigurable):
             # the server's state, not this answer, says whether it launched
             log.warning("Hub answered %s to start %s/%s; reading its state", response.code, user, server_name)
         else:
-            raise self._fail("a start request", response)
+            raise self.unexpected_answer("a start request", response)
 
         server = await self.get_server(user, server_name, fresh=True)
         if server is None:
@@ -533,58 +421,23 @@ class HubClient(LoggingConfigurable):
                 return False
             if response.code == 400:
                 raise ServerBusy(f"The Hub cannot stop this server now: {response.message}")
-            raise self._fail("a stop request", response)
+            raise self.unexpected_answer("a stop request", response)
 
     # -- progress (the Hub's server-sent events) ------------------------------
 
     def _progress_path(self, user: str, server_name: str) -> str:
         return f"/users/{_quote(user)}/servers/{_quote(server_name)}/progress"
 
-    async def progress_events(self, user: str, server_name: str) -> AsyncIterator[dict]:
-        """The Hub's progress events for a starting server, as they arrive; ends with its last event.
-
-        The stream has a connection of its own, outside the REST pool; closing
-        this iterator (or cancelling its reader) closes the connection at once.
-        """
-        url = urlsplit(self.api_url + self._progress_path(user, server_name))
-        https = url.scheme == "https"
-        try:
-            stream = await TCPClient().connect(
-                url.hostname,
-                url.port or (443 if https else 80),
-                ssl_options=ssl.create_default_context() if https else None,
-                timeout=self.request_timeout,
-            )
-        except (OSError, StreamClosedError, asyncio.TimeoutError) as e:
-            log.warning("Cannot open the Hub's progress stream of %s/%s: %s", user, server_name, e)
-            raise HubUnavailable("Cannot follow the server's start: the Hub is not reachable.") from None
-        reader = _StreamReader()
-        try:
-            connection = HTTP1Connection(stream, True, HTTP1ConnectionParameters(no_keep_alive=True))
-            target = url.path + (f"?{url.query}" if url.query else "")
-            connection.write_headers(
-                httputil.RequestStartLine("GET", target, "HTTP/1.1"),
-                httputil.HTTPHeaders({"Host": url.netloc, "Connection": "close", **self._headers("text/event-stream")}),
-            )
-            connection.finish()
-            asyncio.ensure_future(connection.read_response(reader)).add_done_callback(_retrieve)
-            parser = EventStreamParser()
-            while True:
-                try:
-                    chunk = await asyncio.wait_for(reader.chunks.get(), self.stream_idle_timeout)
-                except asyncio.TimeoutError:
-                    chunk = None
-                if chunk is None:
-                    if reader.finished:
-                        return
-                    log.warning("Hub progress stream of %s/%s broke", user, server_name)
-                    raise HubUnavailable("Lost the Hub's progress stream; reload to follow the server again.")
-                if reader.code != 200:
-                    raise HubError(f"The Hub answered {reader.code} to a progress request.")
-                for event in parser.feed(chunk):
-                    yield event
-        finally:
-            stream.close()
+    def progress_events(self, user: str, server_name: str) -> AsyncIterator[dict]:
+        """The Hub's progress events for a starting server, as they arrive (hubstream.py: a
+        connection of its own, outside the REST pool, closed as soon as its reader lets go)."""
+        return progress_stream(
+            self.api_url + self._progress_path(user, server_name),
+            self._headers("text/event-stream"),
+            connect_timeout=self.request_timeout,
+            idle_timeout=self.stream_idle_timeout,
+            what=f"{user}/{server_name}",
+        )
 
     async def last_spawn_failure(self, user: str, server_name: str) -> str | None:
         """Why the last start of a server that is not running failed, if the Hub remembers."""
@@ -594,63 +447,6 @@ class HubClient(LoggingConfigurable):
         events = EventStreamParser().feed(response.body.encode() if isinstance(response.body, str) else b"")
         last = events[-1] if events else {}
         return redact(str(last.get("message"))) if last.get("failed") and last.get("message") else None
-
-
-class _StreamReader(httputil.HTTPMessageDelegate):
-    """Hands a streamed response's body to a queue as it arrives; None marks its end."""
-
-    def __init__(self):
-        self.chunks: asyncio.Queue = asyncio.Queue()
-        self.code: int | None = None
-        self.finished = False
-
-    def headers_received(self, start_line, headers) -> None:
-        self.code = start_line.code
-
-    def data_received(self, chunk: bytes) -> None:
-        self.chunks.put_nowait(chunk)
-
-    def finish(self) -> None:
-        self.finished = True
-        self.chunks.put_nowait(None)
-
-    def on_connection_close(self) -> None:
-        self.chunks.put_nowait(None)
-
-
-class EventStreamParser:
-    """Splits a text/event-stream into the JSON objects of its ``data:`` fields."""
-
-    def __init__(self):
-        self._buffer = b""
-
-    def feed(self, chunk: bytes) -> list[dict]:
-        self._buffer += chunk.replace(b"\r\n", b"\n")
-        *messages, self._buffer = self._buffer.split(b"\n\n")
-        events = []
-        for message in messages:
-            data = b"\n".join(line[5:].strip() for line in message.split(b"\n") if line.startswith(b"data:"))
-            if data:
-                try:
-                    events.append(json.loads(data))
-                except ValueError:
-                    log.warning("Ignoring a progress event that is not JSON")
-        return events
-
-
-async def _acquire_within(lock: asyncio.Lock | asyncio.Semaphore, timeout: float | None) -> bool:
-    """Acquire ``lock`` within ``timeout`` seconds; False (and not held) if that fails."""
-    if not lock.locked():
-        await lock.acquire()
-        return True
-    acquiring = asyncio.ensure_future(lock.acquire())
-    done, _ = await asyncio.wait({acquiring}, timeout=timeout)
-    if done:
-        return True
-    acquiring.cancel()
-    # it may have won the lock in the instant it was cancelled: then give it back
-    acquiring.add_done_callback(lambda f: None if f.cancelled() else lock.release())
-    return False
 
 
 def _wraps_user_options(version: tuple[int, ...]) -> bool:
@@ -671,17 +467,6 @@ def _split_stopped(user_model: dict[str, Any]) -> dict[str, Any]:
         "servers": {n: s for n, s in servers.items() if not s.get("stopped")},
         "stopped_servers": {n: s for n, s in servers.items() if s.get("stopped") and n},
     }
-
-
-def _in_transition(user_model: dict[str, Any]) -> bool:
-    """True while one of the user's servers starts or stops: its model changes by itself any moment."""
-    return any(server.get("pending") for server in (user_model.get("servers") or {}).values())
-
-
-def _retrieve(future: asyncio.Future) -> None:
-    """Mark a background future's outcome as seen (no 'exception was never retrieved')."""
-    if not future.cancelled():
-        future.exception()
 
 
 def _parse_body(response: HTTPResponse) -> Any:

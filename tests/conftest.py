@@ -8,6 +8,7 @@ over real HTTP through its proxy.
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,15 +18,17 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import pytest
-from hub_meter import HubMeter
+import requests
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 
 from notebooks_service.demo.app import SERVICE_CONFIG as DEMO_SERVICE_CONFIG
 from notebooks_service.demo.app import DemoHub, free_port
+from notebooks_service.logs import local_log_path
 
 import log_check
 from fake_kubernetes import FakeKubernetes
+from hub_meter import HubMeter
 from identity_provider import LocalIdentityProvider
 from threaded_server import ThreadedServer
 
@@ -165,6 +168,21 @@ def idp():
     provider = LocalIdentityProvider()
     yield provider
     provider.close()
+
+
+@pytest.fixture(scope="module")
+def no_cluster(tmp_path_factory):
+    """KubeSpawner loads a kube config when built; tests that only build manifests point it nowhere."""
+    from kubernetes_asyncio.config import kube_config
+
+    from placement import KUBECONFIG
+
+    path = tmp_path_factory.mktemp("kube") / "config"
+    path.write_text(KUBECONFIG)
+    with pytest.MonkeyPatch.context() as m:
+        # read from the environment at import time, so set where it is looked up
+        m.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(path))
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -401,3 +419,87 @@ def client(hub, tokens):
     yield make
     for c in made:
         c.close()
+
+
+async def start_around_the_service(hub, token: str, user: str, name: str, options: dict | None) -> str:
+    """Ask the Hub's API directly; return why the spawn was refused (the answer or the progress stream)."""
+    http = AsyncHTTPClient(force_instance=True)
+    try:
+        body = start_body(hub, options)
+        response = await http.fetch(
+            HTTPRequest(
+                f"{hub.url}/hub/api/users/{user}/servers/{name}",
+                method="POST",
+                headers={"Authorization": f"token {token}"},
+                body=json.dumps(body),
+            ),
+            raise_error=False,
+        )
+        if response.code != 202:
+            assert response.code in (400, 403, 404), response.body
+            return json.loads(response.body)["message"]
+        # accepted before the guard ran: the spawn then fails, and its progress says why
+        progress = await http.fetch(
+            f"{hub.url}/hub/api/users/{user}/servers/{name}/progress",
+            headers={"Authorization": f"token {token}"},
+            request_timeout=30,
+        )
+        events = [json.loads(line[5:]) for line in progress.body.decode().splitlines() if line.startswith("data:")]
+        assert events[-1]["failed"] is True
+        return events[-1]["message"]
+    finally:
+        http.close()
+
+
+def forget_output(hub, user: str, server_name: str) -> None:
+    """As if ``user`` had never run the server: its output files (current and previous run) gone."""
+    for previous in (False, True):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(local_log_path(os.path.join(hub.run_dir, "logs"), user, server_name, previous=previous))
+
+
+def start_replica(port: int, hub_port: int, token: str, cookie_secret: str, log_path) -> subprocess.Popen:
+    """A service process; its Hub API at ``hub_port`` (the proxy's, or the Hub's own)."""
+    return start_service(
+        port,
+        log_path,
+        "--config",
+        DEMO_SERVICE_CONFIG,
+        JUPYTERHUB_API_TOKEN=token,
+        JUPYTERHUB_API_URL=f"http://127.0.0.1:{hub_port}/hub/api",
+        JUPYTERHUB_CLIENT_ID="service-notebooks",
+        JUPYTERHUB_OAUTH_CALLBACK_URL="/services/notebooks/oauth_callback",
+        NOTEBOOKS_SERVICE_COOKIE_SECRET=cookie_secret,
+    )
+
+
+def wait_healthy(url: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            assert process.poll() is None, "replica exited"
+            assert time.monotonic() < deadline, f"{url} not healthy"
+            time.sleep(0.1)
+
+
+def hidden_field(html: str, name: str) -> str:
+    match = re.search(rf'name="{name}"\s+value="([^"]*)"', html)
+    assert match, f"no {name} field in page"
+    return match.group(1)
+
+
+def log_in(hub, user: str) -> requests.Session:
+    """Open the service as a browser would and log in through the Hub."""
+    browser = requests.Session()
+    page = browser.get(hub.service_url)  # -> Hub OAuth -> Hub login page
+    assert "/hub/login" in page.url, page.url
+    page = browser.post(
+        page.url,
+        data={"username": user, "password": "any", "_xsrf": hidden_field(page.text, "_xsrf")},
+    )  # -> authorize -> our oauth_callback -> back where we started
+    assert page.status_code == 200, page.text[:500]
+    assert page.url == hub.service_url
+    return browser

@@ -10,12 +10,19 @@ import re
 
 import pytest
 import requests
-from test_server_logs import forget_output
 from tornado import web
 
 from notebooks_service.demo.app import SERVICE_CONFIG as DEMO_SERVICE_CONFIG
 
-from conftest import admin_request, running_hub, set_spawn_delay, set_spawn_failure, stop_all_servers, wait_for
+from conftest import (
+    admin_request,
+    forget_output,
+    running_hub,
+    set_spawn_delay,
+    set_spawn_failure,
+    stop_all_servers,
+    wait_for,
+)
 from threaded_server import ThreadedServer
 
 ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "test-artifacts")

@@ -4,34 +4,12 @@
 ``_xsrf`` at /hub/ and ours at /services/notebooks/ have the same name).
 """
 
-import re
-
 import pytest
 import requests
 
-from conftest import wait_for
+from conftest import hidden_field, log_in, wait_for
 
 pytestmark = [pytest.mark.hub_version, pytest.mark.usefixtures("clean_servers")]
-
-
-def hidden_field(html: str, name: str) -> str:
-    match = re.search(rf'name="{name}"\s+value="([^"]*)"', html)
-    assert match, f"no {name} field in page"
-    return match.group(1)
-
-
-def log_in(hub, user: str) -> requests.Session:
-    """Open the service as a browser would and log in through the Hub."""
-    browser = requests.Session()
-    page = browser.get(hub.service_url)  # -> Hub OAuth -> Hub login page
-    assert "/hub/login" in page.url, page.url
-    page = browser.post(
-        page.url,
-        data={"username": user, "password": "any", "_xsrf": hidden_field(page.text, "_xsrf")},
-    )  # -> authorize -> our oauth_callback -> back where we started
-    assert page.status_code == 200, page.text[:500]
-    assert page.url == hub.service_url
-    return browser
 
 
 def test_login_lands_on_the_server_list(hub):

@@ -20,10 +20,8 @@ from notebooks_service.errors import NotAMember
 from notebooks_service.hubside import GuardConfigError, GuardLoader, load_guard
 from notebooks_service.workspaces import ClaimsWorkspacePolicy, HubGroupsWorkspacePolicy, StaticWorkspacePolicy
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CHART = os.path.join(ROOT, "helm-chart", "notebooks-service")
-EXAMPLES = os.path.join(ROOT, "helm-chart", "examples")
-KUBERNETES = kubernetes_validate.latest_version()
+from chart_render import CHART, EXAMPLES, KUBERNETES, NAMESPACE, ROOT, Z2JH, load_values, one, render
+
 VALUES = {
     "default": None,
     "z2jh-example": os.path.join(EXAMPLES, "notebooks-service-values.yaml"),
@@ -32,7 +30,6 @@ VALUES = {
         for name in sorted(os.listdir(os.path.join(ROOT, "helm-chart", "ci")))
     },
 }
-RELEASE, NAMESPACE = "notebooks-service", "jupyter"
 SERVICE_STARTS = (
     "import sys; from notebooks_service.app import NotebooksService as S; "
     "s = S(); s.initialize(['--config', sys.argv[1]]); s.make_app(); print(sorted(s.images))"
@@ -40,28 +37,6 @@ SERVICE_STARTS = (
 
 
 POLICIES = {"static": StaticWorkspacePolicy, "hub-groups": HubGroupsWorkspacePolicy, "claims": ClaimsWorkspacePolicy}
-
-
-def load_values(path: str | None) -> dict:
-    if path is None:
-        return {}
-    with open(path) as f:
-        return yaml.safe_load(f) or {}
-
-
-def render(values: str | dict | None) -> tuple[list[dict], str]:
-    """The manifests and NOTES.txt a release of the chart would apply and print (values: a file or a dict)."""
-    with helm.Chart.load(CHART) as chart:
-        values = values if isinstance(values, dict) else load_values(values)
-        files = chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
-    notes = files.pop(next(k for k in files if k.endswith("NOTES.txt")), "")
-    docs = [d for text in files.values() for d in yaml.safe_load_all(text) if d]
-    return docs, notes
-
-
-def one(docs: list[dict], kind: str) -> dict:
-    [doc] = [d for d in docs if d["kind"] == kind]
-    return doc
 
 
 @pytest.mark.parametrize("values", VALUES)
@@ -158,7 +133,6 @@ def write_config_map(docs: list[dict], folder) -> str:
     return str(folder / "notebooks_service_config.py")
 
 
-@pytest.mark.hub_version
 @pytest.mark.parametrize("values", VALUES)
 def test_rendered_config_loads_in_the_service_and_the_guard(values, tmp_path):
     docs, _ = render(VALUES[values])
@@ -217,9 +191,6 @@ def test_chartpress_knows_the_images():
     )
     assert result.returncode == 0, result.stderr
     assert "quay.io/notebooks-service/notebooks-service:" in result.stdout
-
-
-Z2JH = os.path.join(os.path.dirname(ROOT), "shared", "peers", "z2jh-4.4.0")
 
 
 def test_the_hub_image_is_the_z2jh_the_suite_runs_against_with_a_fixed_jupyterhub():

@@ -12,8 +12,9 @@ from tornado import web
 from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
 
+from notebooks_service.deadline import time_budget
 from notebooks_service.errors import HubError, HubUnavailable, InvalidRequest, ServerBusy, SpawnFailed
-from notebooks_service.hub import HubClient, time_budget
+from notebooks_service.hub import HubClient
 
 
 class FakeHub:

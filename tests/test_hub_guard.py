@@ -1,43 +1,10 @@
 """End to end: the Hub itself refuses what the service would refuse, even from a user's own token."""
 
-import json
-
 import pytest
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
-from conftest import admin_request, start_body, wait_for
+from conftest import admin_request, start_around_the_service, wait_for
 
 pytestmark = [pytest.mark.hub_version, pytest.mark.usefixtures("clean_servers")]
-
-
-async def start_around_the_service(hub, token: str, user: str, name: str, options: dict | None) -> str:
-    """Ask the Hub's API directly; return why the spawn was refused (the answer or the progress stream)."""
-    http = AsyncHTTPClient(force_instance=True)
-    try:
-        body = start_body(hub, options)
-        response = await http.fetch(
-            HTTPRequest(
-                f"{hub.url}/hub/api/users/{user}/servers/{name}",
-                method="POST",
-                headers={"Authorization": f"token {token}"},
-                body=json.dumps(body),
-            ),
-            raise_error=False,
-        )
-        if response.code != 202:
-            assert response.code in (400, 403, 404), response.body
-            return json.loads(response.body)["message"]
-        # accepted before the guard ran: the spawn then fails, and its progress says why
-        progress = await http.fetch(
-            f"{hub.url}/hub/api/users/{user}/servers/{name}/progress",
-            headers={"Authorization": f"token {token}"},
-            request_timeout=30,
-        )
-        events = [json.loads(line[5:]) for line in progress.body.decode().splitlines() if line.startswith("data:")]
-        assert events[-1]["failed"] is True
-        return events[-1]["message"]
-    finally:
-        http.close()
 
 
 def has_no_servers(hub, user: str) -> bool:

@@ -5,8 +5,6 @@ import sys
 from types import SimpleNamespace
 
 import pytest
-from kubernetes_asyncio.client import ApiClient
-from kubernetes_asyncio.config import kube_config
 from kubespawner import KubeSpawner
 from traitlets import TraitError
 from traitlets.config import Config
@@ -18,22 +16,9 @@ from notebooks_service.errors import InvalidRequest, NotAMember, NotFound
 from notebooks_service.hubside import WorkspaceGuard, load_guard
 from notebooks_service.naming import IMAGE_LABEL, WORKSPACE_LABEL
 
-from conftest import HubUser
+from placement import IMAGES, guard, hub_spawn_sequence, kube_spawner, make_user, placed_pod
 
-pytestmark = pytest.mark.hub_version  # the second pass of `make test` runs it on z2jh 4.4.0's Hub too
-
-IMAGES = {"python": {"image": "quay.io/jupyter/scipy-notebook:2025-01-01", "display_name": "Python"}}
-
-
-def make_user(name="alice", groups=()):
-    return HubUser(
-        name=name, id=1, url=f"/user/{name}/", groups=[SimpleNamespace(name=g) for g in groups], auth_state=None
-    )
-
-
-def guard(**service_config) -> WorkspaceGuard:
-    service = NotebooksService(images=IMAGES, workspace_members={"alice": ["alpha"]}, **service_config)
-    return WorkspaceGuard(service)
+pytestmark = [pytest.mark.hub_version, pytest.mark.usefixtures("no_cluster")]
 
 
 def local_spawner(name="alpha-python", user=None):
@@ -91,58 +76,6 @@ def test_guard_loads_the_services_config_file(tmp_path):
 
 
 # -- KubeSpawner pod manifests ---------------------------------------------------
-
-
-KUBECONFIG = """
-apiVersion: v1
-kind: Config
-clusters: [{name: none, cluster: {server: "https://127.0.0.1:9"}}]
-users: [{name: none, user: {token: unused}}]
-contexts: [{name: none, context: {cluster: none, user: none}}]
-current-context: none
-"""
-
-
-@pytest.fixture(scope="module", autouse=True)
-def no_cluster(tmp_path_factory):
-    """KubeSpawner loads a kube config when built; these tests only build manifests, never call it."""
-    path = tmp_path_factory.mktemp("kube") / "config"
-    path.write_text(KUBECONFIG)
-    with pytest.MonkeyPatch.context() as m:
-        # read from the environment at import time, so set where it is looked up
-        m.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(path))
-        yield
-
-
-def kube_spawner(name="alpha-python", user=None, **config) -> KubeSpawner:
-    orm_spawner = SimpleNamespace(name=name, display_name=name, user_options={}, server=None, state=None)
-    return KubeSpawner(_mock=True, user=user or make_user(), orm_spawner=orm_spawner, **config)
-
-
-def as_sent(pod) -> dict:
-    """The pod as the Kubernetes client would send it to the API server."""
-    return ApiClient().sanitize_for_serialization(pod)
-
-
-async def hub_spawn_sequence(spawner, options: dict, guard_: WorkspaceGuard) -> None:
-    """What the Hub and KubeSpawner do before creating a pod: apply_user_options, pre_spawn_hook, load_user_options."""
-    installed = dict(hubside._installed)
-    hubside._installed["get_guard"] = lambda: guard_
-    hubside._wrap_run_pre_spawn_hook()
-    try:
-        spawner.user_options = options
-        await spawner._run_apply_user_options(options)
-        await hubside.maybe_future(spawner.run_pre_spawn_hook())
-        await spawner.load_user_options()  # inside KubeSpawner.start()
-    finally:
-        hubside._installed.clear()
-        hubside._installed.update(installed)
-
-
-async def placed_pod(options=None, *, spawner=None, guard_=None):
-    spawner = spawner or kube_spawner()
-    await hub_spawn_sequence(spawner, options or {"workspace": "alpha", "image": "python"}, guard_ or guard())
-    return spawner, as_sent(await spawner.get_pod_manifest())
 
 
 async def test_pod_lands_in_the_workspace_namespace_named_after_its_server():

@@ -6,46 +6,15 @@ and the OAuth state travels with the login (notebooks_service.oauth).
 """
 
 import secrets
-import subprocess
-import time
-import urllib.request
 
 import pytest
 
-from notebooks_service.demo.app import SERVICE_CONFIG, free_port
+from notebooks_service.demo.app import free_port
 
-from conftest import running_hub, start_service, stop_all_servers, wait_for
+from conftest import hidden_field, log_in, running_hub, start_replica, stop_all_servers, wait_for, wait_healthy
 from round_robin import RoundRobin
-from test_browser_flow import hidden_field, log_in
 
 pytestmark = pytest.mark.hub_version  # the second pass of `make test` runs it on z2jh 4.4.0's Hub too
-
-
-def start_replica(port: int, hub_port: int, token: str, cookie_secret: str, log_path) -> subprocess.Popen:
-    """A service process; its Hub API at ``hub_port`` (the proxy's, or the Hub's own)."""
-    return start_service(
-        port,
-        log_path,
-        "--config",
-        SERVICE_CONFIG,
-        JUPYTERHUB_API_TOKEN=token,
-        JUPYTERHUB_API_URL=f"http://127.0.0.1:{hub_port}/hub/api",
-        JUPYTERHUB_CLIENT_ID="service-notebooks",
-        JUPYTERHUB_OAUTH_CALLBACK_URL="/services/notebooks/oauth_callback",
-        NOTEBOOKS_SERVICE_COOKIE_SECRET=cookie_secret,
-    )
-
-
-def wait_healthy(url: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            assert process.poll() is None, "replica exited"
-            assert time.monotonic() < deadline, f"{url} not healthy"
-            time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """Resource classes: offered per image and workspace, chosen at start, refused when forged, applied to KubeSpawner."""
 
 import pytest
-from test_hubside import IMAGES, kube_spawner, no_cluster, placed_pod  # noqa: F401 (no_cluster: autouse)
 
 from notebooks_service.app import NotebooksService
 from notebooks_service.demo import IMAGES as DEMO_IMAGES
@@ -11,10 +10,10 @@ from notebooks_service.hubside import WorkspaceGuard
 from notebooks_service.naming import RESOURCE_CLASS_LABEL
 from notebooks_service.resources import choose, normalise_classes, offered
 
-from conftest import admin_request
-from test_hub_guard import start_around_the_service
+from conftest import admin_request, start_around_the_service
+from placement import IMAGES, kube_spawner, placed_pod
 
-pytestmark = pytest.mark.hub_version  # the second pass of `make test` runs it on z2jh 4.4.0's Hub too
+pytestmark = [pytest.mark.hub_version, pytest.mark.usefixtures("no_cluster")]
 
 CLASSES = normalise_classes(DEMO_CLASSES)
 PYTHON = {

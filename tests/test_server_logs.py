@@ -1,7 +1,6 @@
 """<server>/-/logs: the demo's local output files through the real Hub, and a pod's log from the fake API server."""
 
 import asyncio
-import contextlib
 import json
 import os
 import time
@@ -14,7 +13,7 @@ from notebooks_service.kube import KubeDiagnostics, KubeLogs
 from notebooks_service.logs import EARLIER_MARK, local_log_path, start_local_log
 from notebooks_service.naming import SERVER_LABEL, USER_LABEL
 
-from conftest import eventually
+from conftest import eventually, forget_output
 from fake_kubernetes import FakeKubernetes
 
 pytestmark = pytest.mark.usefixtures("clean_servers")
@@ -55,12 +54,6 @@ async def test_each_run_has_its_own_output_and_the_one_before_is_kept(client):
     previous = (await alice.request("GET", "alpha/minimal/-/logs?format=text&previous=1")).body.decode()
     assert current.count("Jupyter Server") >= 1 and previous.count("Jupyter Server") >= 1
     assert current != previous  # two runs, two outputs (their times and ports differ)
-
-
-def forget_output(hub, user: str, server_name: str) -> None:
-    for previous in (False, True):
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(local_log_path(os.path.join(hub.run_dir, "logs"), user, server_name, previous=previous))
 
 
 async def test_following_the_output_as_server_sent_events(client):

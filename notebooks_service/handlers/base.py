@@ -19,8 +19,8 @@ from tornado.log import app_log
 
 from .. import auth
 from ..auth import Caller, identify
+from ..deadline import Deadline, request_deadline
 from ..errors import ServiceError
-from ..hub import Deadline, request_deadline
 from ..log import client_address, request_summary
 from ..servers import Launcher
 

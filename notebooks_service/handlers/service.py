@@ -7,8 +7,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from tornado import web
 
 from .. import __version__
+from ..deadline import request_deadline
 from ..errors import HubUnavailable, NotAMember, NotFound, ServiceUnavailable, Unauthorized
-from ..hub import request_deadline
 from ..log import request_summary
 from ..metrics import REGISTRY
 from ..openapi import described_json
