@@ -101,7 +101,9 @@ def test_cookie_secret_must_be_hex(hub_env, monkeypatch):
         _ = NotebooksService().cookie_secret
 
 
-#: what only some deployments use, loaded where it is used (memory: docs/benchmarks.rst, P4)
+#: what only some deployments or callers use, loaded where it is used (memory: docs/benchmarks.rst, P4);
+#: cryptography (the OAuth state's encryption) at the first browser login: test_replicas logs in
+#: through both replicas
 LOADED_WHEN_USED = {
     "kubernetes_asyncio": "c.NotebooksService.kubernetes = 'kubeconfig'",
     "jwt": "c.IdentityProvider.accept_bearer_jwt = True",
@@ -121,7 +123,7 @@ def modules_loaded(config_file: str, modules) -> dict[str, bool]:
 
 
 def test_what_only_some_deployments_use_is_loaded_only_where_it_is_used(hub_env, tmp_path):
-    modules = [*LOADED_WHEN_USED, "yaml"]
+    modules = [*LOADED_WHEN_USED, "yaml", "cryptography"]
     plain = tmp_path / "plain.py"
     plain.write_text("c = get_config()\n")
     # (yaml: the OpenAPI document is read at the first request for it)
