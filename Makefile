@@ -9,7 +9,7 @@ PROXY := node_modules/.bin/configurable-http-proxy
 JH5 := .venv-jh5
 JH5_PINS := jupyterhub==5.5.4 jupyterhub-kubespawner==7.0.0 jupyterhub-idle-culler==1.4.0 pycurl==7.46.0
 
-.PHONY: demo test fuzz bench lint clean
+.PHONY: demo test docs fuzz bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,10 +34,14 @@ demo: $(VENV)/.installed $(PROXY)
 
 # the whole suite on JupyterHub 6.x, then the tests whose outcome depends on the Hub's version
 # (marked hub_version) on JupyterHub 5.5 (z2jh 4.4.0)
-test: $(VENV)/.installed $(JH5)/.installed $(PROXY)
+test: $(VENV)/.installed $(JH5)/.installed $(PROXY) docs
 	$(BIN)/python -m pytest
 	@echo "== the tests marked hub_version on $(JH5_PINS) =="
 	$(JH5)/bin/python -m pytest -m hub_version
+
+# the manual (docs/), warnings as errors: docs/_build/html/index.html
+docs: $(VENV)/.installed
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
 
 # schemathesis, longer than in `make test`: FUZZ_EXAMPLES generated cases per operation
 FUZZ_EXAMPLES ?= 1000
@@ -57,4 +61,4 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check notebooks_service tests benchmarks
 
 clean:
-	rm -rf $(VENV) $(JH5) node_modules .demo
+	rm -rf $(VENV) $(JH5) node_modules .demo docs/_build

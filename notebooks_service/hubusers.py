@@ -131,7 +131,7 @@ class ScopeChecks:
         elif response.code == 403:
             log.error(
                 "Cannot check %s's access to this service: its Hub role lacks the scope 'tokens', "
-                "which identity-provider JWT callers need (see the README, 'Bearer JWTs')",
+                "which identity-provider JWT callers need (see docs/configuration.rst, 'Claims policy')",
                 name,
             )
             raise HubError(

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 from tornado import web
 
-from .handlers import (
+from .handlers.base import implemented_methods
+from .handlers.servers import ServerHandler, ServerListHandler
+from .handlers.service import (
     HealthHandler,
     MetricsHandler,
     NotFoundHandler,
@@ -19,13 +21,9 @@ from .handlers import (
     OpenAPIHandler,
     OpenMetricsHandler,
     ReadinessHandler,
-    ServerHandler,
-    ServerListHandler,
-    ServerLogsHandler,
-    ServerProgressHandler,
     UserHandler,
 )
-from .handlers.base import implemented_methods
+from .handlers.streams import ServerLogsHandler, ServerProgressHandler
 
 #: what a path parameter matches; any other matches one path segment
 PARAMETER_PATTERNS = {"notebook": ".+", "rest": ".*"}

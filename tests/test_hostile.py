@@ -2,7 +2,7 @@
 
 (Through the Hub's proxy, configurable-http-proxy 5.3 itself answers 500 to a
 path with invalid percent-encoding such as %ff, before the service sees it: see
-the README, "Known limits".)
+docs/operations.rst, "Known limits".)
 """
 
 import http.client

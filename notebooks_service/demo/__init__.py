@@ -6,7 +6,7 @@ configuration files import it.
 
 SERVICE_NAME = "notebooks"
 
-#: the Hub role the service needs, and nothing more (see README "Registering with a Hub")
+#: the Hub role the service needs, and nothing more (see docs/deploying.rst, "Registering with a Hub")
 SERVICE_SCOPES = [
     "read:users",  # the caller's user model, groups and servers
     "servers",  # start and stop users' servers, read their models and progress
@@ -44,7 +44,7 @@ IMAGES = {
     },
 }
 
-# Sizes to choose from; recorded and shown locally, applied on Kubernetes (README "Resource classes").
+# Sizes to choose from; recorded and shown locally, applied on Kubernetes (docs/configuration.rst, "Resource classes").
 RESOURCE_CLASSES = {
     "small": {"display_name": "Small", "cpu_limit": 1, "mem_limit": "2G", "mem_guarantee": "1G"},
     "large": {"display_name": "Large", "cpu_limit": 4, "mem_limit": "16G", "mem_guarantee": "8G"},

@@ -4,34 +4,6 @@
 - ``servers``: the list of the caller's servers, and one server (show, start, stop);
 - ``streams``: a server's progress and its output, as server-sent events;
 - ``service``: the service's own endpoints (user, probes, metrics, OpenAPI, login callback).
+
+``routes.py`` is the one place that names them, with the paths they answer.
 """
-
-from .base import BaseHandler
-from .servers import ServerHandler, ServerListHandler
-from .service import (
-    HealthHandler,
-    MetricsHandler,
-    NotFoundHandler,
-    OAuthCallbackHandler,
-    OpenAPIHandler,
-    OpenMetricsHandler,
-    ReadinessHandler,
-    UserHandler,
-)
-from .streams import ServerLogsHandler, ServerProgressHandler
-
-__all__ = [
-    "BaseHandler",
-    "HealthHandler",
-    "MetricsHandler",
-    "NotFoundHandler",
-    "OAuthCallbackHandler",
-    "OpenAPIHandler",
-    "OpenMetricsHandler",
-    "ReadinessHandler",
-    "ServerHandler",
-    "ServerListHandler",
-    "ServerLogsHandler",
-    "ServerProgressHandler",
-    "UserHandler",
-]
