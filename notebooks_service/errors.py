@@ -22,6 +22,11 @@ class ServiceError(web.HTTPError):
         if retry_after is not None:
             self.retry_after = retry_after
 
+    @property
+    def jupyterhub_message(self) -> str:
+        """What JupyterHub shows people of an error raised inside it (the guard's refusals), as text."""
+        return self.message
+
 
 class InvalidRequest(ServiceError):
     status_code = 400

@@ -16,6 +16,7 @@ Importing this module starts nothing: it needs only the service's package.
 """
 
 import copy
+import html
 import inspect
 import logging
 import os
@@ -403,7 +404,10 @@ def setup_workspace_guard(c: Config, service_config: str) -> None:
     async def apply_user_options(spawner, user_options):
         if configured is not None:
             await maybe_future(configured(spawner, user_options))
-        check_guard_in_place(spawner)
+        try:
+            check_guard_in_place(spawner)
+        except ServiceError as e:
+            raise with_link_to_the_service(e, spawner) from None
 
     c.Spawner.apply_user_options = apply_user_options
 
@@ -416,14 +420,31 @@ def _wrap_run_pre_spawn_hook() -> None:
     run_configured_hook = Spawner.run_pre_spawn_hook
 
     async def run_pre_spawn_hook(spawner):
-        guard = _installed["get_guard"]()
-        checked = await guard.check(spawner, spawner.user_options)  # refuse before any hook acts on the options
+        guard = None
+        try:
+            guard = _installed["get_guard"]()
+            checked = await guard.check(spawner, spawner.user_options)  # refuse before any hook acts on the options
+        except ServiceError as e:
+            raise with_link_to_the_service(e, spawner, guard) from None
         guard.placement.reset(spawner)  # a retry on the same Spawner starts from its configured values
         await maybe_future(run_configured_hook(spawner))
         guard.place(spawner, checked)  # last: what runs and where is the guard's decision
 
     run_pre_spawn_hook._workspace_guard = True
     Spawner.run_pre_spawn_hook = run_pre_spawn_hook
+
+
+def with_link_to_the_service(error: ServiceError, spawner: Any, guard: "WorkspaceGuard | None" = None) -> ServiceError:
+    """The refusal as JupyterHub shows it on its own pages (its spawn page, "Start My Server"): the
+    reason (ServiceError.jupyterhub_message), and a link to the notebooks service, where workspace
+    servers are started."""
+    hub_prefix = getattr(getattr(spawner, "hub", None), "base_url", None) or "/hub/"
+    name = guard.service.service_name if guard is not None else "notebooks"
+    url = hub_prefix[: -len("hub/")] + f"services/{name}/" if hub_prefix.endswith("hub/") else f"/services/{name}/"
+    error.jupyterhub_html_message = (
+        f'{html.escape(error.message)} <a href="{html.escape(url)}">Open the notebooks service</a>'
+    )
+    return error
 
 
 def check_guard_in_place(spawner: Any) -> None:

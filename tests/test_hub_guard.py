@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import admin_request, start_around_the_service, wait_for
+from conftest import admin_request, log_in, start_around_the_service, wait_for
 
 pytestmark = [pytest.mark.hub_version, pytest.mark.usefixtures("clean_servers")]
 
@@ -52,3 +52,23 @@ async def test_the_service_path_still_works_with_the_guard(client):
     code, model = await client("bob").json("POST", "alpha/minimal")
     assert code in (201, 202)
     assert (await client("bob").wait_ready("alpha/minimal"))["ready"]
+
+
+def test_the_hubs_front_door_leads_to_the_service_and_its_start_says_why_not(hub):
+    browser = log_in(hub, "alice")
+    # a logged-in user who opens the Hub lands on the service's list (c.JupyterHub.default_url)
+    front = browser.get(hub.url + "/hub/", allow_redirects=False)
+    assert front.status_code == 302 and front.headers["Location"] == "/services/notebooks/"
+    # the Hub's own "Start My Server" (its default server) is refused, and the Hub's page says why
+    started = browser.get(hub.url + "/hub/spawn/alice", allow_redirects=False)
+    assert started.status_code == 302 and started.headers["Location"] == "/hub/spawn-pending/alice"
+
+    def failed_page() -> str | None:
+        page = browser.get(hub.url + "/hub/spawn-pending/alice", allow_redirects=False)
+        return page.text if page.status_code == 403 else None  # (a Response of a 403 is falsy)
+
+    text = wait_for(failed_page, timeout=30, message="the Hub's page of the failed start")
+    assert (
+        "<p>This Hub starts workspace servers only: start one from the notebooks service. "
+        '<a href="/services/notebooks/">Open the notebooks service</a></p>'
+    ) in text

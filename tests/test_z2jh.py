@@ -223,6 +223,7 @@ def test_the_hub_registers_the_service_with_its_roles(z2jh_hub, z2jh_values):
 
     assert z2jh_hub["jupyterhub"] == jupyterhub.__version__  # the version of this pass (5.5.4 in the z2jh pass)
     assert z2jh_hub["spawner_class"] == "kubespawner.spawner.KubeSpawner"
+    assert z2jh_hub["default_url"] == "/services/notebooks/"  # the Hub's front door leads to the service
     service = z2jh_hub["service"]
     assert service["token_is_the_services"]  # the token the service chart reads is the one the Hub knows
     assert service["url"] == z2jh_values["hub"]["services"]["notebooks"]["url"]
@@ -250,6 +251,13 @@ def test_the_guard_decides_what_runs_and_where(z2jh_hub):
     assert spawns["not-a-member"]["refused"][0] == 403
     assert spawns["unknown-image"]["refused"][0] == 404
     assert spawns["profile-key"]["refused"][0] == 400 and "'profile'" in spawns["profile-key"]["refused"][1]
+    # the Hub's own "Start My Server" is refused with the reason and a way to the service, on the Hub's page
+    default = spawns["default-server"]
+    assert default["refused"] == [403, "This Hub starts workspace servers only: start one from the notebooks service."]
+    assert default["shown_by_the_hub"] == (
+        "This Hub starts workspace servers only: start one from the notebooks service. "
+        '<a href="/services/notebooks/">Open the notebooks service</a>'
+    )
 
 
 # -- network policies ----------------------------------------------------------------------------

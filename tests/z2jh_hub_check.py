@@ -25,6 +25,7 @@ SPAWNS = {  # label: (server name, user_options)
     "not-a-member": ("beta-python", {"workspace": "beta", "image": "python"}),
     "unknown-image": ("alpha-cobol", {"workspace": "alpha", "image": "cobol"}),
     "profile-key": ("alpha-python", {"workspace": "alpha", "image": "python", "profile": "gpu"}),
+    "default-server": ("", {}),  # the Hub's own "Start My Server"
 }
 
 
@@ -42,7 +43,8 @@ async def spawn(user, server_name: str, options: dict) -> dict:
         await spawner.load_user_options()
         pod = ApiClient().sanitize_for_serialization(await spawner.get_pod_manifest())
     except Exception as e:
-        return {"refused": [getattr(e, "status_code", None), getattr(e, "message", None) or str(e)]}
+        refusal = [getattr(e, "status_code", None), getattr(e, "message", None) or str(e)]
+        return {"refused": refusal, "shown_by_the_hub": getattr(e, "jupyterhub_html_message", None)}
     return {"namespace": spawner.namespace, "pod": pod}
 
 
@@ -54,6 +56,7 @@ async def main(config_file: str, service_token: str, identity_token: str) -> dic
     report = {
         "jupyterhub": jupyterhub.__version__,
         "spawner_class": f"{hub.spawner_class.__module__}.{hub.spawner_class.__name__}",
+        "default_url": hub.default_url,
         "service": {
             "url": service.url,
             "oauth_client_id": service.oauth_client_id,

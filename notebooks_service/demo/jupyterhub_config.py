@@ -37,6 +37,8 @@ c.ConfigurableHTTPProxy.command = [env["NOTEBOOKS_DEMO_PROXY_COMMAND"]]
 # JupyterHub 6.1 answers 500 to a start whose spawn outlives slow_spawn_timeout; 0 makes it answer 202 at once
 c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}
 c.JupyterHub.allow_named_servers = True
+# the Hub's front door (/hub/, and after login) leads to the service, where workspace servers start
+c.JupyterHub.default_url = f"/services/{SERVICE_NAME}/"
 
 # any password logs in as alice or bob
 c.JupyterHub.authenticator_class = "dummy"
