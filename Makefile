@@ -29,8 +29,10 @@ $(PROXY): package.json package-lock.json
 	npm ci --no-fund --no-audit --loglevel=error
 	touch $@
 
+# `make demo PORT=8001`; DEMO_ARGS for more, e.g. DEMO_ARGS="--allow-origin http://localhost:8001"
+PORT ?= 8000
 demo: $(VENV)/.installed $(PROXY)
-	$(BIN)/notebooks-service demo
+	$(BIN)/notebooks-service demo --port $(PORT) $(DEMO_ARGS)
 
 # the whole suite on JupyterHub 6.x, then the tests whose outcome depends on the Hub's version
 # (marked hub_version) on JupyterHub 5.5 (z2jh 4.4.0)

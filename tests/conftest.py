@@ -33,6 +33,7 @@ from identity_provider import LocalIdentityProvider
 from threaded_server import ThreadedServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+EXAMPLES = os.path.join(os.path.dirname(HERE), "examples")
 ADMIN_TOKEN = "test-admin-token-not-secret-0123456789"
 #: every token the tests hand out: the session-finish log check (log_check.py) makes sure no log holds one
 ISSUED_SECRETS: set[str] = {ADMIN_TOKEN}
@@ -230,11 +231,11 @@ def hub(tmp_path_factory, cluster):
 
 
 def serve_web_presence() -> ThreadedServer:
-    """tests/web_presence.html on another origin (http://localhost:<port>), like a platform's own site."""
+    """examples/web_presence.html on another origin (http://localhost:<port>), like a platform's own site."""
 
     def make_app():
         return web.Application(
-            [(r"/()", web.StaticFileHandler, {"path": HERE, "default_filename": "web_presence.html"})]
+            [(r"/()", web.StaticFileHandler, {"path": EXAMPLES, "default_filename": "web_presence.html"})]
         )
 
     server = ThreadedServer(make_app)

@@ -5,7 +5,11 @@ demo command and the test suite both use it.
 """
 
 import contextlib
+import errno
+import fcntl
+import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -15,7 +19,7 @@ import time
 import urllib.error
 import urllib.request
 
-from traitlets import Integer, Unicode, default
+from traitlets import Integer, List, Unicode, default
 from traitlets.config import Application
 
 from . import SERVICE_NAME
@@ -75,6 +79,7 @@ class DemoHub:
         self.env = env or {}
         self.process: subprocess.Popen | None = None
         self.log_path = os.path.join(self.run_dir, "jupyterhub.log")
+        self.output = f"see {self.log_path}"  # where the Hub's output goes, for error messages
 
     @property
     def url(self) -> str:
@@ -89,7 +94,9 @@ class DemoHub:
         """The service without the Hub's proxy in front."""
         return f"http://127.0.0.1:{self.service_port}/services/{SERVICE_NAME}/"
 
-    def start(self, *, log_to_file: bool = True) -> None:
+    def start(self, *, log_to_file: bool = True, own_session: bool = False) -> None:
+        """Start the Hub; its output goes to ``log_path`` (or this terminal). ``own_session``: a
+        terminal's Ctrl-C reaches only us, and we stop the Hub once (SIGTERM), not it twice."""
         proxy = find_proxy_command()
         if not proxy:
             raise RuntimeError(
@@ -113,12 +120,15 @@ class DemoHub:
         # the Hub must find jupyterhub-singleuser and node next to this Python
         env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
         output = open(self.log_path, "ab") if log_to_file else None
+        if not log_to_file:
+            self.output = "see the Hub's output above"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "jupyterhub", "-f", HUB_CONFIG],
             cwd=self.run_dir,
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT if output else None,
+            start_new_session=own_session,
         )
 
     def wait_ready(self, timeout: float = 60) -> None:
@@ -127,7 +137,7 @@ class DemoHub:
         for url in (f"{self.url}/hub/api/", f"{self.service_url}health"):
             while True:
                 if self.process and self.process.poll() is not None:
-                    raise RuntimeError(f"JupyterHub exited with {self.process.returncode}; see {self.log_path}")
+                    raise RuntimeError(f"JupyterHub exited with {self.process.returncode}; {self.output}")
                 try:
                     with urllib.request.urlopen(url, timeout=2) as r:
                         if r.status == 200:
@@ -135,7 +145,7 @@ class DemoHub:
                 except (urllib.error.URLError, OSError):
                     pass
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{url} not ready after {timeout}s; see {self.log_path}")
+                    raise TimeoutError(f"{url} not ready after {timeout}s; {self.output}")
                 time.sleep(0.1)
 
     def stop(self, timeout: float = 30) -> None:
@@ -198,28 +208,69 @@ class DemoHub:
         return self.process.returncode
 
 
+class DemoError(Exception):
+    """Something the person running the demo must fix: one line says what."""
+
+
 class DemoApp(Application):
     """Run a local JupyterHub with notebooks-service and demo users, workspaces and images."""
 
     name = "notebooks-service-demo"
     description = "Run a local JupyterHub with notebooks-service registered at /services/notebooks/."
-    aliases = {"port": "DemoApp.port", "ip": "DemoApp.ip", "run-dir": "DemoApp.run_dir"}
+    aliases = {
+        "port": "DemoApp.port",
+        "ip": "DemoApp.ip",
+        "run-dir": "DemoApp.run_dir",
+        "allow-origin": "DemoApp.allow_origins",
+    }
 
     ip = Unicode("127.0.0.1", help="IP the Hub's proxy listens on.").tag(config=True)
     port = Integer(8000, help="Port the Hub's proxy listens on.").tag(config=True)
     run_dir = Unicode(help="Folder for the Hub's database, secrets, pid files and user homes.").tag(config=True)
+    allow_origins = List(
+        Unicode(),
+        help="""Origins of web pages that may call the JSON API from the browser
+        (NotebooksService.allow_origins), to try a web presence such as examples/web_presence.html.
+        Repeatable: --allow-origin http://localhost:8001 --allow-origin ...""",
+    ).tag(config=True)
 
     @default("run_dir")
     def _run_dir(self):
         return os.path.join(os.getcwd(), ".demo")
 
+    @property
+    def url(self) -> str:
+        return f"http://{self.ip}:{self.port}"
+
     def start(self) -> None:
-        hub = DemoHub(self.run_dir, ip=self.ip, port=self.port)
+        try:
+            self._run()
+        except DemoError as e:
+            print(f"notebooks-service demo: {e}", file=sys.stderr, flush=True)
+            raise SystemExit(1) from None
+
+    def _run(self) -> None:
+        os.makedirs(self.run_dir, exist_ok=True)
+        lock = self._lock_run_dir()  # first: a second demo here must change nothing
+        self._check_port()
+        token = secrets.token_hex(32)
+        hub = DemoHub(
+            self.run_dir,
+            ip=self.ip,
+            port=self.port,
+            service_config=self._service_config(),
+            env={"NOTEBOOKS_DEMO_ADMIN_TOKEN": token},
+        )
         # SIGTERM must stop the Hub too, or its proxy and servers outlive us
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        hub.start(log_to_file=False)
+        hub.start(log_to_file=False, own_session=True)
         try:
-            hub.wait_ready(timeout=120)
+            try:
+                hub.wait_ready(timeout=120)
+            except (RuntimeError, TimeoutError) as e:
+                raise DemoError(str(e)) from None
+            _note(lock, {"url": hub.service_url, "pid": os.getpid()})
+            _remove_servers(hub, token, stopped_only=True)  # what a demo stopped by force left behind
             print(
                 f"\n  notebooks-service demo is up: open {hub.service_url}\n"
                 "  log in as alice or bob (any password); press Ctrl-C to stop.\n"
@@ -228,11 +279,100 @@ class DemoApp(Application):
             )
             code = hub.supervise()
             stopped = hub.stop_orphans()
-            print(
-                f"\n  JupyterHub exited ({code}); stopped what it left running: {len(stopped)} process(es).", flush=True
-            )
-            raise SystemExit(1)
+            raise DemoError(f"JupyterHub exited ({code}); stopped what it left running: {len(stopped)} process(es).")
         except KeyboardInterrupt:
-            pass
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+            print("\n  Stopping the demo: its servers, then the Hub…", flush=True)
+            _remove_servers(hub, token)
         finally:
             hub.stop()
+            lock.close()
+
+    def _lock_run_dir(self):
+        """Hold the run folder for this demo (the lock goes with the process), or say who holds it."""
+        path = os.path.join(self.run_dir, "demo.lock")
+        lock = open(path, "a+")  # noqa: SIM115 (held until the demo ends)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            try:
+                running = json.loads(lock.read() or "{}")
+            except ValueError:
+                running = {}
+            lock.close()
+            where = f"{running.get('url', 'starting')} (pid {running.get('pid', '?')})"
+            raise DemoError(
+                f"a demo is already running in {self.run_dir}: {where}. Stop it first (Ctrl-C where it runs), "
+                "or give this one another folder (--run-dir)."
+            ) from None
+        _note(lock, {"url": f"{self.url}/services/notebooks/", "pid": os.getpid()})
+        return lock
+
+    def _check_port(self) -> None:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed connection's TIME_WAIT is no owner
+            try:
+                s.bind((self.ip, self.port))
+            except OSError as e:
+                if e.errno == errno.EADDRINUSE:
+                    raise DemoError(
+                        f"port {self.port} on {self.ip} is in use by another program: stop it, or choose "
+                        f"another port (make demo PORT={self.port + 1}, or --port {self.port + 1})."
+                    ) from None
+                raise DemoError(f"cannot listen on {self.ip}:{self.port}: {e.strerror}") from None
+
+    def _service_config(self) -> str | None:
+        """The demo's service configuration, plus what the command line adds (allowed origins)."""
+        if not self.allow_origins:
+            return None
+        path = os.path.join(self.run_dir, "notebooks_service_config.py")
+        with open(path, "w") as f:
+            f.write(
+                f"load_subconfig({SERVICE_CONFIG!r})\n"
+                "c = get_config()  # noqa: F821\n"
+                f"c.NotebooksService.allow_origins = {list(self.allow_origins)!r}\n"
+            )
+        return path
+
+
+def _note(lock, running: dict) -> None:
+    """Say in the held lock file which demo runs here (a second one reads it)."""
+    lock.truncate(0)  # (opened for appending: the write lands at the start)
+    lock.write(json.dumps(running))
+    lock.flush()
+
+
+def _remove_servers(hub: DemoHub, token: str, *, stopped_only: bool = False, timeout: float = 30) -> None:
+    """Remove the demo users' named servers through the Hub's API (stopping running ones), so that
+    the next start lists no stale stopped rows. Best effort: the Hub stops what is left anyway."""
+
+    def call(method: str, path: str, body=None):
+        request = urllib.request.Request(
+            f"{hub.url}/hub/api{path}",
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"token {token}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as r:
+            data = r.read()
+            return json.loads(data) if data else None
+
+    def named_servers() -> list[tuple[str, str]]:
+        users = call("GET", "/users?include_stopped_servers=1") or []
+        return [
+            (u["name"], name)
+            for u in users
+            for name, server in (u.get("servers") or {}).items()
+            if name and (server.get("stopped") or not stopped_only)
+        ]
+
+    deadline = time.monotonic() + timeout
+    try:
+        for user, name in named_servers():
+            with contextlib.suppress(urllib.error.HTTPError):
+                call("DELETE", f"/users/{user}/servers/{name}", {"remove": True})
+        while named_servers() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    except (OSError, ValueError):
+        pass  # the Hub is going: it stops its servers itself

@@ -85,5 +85,17 @@ c.JupyterHub.load_roles = [
     {"name": "jupyterhub-idle-culler", "scopes": CULLER_SCOPES, "services": ["jupyterhub-idle-culler"]},
 ]
 
+# `notebooks-service demo` removes the demo's servers when it stops (and stale ones when it starts),
+# so that the next start lists no stopped rows: its own token, with only what that needs
+if env.get("NOTEBOOKS_DEMO_ADMIN_TOKEN"):
+    c.JupyterHub.services.append({"name": "demo-cleanup", "api_token": env["NOTEBOOKS_DEMO_ADMIN_TOKEN"]})
+    c.JupyterHub.load_roles.append(
+        {
+            "name": "demo-cleanup",
+            "scopes": ["list:users", "read:servers", "delete:servers"],
+            "services": ["demo-cleanup"],
+        }
+    )
+
 if env.get("NOTEBOOKS_DEMO_EXTRA_CONFIG"):
     load_subconfig(env["NOTEBOOKS_DEMO_EXTRA_CONFIG"])  # noqa: F821

@@ -1,0 +1,111 @@
+"""`notebooks-service demo` tells the truth: a taken port, a second demo in the same folder, Ctrl-C,
+and the servers left at shutdown, each answered with one clear line or a clean state."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+import requests
+
+from notebooks_service.demo.app import free_port
+
+from conftest import hidden_field, log_in, wait_for
+
+DEMO = [sys.executable, "-m", "notebooks_service", "demo", "--ip", "127.0.0.1"]
+#: what a demo's output must never hold (a shutdown run twice, or cut short)
+NOISE = ("Traceback", "Failed to stop", "Task was destroyed", "Exception ignored")
+
+
+def run_demo(run_dir, port: int, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """A demo that is expected to refuse to start: it must exit by itself (timeout: a hang is a failure)."""
+    return subprocess.run(
+        [*DEMO, "--port", str(port), "--run-dir", str(run_dir), *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+class Demo:
+    """A demo running in the background, stopped as a terminal's Ctrl-C stops it."""
+
+    def __init__(self, run_dir, port: int, log_path):
+        self.url = f"http://127.0.0.1:{port}"
+        self.service_url = f"{self.url}/services/notebooks/"
+        self.log_path = log_path
+        with open(log_path, "wb") as log:
+            # a process group of its own, as a terminal's foreground job: Ctrl-C goes to the group
+            self.process = subprocess.Popen(
+                [*DEMO, "--port", str(port), "--run-dir", str(run_dir)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_for(self._up, timeout=120, interval=0.2, message="the demo to be up")
+
+    def _up(self) -> bool:
+        assert self.process.poll() is None, self.output()
+        return "notebooks-service demo is up" in self.output()
+
+    def output(self) -> str:
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def ctrl_c(self) -> int:
+        os.killpg(self.process.pid, signal.SIGINT)
+        return self.process.wait(timeout=90)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.ctrl_c()
+
+
+@pytest.fixture
+def demo(tmp_path):
+    running = Demo(tmp_path / "run", free_port(), tmp_path / "demo.log")
+    yield running
+    running.kill()
+
+
+def test_a_taken_port_is_one_line_naming_it(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_demo(tmp_path / "run", port)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"notebooks-service demo: port {port} on 127.0.0.1 is in use by another program: stop it, or choose "
+        f"another port (make demo PORT={port + 1}, or --port {port + 1})."
+    )
+    assert not os.path.exists(tmp_path / "run" / "jupyterhub.sqlite")  # nothing was started
+
+
+def test_a_second_demo_in_the_same_folder_names_the_first_and_leaves_it_alone(demo, tmp_path):
+    result = run_demo(tmp_path / "run", free_port())
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"notebooks-service demo: a demo is already running in {tmp_path / 'run'}: {demo.service_url} "
+        f"(pid {demo.process.pid}). Stop it first (Ctrl-C where it runs), or give this one another folder (--run-dir)."
+    )
+    assert requests.get(demo.service_url + "health", timeout=10).status_code == 200  # the first is untouched
+
+
+def test_ctrl_c_stops_once_and_quietly_and_the_next_start_lists_no_stale_servers(demo, tmp_path):
+    browser = log_in(SimpleNamespace(url=demo.url, service_url=demo.service_url), "alice")
+    headers = {"Accept": "application/json", "X-XSRFToken": hidden_field(browser.get(demo.service_url).text, "_xsrf")}
+    assert browser.post(demo.service_url + "alpha/minimal", headers=headers).status_code in (201, 202)
+
+    assert demo.ctrl_c() == 0
+    output = demo.output()
+    assert not [noise for noise in NOISE if noise in output], output[-4000:]
+    assert output.count("initiating shutdown") == 1  # the Hub was asked once
+
+    again = Demo(tmp_path / "run", free_port(), tmp_path / "again.log")
+    try:
+        browser = log_in(SimpleNamespace(url=again.url, service_url=again.service_url), "alice")
+        listed = browser.get(again.service_url, headers={"Accept": "application/json"})
+        assert listed.status_code == 200 and listed.json() == []  # no stopped row left from the last run
+    finally:
+        again.kill()
