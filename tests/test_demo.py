@@ -16,6 +16,7 @@ from notebooks_service.demo.app import free_port
 from conftest import hidden_field, log_in, wait_for
 
 DEMO = [sys.executable, "-m", "notebooks_service", "demo", "--ip", "127.0.0.1"]
+WEB_PRESENCE = "http://localhost:8001"
 #: what a demo's output must never hold (a shutdown run twice, or cut short)
 NOISE = ("Traceback", "Failed to stop", "Task was destroyed", "Exception ignored")
 
@@ -30,14 +31,14 @@ def run_demo(run_dir, port: int, *args: str, timeout: float = 60) -> subprocess.
 class Demo:
     """A demo running in the background, stopped as a terminal's Ctrl-C stops it."""
 
-    def __init__(self, run_dir, port: int, log_path):
+    def __init__(self, run_dir, port: int, log_path, *args: str):
         self.url = f"http://127.0.0.1:{port}"
         self.service_url = f"{self.url}/services/notebooks/"
         self.log_path = log_path
         with open(log_path, "wb") as log:
             # a process group of its own, as a terminal's foreground job: Ctrl-C goes to the group
             self.process = subprocess.Popen(
-                [*DEMO, "--port", str(port), "--run-dir", str(run_dir)],
+                [*DEMO, "--port", str(port), "--run-dir", str(run_dir), *args],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -63,7 +64,7 @@ class Demo:
 
 @pytest.fixture
 def demo(tmp_path):
-    running = Demo(tmp_path / "run", free_port(), tmp_path / "demo.log")
+    running = Demo(tmp_path / "run", free_port(), tmp_path / "demo.log", "--allow-origin", WEB_PRESENCE)
     yield running
     running.kill()
 
@@ -90,6 +91,19 @@ def test_a_second_demo_in_the_same_folder_names_the_first_and_leaves_it_alone(de
         f"(pid {demo.process.pid}). Stop it first (Ctrl-C where it runs), or give this one another folder (--run-dir)."
     )
     assert requests.get(demo.service_url + "health", timeout=10).status_code == 200  # the first is untouched
+
+
+def test_allow_origin_lets_a_web_presence_call_the_demo(demo):
+    preflight = requests.options(
+        demo.service_url, headers={"Origin": WEB_PRESENCE, "Access-Control-Request-Method": "POST"}, timeout=10
+    )
+    assert preflight.status_code == 204 and preflight.headers["Access-Control-Allow-Origin"] == WEB_PRESENCE
+    elsewhere = requests.options(
+        demo.service_url,
+        headers={"Origin": "http://localhost:8002", "Access-Control-Request-Method": "POST"},
+        timeout=10,
+    )
+    assert elsewhere.status_code == 403
 
 
 def test_ctrl_c_stops_once_and_quietly_and_the_next_start_lists_no_stale_servers(demo, tmp_path):
