@@ -17,6 +17,8 @@ KUBERNETES_OFF = {
 class NoDiagnostics:
     """What ``KubeDiagnostics`` says, when there is no Kubernetes to ask."""
 
+    enabled = False  # (pages leave out what only a cluster knows, such as image references)
+
     async def status(self, workspace: str, user: str, server_name: str) -> dict[str, Any]:
         return dict(KUBERNETES_OFF)
 

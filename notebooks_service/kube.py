@@ -45,6 +45,8 @@ RECENT_EVENTS = 10
 class KubeDiagnostics:
     """Reads a notebook server's pod and its events with kubernetes-asyncio."""
 
+    enabled = True
+
     def __init__(
         self, mode: str, *, kubeconfig: str | None = None, namespace_template: str, request_timeout: float = 5
     ):

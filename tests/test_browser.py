@@ -32,7 +32,7 @@ pytestmark = pytest.mark.usefixtures("clean_servers")
 
 @pytest.fixture
 def page(browser, hub):
-    context = browser.new_context(viewport={"width": 1100, "height": 700})
+    context = browser.new_context(viewport=DESKTOP)
     page = context.new_page()
     page.console_messages = []
     page.on("console", lambda message: page.console_messages.append(message.text))
@@ -48,9 +48,19 @@ def log_in(page, hub, user: str) -> None:
     page.wait_for_url(hub.service_url)
 
 
+DESKTOP = {"width": 1100, "height": 700}
+PHONE = {"width": 390, "height": 844}  # a phone held upright
+
+
 def screenshot(page, name: str) -> None:
+    """The page at desktop width (name.png) and at phone width (name-phone.png), for people to look at."""
     os.makedirs(ARTIFACTS, exist_ok=True)
     page.screenshot(path=os.path.join(ARTIFACTS, name), full_page=True)
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=os.path.join(ARTIFACTS, name.replace(".png", "-phone.png")), full_page=True)
+    # nothing wider than the screen: the page itself never scrolls sideways (a table may, inside)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], name
+    page.set_viewport_size(DESKTOP)
 
 
 def progress_seen(page) -> list[int]:
@@ -77,7 +87,10 @@ def test_start_watch_the_bar_land_in_jupyterlab_and_stop(page, hub):
     page.goto(hub.service_url)
     row = page.locator("tr[data-server=alpha-python]")
     assert "running" in row.inner_text()
-    row.locator("button", has_text="Stop").click()
+    stop = row.locator("button", has_text="Stop")
+    stop.click()  # the first click asks
+    assert stop.inner_text() == "Stop alpha/python?" and page.url == hub.service_url
+    stop.click()  # the second stops
     page.wait_for_url(hub.service_url)
 
     def stopped():
@@ -207,7 +220,11 @@ def test_the_list_shows_names_and_times_and_keeps_up_without_a_reload(page, hub,
     assert started.status_code in (201, 202)
     page.reload()
     row = page.locator("tr[data-server=alpha-minimal]")
-    assert row.locator("td").first.inner_text() == "alpha/minimal"
+    # as people read them: the image's and the size's display names, not the catalogue's keys
+    assert [row.locator(f"td.{c}").inner_text() for c in ("image", "resource-class")] == [
+        "Minimal (single document)",
+        "Small",
+    ]
     wait_for(lambda: "ago" in row.locator("time.started").inner_text() or "just now" in row.inner_text(), timeout=10)
     wait_for(lambda: "running" in row.locator(".state").inner_text(), timeout=60, interval=0.5, message="running")
     screenshot(page, "server-list.png")
@@ -224,6 +241,15 @@ def test_the_list_shows_names_and_times_and_keeps_up_without_a_reload(page, hub,
         message="the row to say stopped",
     )
     assert page.evaluate("window.notReloaded === true")  # the row changed in place
+    page.reload()
+    assert row.locator(".last-activity").inner_text().startswith("stopped ")  # when it stopped
+    assert row.locator("button[data-confirm]").inner_text() == "Remove"
+    screenshot(page, "server-list-stopped.png")
+    # a page that does not exist keeps the navbar: who is logged in, and Log out
+    page.goto(hub.service_url + "alpha/minimal/-/nothing-here")
+    assert "No such page" in page.inner_text("main") and "Log out" in page.inner_text("nav")
+    assert "alice" in page.inner_text("nav")
+    screenshot(page, "not-found.png")
 
 
 def test_the_start_form_offers_the_classes_of_the_image_and_starts_the_one_chosen(page, hub):
@@ -238,7 +264,7 @@ def test_the_start_form_offers_the_classes_of_the_image_and_starts_the_one_chose
     page.select_option("#resource_class", "large")
     page.click("#start-form button")
     page.wait_for_url(hub.service_url + "alpha/python")
-    assert page.inner_text("#server-class") == "large"
+    assert page.inner_text("#server-class") == "Large"  # as people read it
 
 
 def test_a_failed_start_page_says_what_kubernetes_said(page, hub, cluster):

@@ -31,5 +31,5 @@ class DemoSpawner(SimpleLocalProcessSpawner):
         yield {"progress": 10, "message": f"Preparing {options.get('workspace')}/{options.get('image')}"}
         while not self.pid:  # start() has not launched the process yet
             await asyncio.sleep(0.2)
-        yield {"progress": 50, "message": f"Jupyter server process started (pid {self.pid})"}
+        yield {"progress": 50, "message": "The server's process has started"}
         yield {"progress": 80, "message": "Waiting for the server to answer"}

@@ -131,6 +131,7 @@ class ServerHandler(StartingHandler):
             resource_classes=resource_classes,
             default_class=default_class,
             start_on_visit=self.components.start_on_visit and self.visited_from_here(),
+            kubernetes_on=self.components.diagnostics.enabled,
             past_events=past_events,
             server=server,
             workspace=request.workspace,

@@ -1,13 +1,15 @@
 """The service's own endpoints: the caller's Hub model, probes, metrics, the OpenAPI document, the login callback."""
 
 import asyncio
+import contextlib
 
 from jupyterhub.services.auth import HubOAuthCallbackHandler, check_scopes
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from tornado import web
 
 from .. import __version__
-from ..deadline import request_deadline
+from ..auth import identify
+from ..deadline import Deadline, request_deadline
 from ..errors import HubUnavailable, NotAMember, NotFound, ServiceUnavailable, Unauthorized
 from ..log import request_summary
 from ..metrics import REGISTRY
@@ -129,5 +131,10 @@ class NotFoundHandler(BaseHandler):
 
     requires_user = False
 
-    def prepare(self) -> None:
+    async def prepare(self) -> None:
+        if not self.wants_json():
+            # the page keeps its navbar (who is logged in, Log out); nobody is sent to log in for a 404
+            request_deadline.set(Deadline(self.components.request_budget))
+            with contextlib.suppress(Exception):
+                self.current_user = await identify(self)
         raise NotFound(f"No such page: {self.request.path[:200]}")
