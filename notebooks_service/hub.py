@@ -446,7 +446,10 @@ class HubClient(LoggingConfigurable):
             return None
         events = EventStreamParser().feed(response.body.encode() if isinstance(response.body, str) else b"")
         last = events[-1] if events else {}
-        return redact(str(last.get("message"))) if last.get("failed") and last.get("message") else None
+        if not (last.get("failed") and last.get("message")):
+            return None
+        # the Hub says "Spawn failed: <why>"; the pages say that a start failed already
+        return redact(str(last["message"]).removeprefix("Spawn failed: "))
 
 
 def _wraps_user_options(version: tuple[int, ...]) -> bool:

@@ -305,8 +305,9 @@ def stop_all_servers(hub: DemoHub, user: str) -> None:
 
 
 @pytest.fixture
-def clean_servers(hub, cluster):
-    """Every test that starts servers leaves none behind (nor pods in the fake cluster)."""
+def clean_servers(hub, cluster, tokens):
+    """Every test that starts servers leaves none behind (nor pods in the fake cluster), as the
+    service sees it too: its models of users are cached for a second (HubClient.user_cache_seconds)."""
     set_spawn_delay(hub, None)
     set_spawn_failure(hub, None)
     cluster.clear()
@@ -316,6 +317,18 @@ def clean_servers(hub, cluster):
     set_spawn_failure(hub, None)
     for user in ("alice", "bob"):
         stop_all_servers(hub, user)
+        token = tokens[user]
+        wait_for(
+            lambda t=token: service_lists_none(hub, t), timeout=15, message=f"the service to list none of {user}'s"
+        )
+
+
+def service_lists_none(hub: DemoHub, token: str) -> bool:
+    request = urllib.request.Request(
+        hub.service_url, headers={"Authorization": f"token {token}", "Accept": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as r:
+        return json.loads(r.read()) == []
 
 
 def _switch(hub: DemoHub, name: str, value) -> None:

@@ -118,6 +118,15 @@ def test_a_failed_start_says_why(page, hub):
     wait_for(lambda: log.inner_text() != "…", timeout=10, message="the log panel to load")
     assert log.inner_text() == "(This server has written no output yet.)"
     screenshot(page, "status-failed.png")
+    # the failed start stays in the Hub (and takes a slot) until removed: the page offers it, asking first
+    page.reload()
+    remove = page.locator("#stop")
+    assert remove.inner_text() == "Remove"
+    remove.click()
+    assert remove.inner_text() == "Remove alpha/minimal?" and page.url == hub.service_url + "alpha/minimal"
+    remove.click()
+    page.wait_for_url(hub.service_url)
+    assert page.locator("tr[data-server=alpha-minimal]").count() == 0
 
 
 def test_a_server_stopped_from_the_hub_while_the_page_watches(page, hub, tokens):

@@ -132,6 +132,7 @@ class ServerHandler(StartingHandler):
             default_class=default_class,
             start_on_visit=self.components.start_on_visit and self.visited_from_here(),
             kubernetes_on=self.components.diagnostics.enabled,
+            removable=server is None and request.name in (request.user.get("stopped_servers") or {}),
             past_events=past_events,
             server=server,
             workspace=request.workspace,
