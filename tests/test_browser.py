@@ -60,6 +60,10 @@ def screenshot(page, name: str) -> None:
     page.screenshot(path=os.path.join(ARTIFACTS, name.replace(".png", "-phone.png")), full_page=True)
     # nothing wider than the screen: the page itself never scrolls sideways (a table may, inside)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], name
+    # and the list of servers is lines to read, not a table to scroll
+    assert page.evaluate(
+        "Array.from(document.querySelectorAll('#servers')).every(t => t.scrollWidth <= t.parentElement.clientWidth)"
+    ), name
     page.set_viewport_size(DESKTOP)
 
 
