@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
@@ -24,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
 from notebooks_service.demo.app import SERVICE_CONFIG as DEMO_SERVICE_CONFIG  # noqa: E402
-from notebooks_service.demo.app import DemoHub, free_port  # noqa: E402
+from notebooks_service.demo.app import DemoHub, free_port, hub_api  # noqa: E402
 from notebooks_service.logs import local_log_path  # noqa: E402
 
 from conftest import log_in  # noqa: E402
@@ -55,15 +54,10 @@ class Bench:
     # -- plumbing -------------------------------------------------------------
 
     def admin(self, method: str, path: str, body=None):
-        request = urllib.request.Request(
-            f"{self.hub.url}/hub/api{path}",
-            method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"token {self.admin_token}"},
-        )
-        with urllib.request.urlopen(request, timeout=60) as r:
-            data = r.read()
-            return json.loads(data) if data else None
+        status, answer = hub_api(self.hub.url, self.admin_token, method, path, body, timeout=60)
+        if status >= 400:
+            raise RuntimeError(f"the Hub answered {status} to {method} {path}: {answer}")
+        return answer
 
     async def call(self, user: str, method: str, url: str, body=None) -> tuple[int, float, bytes]:
         headers = {"Authorization": f"token {self.tokens[user]}", "Accept": "application/json"}

@@ -6,6 +6,7 @@ exactly its methods described there, and nothing else is (tests/test_openapi.py)
 Paths are written as OpenAPI writes them, under the service's prefix.
 """
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -49,7 +50,7 @@ class Route:
     def label(self) -> str:
         return self.name or self.path
 
-    @property
+    @functools.cached_property  # asked on every request (BaseHandler.prepare)
     def methods(self) -> tuple[str, ...]:
         implemented = implemented_methods(self.handler)
         return tuple(m for m in implemented if not self.only or m in self.only or m == "OPTIONS")

@@ -23,7 +23,7 @@ from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
 
 from notebooks_service.demo.app import SERVICE_CONFIG as DEMO_SERVICE_CONFIG
-from notebooks_service.demo.app import DemoHub, free_port
+from notebooks_service.demo.app import DemoHub, free_port, hub_api
 from notebooks_service.logs import local_log_path
 
 import log_check
@@ -48,18 +48,7 @@ class HubUser(SimpleNamespace):
 
 def admin_request(hub: DemoHub, method: str, path: str, body=None) -> tuple[int, object]:
     """A synchronous Hub API call with the test-admin token (fixtures only)."""
-    request = urllib.request.Request(
-        f"{hub.url}/hub/api{path}",
-        method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"token {ADMIN_TOKEN}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as r:
-            data = r.read()
-            return r.status, json.loads(data) if data else None
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+    return hub_api(hub.url, ADMIN_TOKEN, method, path, body)
 
 
 def hub_version(hub: DemoHub) -> tuple[int, ...]:

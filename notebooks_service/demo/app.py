@@ -45,6 +45,22 @@ def free_port() -> int:
             return port
 
 
+def hub_api(hub_url: str, token: str, method: str, path: str, body=None, timeout: float = 30) -> tuple[int, object]:
+    """One synchronous call of a Hub's REST API with ``token``: (status, the JSON answer, or its text)."""
+    request = urllib.request.Request(
+        f"{hub_url}/hub/api{path}",
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as r:
+            data = r.read()
+            return r.status, json.loads(data) if data else None
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+
+
 def find_proxy_command() -> str | None:
     """configurable-http-proxy: from $CONFIGPROXY_COMMAND, the project's node_modules, or PATH."""
     candidates = [
@@ -347,19 +363,10 @@ def _remove_servers(hub: DemoHub, token: str, *, stopped_only: bool = False, tim
     """Remove the demo users' named servers through the Hub's API (stopping running ones), so that
     the next start lists no stale stopped rows. Best effort: the Hub stops what is left anyway."""
 
-    def call(method: str, path: str, body=None):
-        request = urllib.request.Request(
-            f"{hub.url}/hub/api{path}",
-            method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"token {token}"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as r:
-            data = r.read()
-            return json.loads(data) if data else None
-
     def named_servers() -> list[tuple[str, str]]:
-        users = call("GET", "/users?include_stopped_servers=1") or []
+        status, users = hub_api(hub.url, token, "GET", "/users?include_stopped_servers=1", timeout=10)
+        if status != 200:
+            return []
         return [
             (u["name"], name)
             for u in users
@@ -370,8 +377,7 @@ def _remove_servers(hub: DemoHub, token: str, *, stopped_only: bool = False, tim
     deadline = time.monotonic() + timeout
     try:
         for user, name in named_servers():
-            with contextlib.suppress(urllib.error.HTTPError):
-                call("DELETE", f"/users/{user}/servers/{name}", {"remove": True})
+            hub_api(hub.url, token, "DELETE", f"/users/{user}/servers/{name}", {"remove": True}, timeout=10)
         while named_servers() and time.monotonic() < deadline:
             time.sleep(0.2)
     except (OSError, ValueError):
