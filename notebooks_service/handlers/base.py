@@ -29,14 +29,20 @@ if TYPE_CHECKING:
     from ..routes import Route
 
 
-class BaseHandler(HubOAuthenticated, web.RequestHandler):
+class Routed:
+    """A handler given its ``routes.Route`` (for the methods it takes, and its name in metrics and logs)."""
+
+    route: "Route | None" = None
+
+    def initialize(self, route: "Route | None" = None) -> None:
+        self.route = route  # None: the catch-all 404
+
+
+class BaseHandler(Routed, HubOAuthenticated, web.RequestHandler):
     """Authentication, content negotiation and errors for every page and API call."""
 
     #: False for handlers anyone may call (health probes)
     requires_user = True
-
-    def initialize(self, route: "Route | None" = None) -> None:
-        self.route = route  # None: the catch-all 404
 
     @property
     def components(self) -> "Components":

@@ -14,7 +14,7 @@ from ..errors import HubUnavailable, NotAMember, NotFound, ServiceUnavailable, U
 from ..log import request_summary
 from ..metrics import REGISTRY
 from ..openapi import described_json
-from .base import BaseHandler, set_security_headers
+from .base import BaseHandler, Routed, set_security_headers
 
 
 class UserHandler(BaseHandler):
@@ -94,22 +94,16 @@ class OpenAPIHandler(BaseHandler):
         self.finish(described_json(self.prefix, __version__))
 
 
-class OpenMetricsHandler(web.RequestHandler):
+class OpenMetricsHandler(Routed, web.RequestHandler):
     """``/metrics`` on ``NotebooksService.metrics_port``: for scrapers inside the cluster, no token."""
-
-    def initialize(self, route=None) -> None:
-        self.route = route
 
     def get(self) -> None:
         self.set_header("Content-Type", CONTENT_TYPE_LATEST)
         self.finish(generate_latest(REGISTRY))
 
 
-class OAuthCallbackHandler(HubOAuthCallbackHandler):
+class OAuthCallbackHandler(Routed, HubOAuthCallbackHandler):
     """Completes the Hub's OAuth login and sets the service's cookie."""
-
-    def initialize(self, route=None) -> None:
-        self.route = route
 
     def set_default_headers(self) -> None:
         set_security_headers(self)
