@@ -309,6 +309,27 @@ class NotebooksService(SharedConfig, Application):
         a page that shows a failed start never starts again by itself.""",
     ).tag(config=True)
 
+    idle_timeout = Float(
+        0,
+        help="""Seconds of idleness after which the Hub's idle culler stops a server: the value
+        given to jupyterhub-idle-culler's --timeout (z2jh: cull.timeout, which the chart passes on
+        from the same key). Each running server's model then says when the culler will stop it
+        (``culls_at``: its last activity plus this), and pages show it. 0: no culler is known, no
+        time is shown.""",
+    ).tag(config=True)
+    idle_warning = Float(
+        600,
+        help="""Seconds before ``culls_at`` from which pages warn that the server will be stopped
+        and offer "Keep running" (which records activity through the Hub, so the culler waits
+        another idle_timeout). 0: no warning.""",
+    ).tag(config=True)
+
+    @validate("idle_timeout", "idle_warning")
+    def _not_negative(self, proposal):
+        if proposal.value < 0:
+            raise TraitError(f"NotebooksService.{proposal.trait.name} must be 0 or more seconds")
+        return proposal.value
+
     security_headers = Dict(
         Unicode(),
         help="""Headers on every answer, error pages included (like JupyterHub's

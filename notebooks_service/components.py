@@ -83,6 +83,8 @@ class Components:
     security_headers: dict[str, str]
     metrics_scope: str
     start_on_visit: bool
+    #: seconds before the idle culler's stop within which pages warn and offer "Keep running"
+    idle_warning: float
 
     # -- the process's lifecycle ------------------------------------------------
     in_flight: RequestsInFlight = field(default_factory=RequestsInFlight)
@@ -131,6 +133,7 @@ def build_components(app: "NotebooksService") -> Components:
         resource_classes=app.resource_classes,
         prefix=app.service_prefix,
         diagnostics=diagnostics,
+        idle_timeout=app.idle_timeout,
     )
     return Components(
         launcher=launcher,
@@ -151,4 +154,5 @@ def build_components(app: "NotebooksService") -> Components:
         security_headers=app.security_headers,
         metrics_scope=app.metrics_scope,
         start_on_visit=app.start_on_visit,
+        idle_warning=app.idle_warning,
     )

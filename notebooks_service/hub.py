@@ -14,6 +14,7 @@ that closes as soon as its reader lets go (see ``progress.py``).
 
 import asyncio
 import contextlib
+import datetime
 import json
 import logging
 import random
@@ -404,15 +405,15 @@ class HubClient(LoggingConfigurable):
         names = sorted(s.get("display_name") or n for n, s in stopped.items())
         return f" Stopped servers still count: remove one first ({', '.join(names)})."
 
-    async def stop_server(self, user: str, server_name: str) -> bool:
-        """Stop and remove a named server. True once stopped, False while still stopping.
+    async def stop_server(self, user: str, server_name: str, *, remove: bool = True) -> bool:
+        """Stop (and remove, unless told not to) a named server. True once stopped, False while still stopping.
 
         Stopping a server that does not exist is not an error: it is stopped.
         """
         async with self._locked(user, server_name):
             try:
                 path = f"/users/{_quote(user)}/servers/{_quote(server_name)}"
-                response = await self.api_request("DELETE", path, {"remove": True})
+                response = await self.api_request("DELETE", path, {"remove": remove})
             finally:
                 self.forget_user(user)
             if response.code in (204, 404):
@@ -422,6 +423,29 @@ class HubClient(LoggingConfigurable):
             if response.code == 400:
                 raise ServerBusy(f"The Hub cannot stop this server now: {response.message}")
             raise self.unexpected_answer("a stop request", response)
+
+    async def wait_until_stopped(self, user: str, server_name: str, every: float = 0.5) -> None:
+        """Poll the Hub until the server is no longer active; ServerBusy once the request's budget is spent."""
+        while await self.get_server(user, server_name, fresh=True) is not None:
+            left = time_left()
+            if left is not None and left <= every:
+                raise ServerBusy("The server is still stopping; try again in a moment.")
+            await asyncio.sleep(every)
+
+    async def record_activity(self, user: str, server_name: str, when: datetime.datetime) -> None:
+        """Tell the Hub the server was used at ``when``, as the server itself does: the idle
+        culler reads it (the Hub keeps the latest it was told). Needs ``users:activity``."""
+        stamp = when.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+        body = {"servers": {server_name: {"last_activity": stamp}}}
+        try:
+            response = await self.api_request("POST", f"/users/{_quote(user)}/activity", body)
+        finally:
+            self.forget_user(user)
+        if response.code in (200, 204):
+            return
+        if response.code == 400 and "No such server" in response.message:
+            raise NotFound("This server is not running.")
+        raise self.unexpected_answer("an activity report", response)
 
     # -- progress (the Hub's server-sent events) ------------------------------
 

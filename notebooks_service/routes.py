@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from tornado import web
 
 from .handlers.base import implemented_methods
-from .handlers.servers import ServerHandler, ServerListHandler
+from .handlers.servers import (
+    ServerActivityHandler,
+    ServerDetailsHandler,
+    ServerHandler,
+    ServerListHandler,
+    ServerRestartHandler,
+)
 from .handlers.service import (
     HealthHandler,
     MetricsHandler,
@@ -79,6 +85,9 @@ ROUTES: tuple[Route, ...] = (
     # a server's sub-resources live under '/-/', so that no notebook path can be taken for one
     Route("/{workspace}/{image}/-/progress", ServerProgressHandler),
     Route("/{workspace}/{image}/-/logs", ServerLogsHandler),
+    Route("/{workspace}/{image}/-/details", ServerDetailsHandler),
+    Route("/{workspace}/{image}/-/restart", ServerRestartHandler),
+    Route("/{workspace}/{image}/-/activity", ServerActivityHandler),
     Route("/{workspace}/{image}/-/{rest}", NotFoundHandler, api=False),
     Route("/{workspace}/{image}", ServerHandler),
     # a DELETE of <server>/<notebook> would stop the server, not delete the notebook

@@ -7,6 +7,8 @@ server model the API answers with, and counts launches. Handlers parse the
 request, call it, and render what it returns; it never sees a request.
 """
 
+import dataclasses
+import datetime
 import posixpath
 import re
 from dataclasses import dataclass
@@ -64,6 +66,15 @@ class ServerRequest:
     def display_name(self) -> str:
         return display_name(self.workspace, self.image["name"])
 
+    @property
+    def last_class(self) -> str | None:
+        """The resource class the server runs with, or last ran with (a stopped one), if any."""
+        for group in ("servers", "stopped_servers"):
+            server = (self.user.get(group) or {}).get(self.name)
+            if server is not None:
+                return (server.get("user_options") or {}).get("resource_class")
+        return None
+
 
 class Launcher(LoggingConfigurable):
     """Starts, stops and lists the caller's workspace servers through the Hub client."""
@@ -82,9 +93,11 @@ class Launcher(LoggingConfigurable):
         resource_classes: dict[str, dict[str, Any]],
         prefix: str,
         diagnostics: Any,
+        idle_timeout: float = 0,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
+        self.idle_timeout = idle_timeout  # NotebooksService.idle_timeout: the culler's, 0 if none is known
         self.hub = hub
         self.policy = policy
         self.catalogue = catalogue
@@ -124,22 +137,53 @@ class Launcher(LoggingConfigurable):
 
     # -- starting and stopping ------------------------------------------------
 
-    async def start(self, request: ServerRequest, requested_class: str | None) -> dict[str, Any]:
-        """Start the server (or find it running or starting) and return its model; count the launch."""
-        image = request.image["name"]
+    def start_options(self, request: ServerRequest, requested_class: str | None) -> dict[str, Any]:
+        """The user_options of a start: the workspace, the image, and the class asked for (checked: a 400
+        if it is not offered) or else the image's default."""
         resource_class = resources.choose(
             request.image, self.resource_classes, requested_class, self.policy.resource_classes_in(request.workspace)
         )
-        options = {"workspace": request.workspace, "image": image}
-        running = request.server
+        options = {"workspace": request.workspace, "image": request.image["name"]}
         if resource_class:
             options["resource_class"] = resource_class["name"]
-            current = ((running or {}).get("user_options") or {}).get("resource_class")
-            if requested_class and current and current != requested_class:
-                raise ServiceError(
-                    f"This server runs with the class {current!r}: stop it first to start it with {requested_class!r}.",
-                    409,
-                )
+        return options
+
+    async def start(self, request: ServerRequest, requested_class: str | None) -> dict[str, Any]:
+        """Start the server (or find it running or starting) and return its model; count the launch."""
+        options = self.start_options(request, requested_class)
+        running = request.server
+        current = ((running or {}).get("user_options") or {}).get("resource_class")
+        if requested_class and current and "resource_class" in options and current != requested_class:
+            raise ClassConflict(current, requested_class)
+        return await self._start(request, options)
+
+    async def restart(self, request: ServerRequest, requested_class: str | None) -> dict[str, Any]:
+        """Stop the server and start it again, with ``requested_class`` or else the class it ran with.
+
+        The class is checked before anything stops (a 400 changes nothing); a server still
+        starting is a 409. One that is not running is started: a restart asked again after a
+        broken connection does not fail for having half-happened the first time.
+        """
+        running = request.server
+        if running is not None and running.get("pending") == "spawn":
+            raise ServerBusy("This server is still starting: restart it once it runs.")
+        options = self.start_options(request, requested_class or request.last_class)
+        user = request.user["name"]
+        if running is not None:
+            if not await self.hub.stop_server(user, request.name, remove=False):
+                await self.hub.wait_until_stopped(user, request.name)
+            self.log.info("Restarting %s/%s with %s", user, request.name, options.get("resource_class") or "no class")
+        request = dataclasses.replace(request, user=await self.hub.get_user(user, fresh=True))
+        return await self._start(request, options)
+
+    async def keep_running(self, request: ServerRequest) -> None:
+        """Record activity on the server now, through the Hub (the culler counts its idle time from it)."""
+        if request.server is None:
+            raise not_running(request, None)
+        await self.hub.record_activity(request.user["name"], request.name, datetime.datetime.now(datetime.timezone.utc))
+
+    async def _start(self, request: ServerRequest, options: dict[str, Any]) -> dict[str, Any]:
+        image, running = request.image["name"], request.server
         user = request.user["name"]
         try:
             server, started = await self.hub.start_server(user, request.name, request.display_name, options)
@@ -224,13 +268,25 @@ class Launcher(LoggingConfigurable):
             "hub_progress_url": server.get("progress_url"),
             "started": server.get("started"),
             "last_activity": server.get("last_activity"),
+            "culls_at": self.culls_at(server),
             "status_url": status_url,
+            "details_url": status_url + "/-/details",
         }
         if status is not None:
             model["status"] = status
         if notebook:
             model["notebook_url"] = self.notebook_url_template.format(server_url=model["url"], notebook=quote(notebook))
         return model
+
+    def culls_at(self, server: dict[str, Any]) -> str | None:
+        """When the idle culler stops a running server that stays idle: its last activity (as the
+        culler reads it, else its start) plus ``idle_timeout``; None if no timeout is known."""
+        if not self.idle_timeout or not server.get("ready") or server.get("pending"):
+            return None
+        since = _parse_time(server.get("last_activity") or server.get("started"))
+        if since is None:
+            return None
+        return _format_time(since + datetime.timedelta(seconds=self.idle_timeout))
 
     def status_url(self, workspace: str, image: str, notebook: str | None = None) -> str:
         """The service's page (and API path) of one server, optionally opening a notebook."""
@@ -275,6 +331,46 @@ def check_notebook_path(notebook: str | None) -> str | None:
     if _CONTROL.search(notebook):
         raise InvalidRequest(f"Invalid notebook path {notebook[:200]!r}: no control characters")
     return posixpath.normpath(notebook)
+
+
+class ClassConflict(ServiceError):
+    """A start asks for another class than the server runs with: a restart, not a second server."""
+
+    status_code = 409
+
+    def __init__(self, current: str, requested: str):
+        super().__init__(
+            f"This server runs with the class {current!r}: restart it to run it with {requested!r}"
+            f" (POST <server>/-/restart?resource_class={requested}), or stop it first."
+        )
+        self.current, self.requested = current, requested
+
+
+def _parse_time(value: Any) -> datetime.datetime | None:
+    """A time the Hub wrote (ISO 8601, 'Z' or an offset; naive means UTC), or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
+
+
+def seconds_until(value: str | None) -> float | None:
+    """Seconds from now until a time the Hub (or ``culls_at``) wrote; None if there is none."""
+    when = _parse_time(value)
+    return None if when is None else (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+
+
+def utc_now() -> str:
+    """Now, as the Hub writes times."""
+    return _format_time(datetime.datetime.now(datetime.timezone.utc))
+
+
+def _format_time(value: datetime.datetime) -> str:
+    """As the Hub writes times: ISO 8601 in UTC with 'Z'."""
+    return value.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def not_running(request: ServerRequest, failure: str | None) -> NotFound:

@@ -348,6 +348,11 @@ def set_spawn_delay(hub: DemoHub, seconds: float | None) -> None:
     _switch(hub, "spawn-delay", seconds)
 
 
+def set_idle_minutes(hub: DemoHub, minutes: float | None) -> None:
+    """Make the test Hub's next starts look idle for ``minutes`` already (None: just used)."""
+    _switch(hub, "idle-minutes", minutes)
+
+
 def set_refresh_failure(hub: DemoHub, token: str | None) -> None:
     """Make the test Hub's login renewals answer 500 quoting ``token`` (None: renewals succeed)."""
     _switch(hub, "refresh-fail", token)

@@ -32,14 +32,28 @@ class _Server(web.RequestHandler):
 
 
 class InProcessSpawner(DemoSpawner):
-    """DemoSpawner whose server is a Tornado app in the Hub, unless <run_dir>/real-servers exists."""
+    """DemoSpawner whose server is a Tornado app in the Hub, unless <run_dir>/real-servers exists.
+
+    While <run_dir>/idle-minutes exists, a server starts as one nobody has used for that many
+    minutes (its last activity moved back), so that a test sees the idle culler's deadline near.
+    """
 
     _http_server = None
 
+    def _switch(self, name: str) -> str | None:
+        path = os.path.join(os.environ["NOTEBOOKS_DEMO_RUN_DIR"], name)
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            return f.read()
+
     def _real(self) -> bool:
-        return os.path.exists(os.path.join(os.environ["NOTEBOOKS_DEMO_RUN_DIR"], "real-servers"))
+        return self._switch("real-servers") is not None
 
     async def start(self):
+        idle = self._switch("idle-minutes")
+        if idle and self.orm_spawner.last_activity:  # the Hub set it just before start()
+            self.orm_spawner.last_activity -= datetime.timedelta(minutes=float(idle))
         if self._real():
             return await super().start()
         with socket.socket() as s:

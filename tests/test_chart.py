@@ -114,7 +114,12 @@ def test_notes_print_the_hub_services_entry_and_role():
     service = hub["services"]["notebooks"]
     assert service["url"] == "http://notebooks-service.jupyter.svc:80"
     assert service["oauth_redirect_uri"] == "/services/notebooks/oauth_callback"
-    assert hub["loadRoles"]["notebooks-service"]["scopes"] == ["read:users", "servers", "admin:auth_state"]
+    assert hub["loadRoles"]["notebooks-service"]["scopes"] == [
+        "read:users",
+        "servers",
+        "users:activity",
+        "admin:auth_state",
+    ]
     # the token z2jh generates for the service, read from z2jh's Secret: nothing to copy by hand
     assert "apiToken" not in service
     assert "read from Secret hub, key hub.services.notebooks.apiToken" in notes
@@ -124,7 +129,7 @@ def test_notes_print_the_hub_services_entry_and_role():
     # Bearer JWT callers: the service asks the Hub whether their user holds the access scope
     _, notes = render(VALUES["claims-bearer-jwt"])
     scopes = yaml.safe_load(notes.split("\n\n")[1])["hub"]["loadRoles"]["notebooks-service"]["scopes"]
-    assert scopes == ["read:users", "servers", "admin:auth_state", "tokens"]
+    assert scopes == ["read:users", "servers", "users:activity", "admin:auth_state", "tokens"]
 
 
 def write_config_map(docs: list[dict], folder) -> str:

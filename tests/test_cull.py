@@ -5,6 +5,7 @@ as stopped) and starts it again cleanly.
 """
 
 import asyncio
+import datetime
 import time
 
 import pytest
@@ -29,6 +30,10 @@ def alice(cull_hub):
     yield client
     client.close()
     stop_all_servers(cull_hub, "alice")
+
+
+def parse(value: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 async def gone(client: ServiceClient, path: str, timeout: float = 60) -> dict:
@@ -63,3 +68,42 @@ async def test_a_culled_server_is_reported_gone_and_starts_again(cull_hub, alice
     assert code in (201, 202), body
     again = await alice.wait_ready("alpha/minimal")
     assert again["url"] == first["url"]
+
+
+async def test_a_kept_server_outlives_the_cull_cycle_and_an_untouched_one_does_not(cull_hub, alice):
+    for path in ("alpha/minimal", "beta/minimal"):
+        code, body = await alice.json("POST", path)
+        assert code in (201, 202), body
+    kept = await alice.wait_ready("beta/minimal")
+    await alice.wait_ready("alpha/minimal")
+    assert kept["culls_at"]  # the service knows the culler's timeout (the demo passes it on)
+
+    async def keep_until(done) -> None:
+        """'Keep running' once a second (as a person would press it) until ``done()`` answers."""
+        deadline = time.monotonic() + 60
+        while not await done():
+            code, body = await alice.json("POST", "beta/minimal/-/activity")
+            assert code == 204, body
+            assert time.monotonic() < deadline, "the untouched server was never culled"
+            await asyncio.sleep(1)
+
+    async def untouched_is_gone() -> bool:
+        return (await alice.json("GET", "alpha/minimal"))[0] == 404
+
+    await keep_until(untouched_is_gone)
+    # the kept one started as early, and has now lived past several culls of its idle time
+    began = time.monotonic()
+
+    async def two_timeouts_later() -> bool:
+        return time.monotonic() - began > IDLE_SECONDS + 2
+
+    await keep_until(two_timeouts_later)
+    code, model = await alice.json("GET", "beta/minimal")
+    assert code == 200 and model["ready"] and model["started"] == kept["started"]
+    assert parse(model["culls_at"]) > parse(kept["culls_at"])  # moved on with each keep
+    code, listing = await alice.json("GET", "")
+    assert {s["name"]: s["stopped"] for s in listing} == {"alpha-minimal": True, "beta-minimal": False}
+
+    # left alone, it goes the same way: the keeping was what kept it
+    body = await gone(alice, "beta/minimal")
+    assert body["message"] == "You have no server for beta/minimal."

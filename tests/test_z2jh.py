@@ -39,6 +39,9 @@ if not os.path.isdir(Z2JH_CHART):
         raise RuntimeError(f"the real z2jh chart is missing at {Z2JH_CHART}")
     pytest.skip("no ../shared/peers/z2jh-4.4.0 here", allow_module_level=True)
 
+#: what both releases are given about the idle culler
+CULL_VALUES = load_values(os.path.join(EXAMPLES, "cull-values.yaml"))
+
 
 def with_namespace(docs: list[dict]) -> list[dict]:
     for doc in docs:
@@ -53,7 +56,7 @@ def find(docs: list[dict], kind: str, name: str) -> dict:
 
 @pytest.fixture(scope="module")
 def z2jh_values() -> dict:
-    return load_values(os.path.join(EXAMPLES, "z2jh-values.yaml"))
+    return {**load_values(os.path.join(EXAMPLES, "z2jh-values.yaml")), **CULL_VALUES}
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +72,7 @@ def z2jh(z2jh_values) -> list[dict]:
 @pytest.fixture(scope="module")
 def service_values(idp) -> dict:
     """The example values, with the identity provider pointed at the test's own."""
-    values = copy.deepcopy(load_values(os.path.join(EXAMPLES, "notebooks-service-values.yaml")))
+    values = copy.deepcopy({**load_values(os.path.join(EXAMPLES, "notebooks-service-values.yaml")), **CULL_VALUES})
     values["config"]["traitlets"]["IdentityProvider"].update(jwks_url=idp.jwks_url, issuer=ISSUER)
     return values
 
@@ -234,6 +237,17 @@ def test_the_hub_registers_the_service_with_its_roles(z2jh_hub, z2jh_values):
     assert "access:services!service=notebooks" in z2jh_hub["user_role"]
     assert "jupyterhub-idle-culler" in z2jh_hub["services"]  # z2jh's culler, beside it
     assert z2jh_hub["culler_role"] == sorted(CULLER_SCOPES)  # the role the demo gives its culler
+
+
+def test_the_service_knows_the_idle_timeout_z2jhs_culler_is_given(z2jh_hub, service):
+    # one values file (examples/cull-values.yaml) for both releases: the culler's --timeout is the service's idle_timeout
+    assert f"--timeout={CULL_VALUES['cull']['timeout']}" in z2jh_hub["culler_command"]
+    config = json.loads(find(service, "ConfigMap", "notebooks-service-config")["data"]["values.json"])
+    assert config["idleTimeout"] == CULL_VALUES["cull"]["timeout"] == 7200  # neither chart's default (3600)
+    # no culler, no deadline shown
+    assert (
+        json.loads(one(render({"cull": {"enabled": False}})[0], "ConfigMap")["data"]["values.json"])["idleTimeout"] == 0
+    )
 
 
 def test_the_guard_decides_what_runs_and_where(z2jh_hub):

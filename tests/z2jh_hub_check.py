@@ -66,6 +66,7 @@ async def main(config_file: str, service_token: str, identity_token: str) -> dic
         "user_role": sorted(orm.Role.find(hub.db, "user").scopes),
         "services": sorted(hub._service_map),
         "culler_role": sorted(orm.Role.find(hub.db, "jupyterhub-idle-culler").scopes),
+        "culler_command": hub._service_map["jupyterhub-idle-culler"].command,
     }
     orm_user = orm.User(name="alice")
     hub.db.add(orm_user)

@@ -10,7 +10,11 @@ SERVICE_NAME = "notebooks"
 SERVICE_SCOPES = [
     "read:users",  # the caller's user model, groups and servers
     "servers",  # start and stop users' servers, read their models and progress
+    "users:activity",  # "Keep running": record activity on a server, so the idle culler waits
 ]
+
+#: the demo's idle culler stops servers idle this long (z2jh's cull.timeout default); the service shows when
+CULL_TIMEOUT = 3600
 
 #: what every user needs to reach the service (OAuth and API tokens)
 USER_SCOPES = ["self", f"access:services!service={SERVICE_NAME}"]

@@ -4,6 +4,7 @@ import os
 import sys
 
 from notebooks_service.demo import (
+    CULL_TIMEOUT,
     CULLER_SCOPES,
     SERVICE_NAME,
     SERVICE_SCOPES,
@@ -21,6 +22,8 @@ ip = env.get("NOTEBOOKS_DEMO_IP", "127.0.0.1")
 bin_dir = os.path.dirname(sys.executable)
 # the service and the Hub-side guard read the same file: one catalogue, one policy
 service_config = env.get("NOTEBOOKS_DEMO_SERVICE_CONFIG") or SERVICE_CONFIG
+# the culler's timeout, which the service shows users as "stops at ... if idle"
+cull_timeout = env.get("NOTEBOOKS_DEMO_CULL_TIMEOUT", str(CULL_TIMEOUT))
 
 # one run folder per Hub: database, secrets, pid files, user homes
 c.JupyterHub.ip = ip
@@ -59,7 +62,8 @@ c.JupyterHub.services = [
         "name": SERVICE_NAME,
         "url": f"http://127.0.0.1:{env['NOTEBOOKS_DEMO_SERVICE_PORT']}",
         "command": [sys.executable, "-m", "notebooks_service", "--config", service_config],
-        "environment": {"NOTEBOOKS_DEMO_RUN_DIR": run_dir},  # where the servers' output is
+        # where the servers' output is; how long the culler lets them idle
+        "environment": {"NOTEBOOKS_DEMO_RUN_DIR": run_dir, "NOTEBOOKS_DEMO_CULL_TIMEOUT": cull_timeout},
         "oauth_no_confirm": True,
     }
 ]
@@ -71,7 +75,7 @@ c.JupyterHub.services.append(
             sys.executable,
             "-m",
             "jupyterhub_idle_culler",
-            f"--timeout={env.get('NOTEBOOKS_DEMO_CULL_TIMEOUT', '3600')}",
+            f"--timeout={cull_timeout}",
             f"--cull-every={env.get('NOTEBOOKS_DEMO_CULL_EVERY', '600')}",
         ],
     }

@@ -2,10 +2,11 @@
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from ..errors import InvalidRequest, SpawnFailed
 from ..naming import server_name
-from ..servers import ServerRequest, not_running
+from ..servers import ClassConflict, ServerRequest, not_running, seconds_until, utc_now
 from .base import BaseHandler
 
 #: the fields of a JSON start body
@@ -48,6 +49,13 @@ class StartingHandler(BaseHandler):
                 raise
             self.redirect(status_page, status=303)  # the status page says why it failed
             return
+        except ClassConflict as conflict:
+            if self.wants_json():
+                raise
+            # a person pressing Start wants the server: its page asks whether to restart it in the other class
+            details = self.launcher.status_url(workspace, image) + "/-/details"
+            self.redirect(details + "?" + urlencode({"resource_class": conflict.requested}), status=303)
+            return
         if self.wants_json():
             self.write_json(model, 201 if model["ready"] else 202)
         else:
@@ -82,9 +90,18 @@ class ServerListHandler(StartingHandler):
             self.write_json(servers)
             return
         workspaces = await self.launcher.workspaces(self)
+        warning = self.components.idle_warning
         self.render_template(
             "servers.html",
             servers=servers,
+            # those the culler stops soon if they stay idle: their rows offer "Keep running"
+            warned={s["name"] for s in servers if warning and (seconds_until(s["culls_at"]) or warning + 1) <= warning},
+            idle_warning=warning,
+            now=utc_now(),
+            # the start form preselects the class a server of (workspace, image) last ran with
+            last_classes={
+                f"{s['workspace']}/{s['image']}": s["resource_class"] for s in servers if s["resource_class"]
+            },
             refresh_seconds=self.refresh_seconds,
             workspaces=workspaces,
             images=self.launcher.catalogue,
@@ -125,6 +142,8 @@ class ServerHandler(StartingHandler):
         self, request: ServerRequest, *, server: dict[str, Any] | None, failure: str | None = None, past_events=()
     ) -> None:
         resource_classes, default_class = self.launcher.classes_for(request)
+        if request.last_class in resource_classes:
+            default_class = request.last_class  # the start form offers what it last ran with
         status_url = self.launcher.status_url(request.workspace, request.image["name"])
         self.render_template(
             "status.html",
@@ -163,3 +182,79 @@ class ServerHandler(StartingHandler):
                 self.write_json({"name": name, "workspace": workspace, "image": image, "pending": "stop"}, 202)
         else:
             self.redirect(self.prefix, status=303)
+
+
+class ServerDetailsHandler(BaseHandler):
+    """``<prefix>/<workspace>/<image>/-/details``: a running server's page: its class, times, idle
+    deadline, log and actions (open, keep running, restart, stop). JSON: its model.
+
+    A server that is not running (or still starting) has its status page instead, which
+    says why it stopped or follows its start.
+    """
+
+    async def get(self, workspace: str, image: str) -> None:
+        request = await self.launcher.check(self, workspace, image)
+        server = request.server
+        if not self.wants_json() and (server is None or server.get("pending") == "spawn"):
+            self.redirect(self.launcher.status_url(workspace, image))
+            return
+        if server is None:
+            raise not_running(request, await self.launcher.last_failure(request))
+        model = await self.launcher.status(request)
+        if self.wants_json():
+            self.write_json(model)
+            return
+        resource_classes, _ = self.launcher.classes_for(request)
+        asked = self.get_query_argument("resource_class", "")
+        current = model["resource_class"]
+        left = seconds_until(model["culls_at"])
+        warning = self.components.idle_warning
+        self.render_template(
+            "details.html",
+            server=model,
+            workspace=workspace,
+            image=request.image,
+            resource_classes=resource_classes,
+            # Start pressed with another class (or a link asking for one): offer that restart
+            restart_offer=asked if asked in resource_classes and asked != current else None,
+            idle_warning=warning,
+            warn=bool(warning) and left is not None and left <= warning,
+            now=utc_now(),
+            logs_url=model["status_url"] + "/-/logs" if self.components.server_logs else None,
+        )
+
+
+class ServerRestartHandler(StartingHandler):
+    """``<prefix>/<workspace>/<image>/-/restart[?resource_class=X]``: stop the server and start it
+    again, in the class asked for (within the offer) or the one it ran with."""
+
+    async def post(self, workspace: str, image: str) -> None:
+        request = await self.launcher.check(self, workspace, image)
+        status_page = self.launcher.status_url(workspace, image)
+        try:
+            model = await self.launcher.restart(request, self.requested_class())
+        except SpawnFailed:
+            if self.wants_json():
+                raise
+            self.redirect(status_page, status=303)
+            return
+        if self.wants_json():
+            self.write_json(model, 202)
+        else:
+            self.redirect(status_page, status=303)  # follows the new start, then opens the server
+
+
+class ServerActivityHandler(BaseHandler):
+    """``<prefix>/<workspace>/<image>/-/activity``: "Keep running": record activity on the server
+    now, through the Hub's activity API, so that the idle culler counts from now."""
+
+    async def post(self, workspace: str, image: str) -> None:
+        request = await self.launcher.check(self, workspace, image)
+        await self.launcher.keep_running(request)
+        if self.wants_json():
+            self.set_status(204)
+            self.finish()
+        elif self.get_body_argument("from", "") == "list":
+            self.redirect(self.prefix, status=303)
+        else:
+            self.redirect(self.launcher.status_url(workspace, image) + "/-/details", status=303)

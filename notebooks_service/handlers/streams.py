@@ -84,6 +84,7 @@ class ServerLogsHandler(BaseHandler):
     (``Accept`` or ``?format=text``), the last ``?tail=N`` lines (1000), the
     crashed container's with ``?previous=1`` (Kubernetes), followed as
     server-sent events with ``Accept: text/event-stream`` or ``?follow=1``.
+    A browser (``Accept: text/html``) gets a page to read, which follows the log live.
     """
 
     max_tail = 10000
@@ -91,8 +92,15 @@ class ServerLogsHandler(BaseHandler):
     first_line_wait = 2  # seconds a follow waits for its first line (or error) before its stream begins
     _left: asyncio.Event | None = None
 
+    def wants_page(self) -> bool:
+        """A person's browser: a page of the log, never a file to download (clients ask for data)."""
+        asked = ("follow", "format")
+        return "text/html" in self.request.headers.get("Accept", "") and not any(
+            self.get_query_argument(a, "") for a in asked
+        )
+
     def wants_json(self) -> bool:
-        return True
+        return not self.wants_page()  # errors, too, are JSON for clients and pages for people
 
     def _flag(self, name: str) -> bool:
         return self.get_query_argument(name, "").lower() in ("1", "true", "yes")
@@ -117,6 +125,20 @@ class ServerLogsHandler(BaseHandler):
                 await self._follow(source.follow(workspace, user["name"], name, tail=tail))
             return
         lines = await source.lines(workspace, user["name"], name, tail=tail, previous=previous)
+        if self.wants_page():
+            status_url = self.launcher.status_url(workspace, image)
+            self.render_template(
+                "logs.html",
+                workspace=workspace,
+                image=request.image,
+                running=request.server is not None,
+                previous=previous,
+                tail=tail,
+                text=self._last_that_fit(lines, lambda line: line + "\n"),
+                logs_url=status_url + "/-/logs",
+                server_url=status_url + ("/-/details" if request.server is not None else ""),
+            )
+            return
         if self.get_query_argument("format", "") == "text" or accept.startswith("text/plain"):
             self.set_header("Content-Type", "text/plain; charset=utf-8")
             self.finish(self._last_that_fit(lines, lambda line: line + "\n"))
