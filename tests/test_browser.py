@@ -13,11 +13,13 @@ import requests
 from tornado import web
 
 from notebooks_service.demo.app import SERVICE_CONFIG as DEMO_SERVICE_CONFIG
+from notebooks_service.logs import local_log_path
 
 from conftest import (
     admin_request,
     forget_output,
     running_hub,
+    set_idle_minutes,
     set_spawn_delay,
     set_spawn_failure,
     stop_all_servers,
@@ -297,3 +299,134 @@ def test_a_failed_start_page_says_what_kubernetes_said(page, hub, cluster):
     assert "the pod could not be scheduled" in page.inner_text("#failure")
     assert "Insufficient memory" in page.inner_text("#past-events")
     screenshot(page, "status-failed-events.png")
+
+
+# -- day two: a running server's page, the culler's deadline, restart, its log ---------------------
+
+
+def start_as(hub, token: str, path: str) -> None:
+    started = requests.post(
+        hub.service_url + path, headers={"Authorization": f"token {token}", "Accept": "application/json"}
+    )
+    assert started.status_code in (201, 202), started.text
+    wait_for(
+        lambda: (
+            requests.get(
+                hub.service_url + path, headers={"Authorization": f"token {token}", "Accept": "application/json"}
+            )
+            .json()
+            .get("ready")
+        ),
+        timeout=30,
+        message=f"{path} ready",
+    )
+
+
+def test_a_server_near_its_idle_stop_warns_and_keep_running_moves_the_stop(page, hub, tokens):
+    set_idle_minutes(hub, 55)  # unused for 55 minutes; the demo's culler stops servers idle for 60
+    try:
+        start_as(hub, tokens["alice"], "alpha/minimal")
+    finally:
+        set_idle_minutes(hub, None)
+    log_in(page, hub, "alice")
+    row = page.locator("tr[data-server=alpha-minimal]")
+    assert re.fullmatch(r"stops at \d\d:\d\d( [AP]M)? if idle", row.locator(".idle-stop").inner_text())
+    assert row.locator(".keep-running button").is_visible()  # the stop is near: the row offers to keep it
+    screenshot(page, "server-list-idle-warning.png")
+    row.locator("a.details-link").click()
+    page.wait_for_url(hub.service_url + "alpha/minimal/-/details")
+    warning = page.locator("#idle-warning")
+    assert warning.is_visible() and "unless it is used" in warning.inner_text()
+    stops_at = page.get_attribute("#culls-at", "datetime")
+    assert page.inner_text("#state") == "running" and page.inner_text("#server-class").startswith("Small")
+    screenshot(page, "details-idle-warning.png")
+
+    page.click("#keep-running-now")
+    page.wait_for_url(hub.service_url + "alpha/minimal/-/details")
+    assert not page.locator("#idle-warning").is_visible()  # an hour from now again
+    moved = page.get_attribute("#culls-at", "datetime")
+    assert moved > stops_at and page.inner_text("#last-activity") == "just now"
+    assert re.fullmatch(r"stops at \d\d:\d\d( [AP]M)?", page.inner_text("#idle-stop"))
+    screenshot(page, "details.png")
+    # and the list no longer warns either
+    page.goto(hub.service_url)
+    assert not page.locator("tr[data-server=alpha-minimal] .keep-running button").is_visible()
+
+
+def test_start_in_another_class_offers_a_restart_and_the_page_restarts_after_a_confirmation(page, hub):
+    log_in(page, hub, "alice")
+    page.select_option("#workspace", "alpha")
+    page.select_option("#image", "python")
+    page.select_option("#resource_class", "large")
+    page.click("#start-form button")
+    wait_for(lambda: (admin_request(hub, "GET", "/users/alice")[1]["servers"].get("alpha-python") or {}).get("ready"))
+    # back on the list, the form offers what the server runs with
+    page.goto(hub.service_url)
+    page.select_option("#workspace", "alpha")
+    page.select_option("#image", "python")
+    assert page.input_value("#resource_class") == "large"
+    page.select_option("#resource_class", "small")
+    page.click("#start-form button")
+    page.wait_for_url(hub.service_url + "alpha/python/-/details?resource_class=small")
+    offer = page.locator("#restart-offer")
+    assert "This server runs as Large. Restart it as Small" in offer.inner_text()
+    screenshot(page, "details-restart-offer.png")
+    page.click("#restart-offered")
+    wait_for(
+        lambda: (
+            (admin_request(hub, "GET", "/users/alice")[1]["servers"].get("alpha-python") or {})
+            .get("user_options", {})
+            .get("resource_class")
+            == "small"
+        ),
+        message="the restart in the small class",
+    )
+    page.wait_for_url(re.compile(r".*/user/alice/alpha-python/.*"), timeout=30_000)  # and into the server again
+
+    # from its page: choose the class, then Restart asks first
+    page.goto(hub.service_url + "alpha/python/-/details")
+    started = page.get_attribute("#started", "datetime")
+    page.select_option("#restart-class", "large")
+    page.click("#restart")
+    assert page.inner_text("#restart") == "Restart alpha/python?"  # armed: nothing sent yet
+    assert admin_request(hub, "GET", "/users/alice")[1]["servers"]["alpha-python"]["started"] == started
+    page.click("#restart")
+    page.wait_for_url(re.compile(r".*/user/alice/alpha-python/.*"), timeout=30_000)
+    model = admin_request(hub, "GET", "/users/alice")[1]["servers"]["alpha-python"]
+    assert model["user_options"]["resource_class"] == "large" and model["started"] != started
+
+    # Stop asks first too
+    page.goto(hub.service_url + "alpha/python/-/details")
+    page.click("#stop")
+    page.click("#stop")
+    page.wait_for_url(hub.service_url)
+    wait_for(lambda: "alpha-python" not in admin_request(hub, "GET", "/users/alice")[1]["servers"], message="stopped")
+
+
+def test_the_log_page_wraps_bounds_and_follows_hostile_output(page, hub, tokens):
+    start_as(hub, tokens["alice"], "alpha/minimal")
+    output = local_log_path(os.path.join(hub.run_dir, "logs"), "alice", "alpha-minimal")
+    with open(output, "ab") as f:
+        f.write(b"<script>window.injected = 1</script><img src=x onerror='window.injected=2'>\n")
+        f.write(b"\x1b[31mred\x1b[0m and a NUL \x00 and a bell \x07\n")
+        f.write(b"x" * 300_000 + b"\n")  # one enormous line: cut to max_log_line_bytes
+        f.writelines(b"line %d of many\n" % i for i in range(20_000))
+    log_in(page, hub, "alice")
+    page.goto(hub.service_url + "alpha/minimal/-/logs")
+    assert page.evaluate("window.injected") is None  # the server's output is text, never markup
+    text = page.inner_text("#log")
+    assert text.rstrip().endswith("line 19999 of many")
+    wait_for(lambda: page.inner_text("#follow-state") == "following", timeout=10, message="following")
+    lines = lambda: page.inner_text("#log").rstrip("\n").split("\n")  # noqa: E731
+    wait_for(lambda: len(lines()) == 1000, timeout=10, message="the stream's last 1000 lines")
+    # a new line appears by itself; the page keeps no more than it was asked for
+    with open(output, "ab") as f:
+        f.write(b"a line printed just now\n")
+    wait_for(lambda: lines()[-1] == "a line printed just now", timeout=10, message="the live line")
+    assert len(lines()) == 1000 and lines()[0] == "line 19001 of many"
+    screenshot(page, "server-log.png")  # wrapped: nothing wider than a phone
+    # fewer lines, as the API takes them; nonsense is a page saying so
+    page.goto(hub.service_url + "alpha/minimal/-/logs?tail=5")
+    assert page.inner_text("#log").rstrip().split("\n")[-1] == "a line printed just now"
+    page.goto(hub.service_url + "alpha/minimal/-/logs?tail=99999999")
+    assert "tail must be a number of lines from 0 to 10000" in page.inner_text("main")
