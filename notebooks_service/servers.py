@@ -9,13 +9,15 @@ request, call it, and render what it returns; it never sees a request.
 
 import dataclasses
 import datetime
+import math
 import posixpath
+import time
 import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from traitlets import Unicode
+from traitlets import Float, Unicode
 from traitlets.config import LoggingConfigurable
 
 from . import resources
@@ -83,6 +85,14 @@ class Launcher(LoggingConfigurable):
         "{server_url}lab/tree/{notebook}",
         help="Where a requested notebook opens in a ready server; {server_url} ends with '/'.",
     ).tag(config=True)
+    keep_running_interval = Float(
+        10,
+        help="""Seconds within which a second "Keep running" of the same server is answered
+        without asking the Hub again (the culler counts in minutes; the Hub writes its database
+        for each report): a user pressing it, or a script calling it in a loop, costs the Hub
+        at most one activity report per server per interval and replica. Never more than a
+        tenth of NotebooksService.idle_timeout.""",
+    ).tag(config=True)
 
     def __init__(
         self,
@@ -98,6 +108,7 @@ class Launcher(LoggingConfigurable):
     ):
         super().__init__(**kwargs)
         self.idle_timeout = idle_timeout  # NotebooksService.idle_timeout: the culler's, 0 if none is known
+        self._kept: dict[tuple, float] = {}  # (user, server, started) -> when Keep running last reached the Hub
         self.hub = hub
         self.policy = policy
         self.catalogue = catalogue
@@ -180,7 +191,17 @@ class Launcher(LoggingConfigurable):
         """Record activity on the server now, through the Hub (the culler counts its idle time from it)."""
         if request.server is None:
             raise not_running(request, None)
+        # one run of the server: after a restart its first report is news again
+        key, now = (request.user["name"], request.name, request.server.get("started")), time.monotonic()
+        interval = (
+            min(self.keep_running_interval, self.idle_timeout / 10) if self.idle_timeout else self.keep_running_interval
+        )
+        if now - self._kept.get(key, -math.inf) < interval:
+            return  # reported moments ago: the culler's clock has not moved in any way that matters
         await self.hub.record_activity(request.user["name"], request.name, datetime.datetime.now(datetime.timezone.utc))
+        # forget the old ones first: the table holds only the servers kept within one interval
+        self._kept = {k: t for k, t in self._kept.items() if now - t < interval}
+        self._kept[key] = now
 
     async def _start(self, request: ServerRequest, options: dict[str, Any]) -> dict[str, Any]:
         image, running = request.image["name"], request.server

@@ -157,6 +157,16 @@ async def test_keep_running_moves_the_hubs_last_activity_and_the_idle_deadline(c
     assert code == 403
 
 
+async def test_keep_running_in_a_loop_costs_the_hub_one_report(client, hub):
+    alice = client("alice")
+    await alice.json("POST", "alpha/minimal")
+    await alice.wait_ready("alpha/minimal")
+    before = hub.meter.count(r"/users/alice/activity$")
+    answers = [(await alice.json("POST", "alpha/minimal/-/activity"))[0] for _ in range(50)]
+    assert answers == [204] * 50
+    assert hub.meter.count(r"/users/alice/activity$") - before == 1  # Launcher.keep_running_interval
+
+
 async def test_servers_carry_no_idle_deadline_while_starting(client, hub):
     alice = client("alice")
     set_spawn_delay(hub, 30)
