@@ -11,10 +11,12 @@ import json
 
 import pytest
 
-from conftest import admin_request, hidden_field, log_in, set_idle_minutes, set_spawn_delay, wait_for
+from conftest import admin_request, hidden_field, log_in, set_idle_minutes, set_spawn_delay, start_body, wait_for
 
 pytestmark = [pytest.mark.hub_version, pytest.mark.usefixtures("clean_servers")]
 
+
+PYTHON_LARGE = {"workspace": "alpha", "image": "python", "resource_class": "large"}
 
 #: what Chromium sends when it navigates
 AS_A_BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -219,6 +221,17 @@ def test_a_running_servers_page_and_its_log_are_pages_for_people(hub):
     assert offer.status_code == 200 and offer.url == details + "?resource_class=small"
     assert "This server runs as <strong>Large</strong>" in offer.text and "Restart as Small" in offer.text
     assert hub_server(hub, "alice", "alpha-python")["user_options"]["resource_class"] == "large"  # nothing yet
+    # only a class on offer is offered; anything else in the link is ignored
+    for odd in ("<script>", "gpu" * 2000, "large"):
+        page = browser.get(details, params={"resource_class": odd})
+        assert page.status_code == 200 and 'id="restart-offer"' not in page.text and "<script>" not in page.text[-20:]
+    # Keep running from the list goes back to the list
+    kept = browser.post(
+        hub.service_url + "alpha/python/-/activity",
+        data={"_xsrf": hidden_field(page.text, "_xsrf"), "from": "list"},
+        allow_redirects=False,
+    )
+    assert kept.status_code == 303 and kept.headers["Location"] == "/services/notebooks/"
     # the list's start form now preselects what the server runs with
     assert '"alpha/python": "large"' in html.unescape(browser.get(hub.service_url).text)
 
@@ -247,6 +260,21 @@ def test_a_running_servers_page_and_its_log_are_pages_for_people(hub):
     refused = browser.post(hub.service_url + "alpha/python/-/restart", data={"resource_class": "large"})
     assert refused.status_code == 403
     assert hub_server(hub, "alice", "alpha-python")["user_options"]["resource_class"] == "small"
+
+
+def test_a_stopped_servers_page_offers_the_class_it_last_ran_with(hub, tokens):
+    # stopped as the culler stops it (not removed): the Hub keeps its options
+    code, _ = admin_request(hub, "POST", "/users/alice/servers/alpha-python", start_body(hub, PYTHON_LARGE))
+    assert code in (201, 202)
+    wait_for(lambda: (hub_server(hub, "alice", "alpha-python") or {}).get("ready"), timeout=30, message="ready")
+    code, _ = admin_request(hub, "DELETE", "/users/alice/servers/alpha-python", {"remove": False})
+    assert code in (202, 204)
+    wait_for(lambda: hub_server(hub, "alice", "alpha-python") is None, timeout=30, message="stopped")
+    browser = log_in(hub, "alice")
+    # (the service's 1 s cache may still hold alice's model from before the start: poll)
+    page = wait_for(lambda: (r := browser.get(hub.service_url + "alpha/python")) and ">Remove<" in r.text and r)
+    assert '<option value="large" selected' in page.text  # not the image's default, small
+    assert '<option value="small" selected' not in page.text
 
 
 def test_a_stopped_servers_details_lead_to_its_status_page(hub):
