@@ -11,8 +11,8 @@ import dataclasses
 import datetime
 import math
 import posixpath
-import time
 import re
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote
