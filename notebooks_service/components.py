@@ -133,6 +133,7 @@ def build_components(app: "NotebooksService") -> Components:
         resource_classes=app.resource_classes,
         prefix=app.service_prefix,
         diagnostics=diagnostics,
+        quotas=app.make_quotas(),
         idle_timeout=app.idle_timeout,
     )
     return Components(

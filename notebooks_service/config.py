@@ -16,6 +16,7 @@ from traitlets.config import Config, Configurable, PyFileConfigLoader
 from .idp import IdentityProvider
 from .images import normalise_catalogue
 from .naming import DEFAULT_NAMESPACE_TEMPLATE
+from .quotas import Quotas, normalise_quota
 from .resources import check_catalogue_classes, normalise_classes
 from .workspaces import StaticWorkspacePolicy, WorkspacePolicy
 
@@ -68,6 +69,36 @@ class SharedConfig(Configurable):
             return normalise_classes(proposal.value)
         except ValueError as e:
             raise TraitError(f"NotebooksService.resource_classes: {e}") from None
+
+    workspace_quotas = Dict(
+        help="""Workspace -> what its running servers may hold at once, summed over all its
+        members: {"servers": 2, "cpu": 8, "memory": "32G", "gpus": 1} (CPUs, memory and GPUs
+        from each server's resource class: its limit, else its guarantee). "*": every workspace
+        not named. A missing limit is no limit. The service refuses a start over it with a 403
+        that says what runs, and the Hub-side guard refuses it inside the Hub too.""",
+    ).tag(config=True)
+
+    @validate("workspace_quotas")
+    def _check_workspace_quotas(self, proposal):
+        try:
+            return {name: normalise_quota(name, quota) for name, quota in proposal.value.items()}
+        except ValueError as e:
+            raise TraitError(f"NotebooksService.workspace_quotas: {e}") from None
+
+    user_quota = Dict(
+        help="""What one user's running servers may hold at once, over all their workspaces:
+        the keys of workspace_quotas. Empty (default): no limit.""",
+    ).tag(config=True)
+
+    @validate("user_quota")
+    def _check_user_quota(self, proposal):
+        try:
+            return normalise_quota("each user", proposal.value)
+        except ValueError as e:
+            raise TraitError(f"NotebooksService.user_quota: {e}") from None
+
+    def make_quotas(self) -> Quotas:
+        return Quotas(self.workspace_quotas, self.user_quota, self.resource_classes)
 
     workspace_members = Dict(
         value_trait=List(Unicode()),

@@ -20,7 +20,6 @@ import logging
 import random
 import time
 import weakref
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -31,10 +30,11 @@ from traitlets.config import LoggingConfigurable
 
 from .deadline import acquire_within, out_of_time, time_left
 from .errors import HubError, HubUnavailable, InvalidRequest, NotFound, ServerBusy, SpawnFailed
-from .hubstream import EventStreamParser, progress_stream
-from .hubusers import ScopeChecks, UserModels
+from .hubstream import HubProgress
+from .hubusers import ActiveServers, ScopeChecks, UserModels
 from .log import redact
 from .metrics import HUB_REQUESTS, hub_endpoint
+from .quotas import RunningServer
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def _quote(segment: str) -> str:
     return quote(segment, safe="")
 
 
-class HubClient(LoggingConfigurable):
+class HubClient(HubProgress, LoggingConfigurable):
     """A client for the Hub REST API, authenticated with the service's token."""
 
     api_url = Unicode(help="The Hub's REST API, e.g. http://hub:8081/hub/api (set by the application).")
@@ -87,6 +87,12 @@ class HubClient(LoggingConfigurable):
         once, and a model with a server starting or stopping is not kept (it changes by itself:
         pollers see 'ready' as soon as the Hub does). 0 turns the cache off (concurrent reads are
         still shared).""",
+    ).tag(config=True)
+    usage_cache_seconds = Float(
+        3.0,
+        help="""How long the list of every active server on the Hub (what quotas count, and the
+        start forms and GET /workspaces show as usage) is reused. This service's own starts and
+        stops forget it at once; the Hub-side guard counts afresh at every spawn regardless.""",
     ).tag(config=True)
     backoff_base = Float(0.5, help="First retry delay in seconds; doubled per retry, with jitter.").tag(config=True)
     backoff_max = Float(10, help="Longest delay between two retries.").tag(config=True)
@@ -117,6 +123,7 @@ class HubClient(LoggingConfigurable):
         self._server_locks: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
         self._user_models = UserModels(self._read_user, lambda: self.user_cache_seconds)
         self._scope_checks = ScopeChecks(self)
+        self._active = ActiveServers(self)
         self._hub_version: tuple[tuple[int, ...], float] | None = None  # (version, until when it is trusted)
 
     # -- transport --------------------------------------------------------
@@ -298,8 +305,14 @@ class HubClient(LoggingConfigurable):
         return await self._scope_checks.holds(name, scope)
 
     def forget_user(self, name: str) -> None:
-        """Drop what is cached of ``name``; a read in flight still answers its callers, not the cache."""
+        """Drop what is cached of ``name`` (and of the active servers, which count theirs); a read
+        in flight still answers its callers, not the cache."""
         self._user_models.forget(name)
+        self._active.forget()
+
+    async def running_servers(self, *, fresh: bool = False) -> list[RunningServer]:
+        """Every active workspace server on the Hub, as quotas count them (hubusers.ActiveServers)."""
+        return await self._active.get(fresh=fresh)
 
     async def get_server(self, user: str, server_name: str, *, fresh: bool = False) -> dict[str, Any] | None:
         """The model of one active (running or pending) server, or None."""
@@ -446,34 +459,6 @@ class HubClient(LoggingConfigurable):
         if response.code == 400 and "No such server" in response.message:
             raise NotFound("This server is not running.")
         raise self.unexpected_answer("an activity report", response)
-
-    # -- progress (the Hub's server-sent events) ------------------------------
-
-    def _progress_path(self, user: str, server_name: str) -> str:
-        return f"/users/{_quote(user)}/servers/{_quote(server_name)}/progress"
-
-    def progress_events(self, user: str, server_name: str) -> AsyncIterator[dict]:
-        """The Hub's progress events for a starting server, as they arrive (hubstream.py: a
-        connection of its own, outside the REST pool, closed as soon as its reader lets go)."""
-        return progress_stream(
-            self.api_url + self._progress_path(user, server_name),
-            self._headers("text/event-stream"),
-            connect_timeout=self.request_timeout,
-            idle_timeout=self.stream_idle_timeout,
-            what=f"{user}/{server_name}",
-        )
-
-    async def last_spawn_failure(self, user: str, server_name: str) -> str | None:
-        """Why the last start of a server that is not running failed, if the Hub remembers."""
-        response = await self.api_request("GET", self._progress_path(user, server_name))
-        if response.code != 200:
-            return None
-        events = EventStreamParser().feed(response.body.encode() if isinstance(response.body, str) else b"")
-        last = events[-1] if events else {}
-        if not (last.get("failed") and last.get("message")):
-            return None
-        # the Hub says "Spawn failed: <why>"; the pages say that a start failed already
-        return redact(str(last["message"]).removeprefix("Spawn failed: "))
 
 
 def _wraps_user_options(version: tuple[int, ...]) -> bool:

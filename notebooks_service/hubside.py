@@ -44,6 +44,7 @@ from .naming import (
     pod_name,
     server_name,
 )
+from .quotas import admit_in_hub
 
 
 class HubGuardMissing(ServiceError):
@@ -214,6 +215,7 @@ class WorkspaceGuard(LoggingConfigurable):
     def __init__(self, service: SharedConfig, **kwargs):
         self.service = service  # the service's shared settings: catalogue, policy, namespaces
         self.policy = service.make_policy()
+        self.quotas = service.make_quotas()
         super().__init__(**kwargs)
         self.placement = WorkspacePlacement(parent=self)
 
@@ -247,6 +249,12 @@ class WorkspaceGuard(LoggingConfigurable):
         narrowed = self.policy.resource_classes_in(workspace)
         resource_class = resources.choose(entry, self.service.resource_classes, options.get("resource_class"), narrowed)
         return workspace, entry, resource_class
+
+    async def admit(self, spawner: Any, checked: Checked | None) -> None:
+        """Admit a checked workspace spawn under the quotas (quotas.py: one lock for the whole Hub)."""
+        if checked is not None:
+            workspace, _, resource_class = checked
+            await admit_in_hub(spawner, self.quotas, workspace, (resource_class or {}).get("name"))
 
     def place(self, spawner: Any, checked: Checked | None) -> None:
         """Apply the placement of a checked workspace spawn (KubeSpawner: after its profiles)."""
@@ -424,6 +432,10 @@ def _wrap_run_pre_spawn_hook() -> None:
         try:
             guard = _installed["get_guard"]()
             checked = await guard.check(spawner, spawner.user_options)  # refuse before any hook acts on the options
+        except ServiceError as e:
+            raise with_link_to_the_service(e, spawner, guard) from None
+        try:
+            await guard.admit(spawner, checked)
         except ServiceError as e:
             raise with_link_to_the_service(e, spawner, guard) from None
         guard.placement.reset(spawner)  # a retry on the same Spawner starts from its configured values

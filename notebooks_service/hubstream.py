@@ -10,7 +10,7 @@ import json
 import logging
 import ssl
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from tornado import httputil
 from tornado.http1connection import HTTP1Connection, HTTP1ConnectionParameters
@@ -18,6 +18,7 @@ from tornado.iostream import StreamClosedError
 from tornado.tcpclient import TCPClient
 
 from .errors import HubError, HubUnavailable
+from .log import redact
 
 log = logging.getLogger(__name__)
 
@@ -117,3 +118,33 @@ def retrieve(future: asyncio.Future) -> None:
     """Mark a background future's outcome as seen (no 'exception was never retrieved')."""
     if not future.cancelled():
         future.exception()
+
+
+class HubProgress:
+    """HubClient's calls about a start's progress (mixed into ``hub.HubClient``, whose REST calls they use)."""
+
+    def _progress_path(self, user: str, server_name: str) -> str:
+        return f"/users/{quote(user, safe='')}/servers/{quote(server_name, safe='')}/progress"
+
+    def progress_events(self, user: str, server_name: str) -> AsyncIterator[dict]:
+        """The Hub's progress events for a starting server, as they arrive (hubstream.py: a
+        connection of its own, outside the REST pool, closed as soon as its reader lets go)."""
+        return progress_stream(
+            self.api_url + self._progress_path(user, server_name),
+            self._headers("text/event-stream"),
+            connect_timeout=self.request_timeout,
+            idle_timeout=self.stream_idle_timeout,
+            what=f"{user}/{server_name}",
+        )
+
+    async def last_spawn_failure(self, user: str, server_name: str) -> str | None:
+        """Why the last start of a server that is not running failed, if the Hub remembers."""
+        response = await self.api_request("GET", self._progress_path(user, server_name))
+        if response.code != 200:
+            return None
+        events = EventStreamParser().feed(response.body.encode() if isinstance(response.body, str) else b"")
+        last = events[-1] if events else {}
+        if not (last.get("failed") and last.get("message")):
+            return None
+        # the Hub says "Spawn failed: <why>"; the pages say that a start failed already
+        return redact(str(last["message"]).removeprefix("Spawn failed: "))

@@ -19,6 +19,7 @@ from .handlers.servers import (
     ServerHandler,
     ServerListHandler,
     ServerRestartHandler,
+    WorkspacesHandler,
 )
 from .handlers.service import (
     HealthHandler,
@@ -79,6 +80,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/health", HealthHandler),
     Route("/ready", ReadinessHandler),
     Route("/user", UserHandler),
+    Route("/workspaces", WorkspacesHandler),
     Route("/metrics", MetricsHandler),
     Route("/api/openapi.json", OpenAPIHandler),
     Route("/oauth_callback", OAuthCallbackHandler, api=False),

@@ -7,6 +7,7 @@ server model the API answers with, and counts launches. Handlers parse the
 request, call it, and render what it returns; it never sees a request.
 """
 
+import asyncio
 import dataclasses
 import datetime
 import math
@@ -35,6 +36,8 @@ from .errors import (
 from .images import lookup_image
 from .metrics import LAUNCH_CLOCK, LAUNCH_FAILURES, LAUNCHES
 from .naming import check_workspace, display_name, server_name
+from .offers import rooms, workspace_offers
+from .quotas import Quotas
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -103,10 +106,13 @@ class Launcher(LoggingConfigurable):
         resource_classes: dict[str, dict[str, Any]],
         prefix: str,
         diagnostics: Any,
+        quotas: Quotas | None = None,
         idle_timeout: float = 0,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
+        self.quotas = quotas or Quotas({}, {}, resource_classes)
+        self._quota_lock = asyncio.Lock()
         self.idle_timeout = idle_timeout  # NotebooksService.idle_timeout: the culler's, 0 if none is known
         self._kept: dict[tuple, float] = {}  # (user, server, started) -> when Keep running last reached the Hub
         self.hub = hub
@@ -131,6 +137,16 @@ class Launcher(LoggingConfigurable):
         """The workspaces the caller may use, sorted."""
         _, workspaces = await self.with_fresh_identity(identity, self.policy.workspaces)
         return sorted(workspaces)
+
+    async def offers(self, identity: Identity) -> dict[str, Any]:
+        """What the caller may start where, with each workspace's room (offers.py: GET /workspaces)."""
+        user, workspaces = await self.with_fresh_identity(identity, self.policy.workspaces)
+        running = await self.hub.running_servers() if self.quotas.configured else None
+        return workspace_offers(self, user, sorted(workspaces), running)
+
+    async def rooms(self, workspaces: list[str]) -> dict[str, str]:
+        """Workspace -> how much of its quota is in use, in words (start forms); {} without quotas."""
+        return rooms(self.quotas, workspaces, await self.hub.running_servers()) if self.quotas.configured else {}
 
     async def with_fresh_identity(self, identity: Identity, ask, *args: Any) -> tuple[dict[str, Any], Any]:
         """``ask(user, *args)`` of the policy, with the caller's model; if the identity token it reads
@@ -166,7 +182,26 @@ class Launcher(LoggingConfigurable):
         current = ((running or {}).get("user_options") or {}).get("resource_class")
         if requested_class and current and "resource_class" in options and current != requested_class:
             raise ClassConflict(current, requested_class)
-        return await self._start(request, options)
+        if running is not None or not self.quotas.configured:
+            return await self._start(request, options)
+        # this replica's quota'd starts one at a time, each counting the last one's (pending) server;
+        # starts through other replicas, or straight to the Hub, meet the Hub-side guard's count
+        async with self._quota_lock:
+            await self.check_quota(request, options, fresh=True)
+            return await self._start(request, options)
+
+    async def check_quota(self, request: ServerRequest, options: dict[str, Any], *, fresh: bool = False) -> None:
+        """Refuse (403) a start that would pass the workspace's or the user's quota, saying what runs.
+        The Hub-side guard checks again inside the Hub, under one lock: this is the clear answer."""
+        if not self.quotas.configured:
+            return
+        user = request.user["name"]
+        others = [
+            s
+            for s in await self.hub.running_servers(fresh=fresh)
+            if not (s.user == user and server_name(s.workspace, s.image) == request.name)  # it, restarted
+        ]
+        self.quotas.check(user, request.workspace, options.get("resource_class"), others)
 
     async def restart(self, request: ServerRequest, requested_class: str | None) -> dict[str, Any]:
         """Stop the server and start it again, with ``requested_class`` or else the class it ran with.
@@ -179,6 +214,7 @@ class Launcher(LoggingConfigurable):
         if running is not None and running.get("pending") == "spawn":
             raise ServerBusy("This server is still starting: restart it once it runs.")
         options = self.start_options(request, requested_class or request.last_class)
+        await self.check_quota(request, options)  # a larger class may not fit: say so before it stops
         user = request.user["name"]
         if running is not None:
             if not await self.hub.stop_server(user, request.name, remove=False):

@@ -11,6 +11,7 @@ SERVICE_SCOPES = [
     "read:users",  # the caller's user model, groups and servers
     "servers",  # start and stop users' servers, read their models and progress
     "users:activity",  # "Keep running": record activity on a server, so the idle culler waits
+    "list:users",  # the active servers of everyone, which workspace quotas count
 ]
 
 #: the demo's idle culler stops servers idle this long (z2jh's cull.timeout default); the service shows when
@@ -23,6 +24,9 @@ USER_SCOPES = ["self", f"access:services!service={SERVICE_NAME}"]
 CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
 
 USERS = ["alice", "bob"]
+
+#: beta is a small team's: one server at a time (the Hub-side guard holds it to that too)
+WORKSPACE_QUOTAS = {"beta": {"servers": 1}}
 
 WORKSPACE_MEMBERS = {
     "alice": ["alpha", "beta"],

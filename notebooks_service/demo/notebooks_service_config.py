@@ -1,13 +1,14 @@
 # Configuration of notebooks-service for the demo Hub (see notebooks_service/demo/__init__.py).
 import os
 
-from notebooks_service.demo import CULL_TIMEOUT, IMAGES, RESOURCE_CLASSES, WORKSPACE_MEMBERS
+from notebooks_service.demo import CULL_TIMEOUT, IMAGES, RESOURCE_CLASSES, WORKSPACE_MEMBERS, WORKSPACE_QUOTAS
 
 c = get_config()  # noqa: F821
 c.NotebooksService.images = IMAGES
 c.NotebooksService.resource_classes = RESOURCE_CLASSES
 c.NotebooksService.workspace_policy_class = "static"
 c.NotebooksService.workspace_members = WORKSPACE_MEMBERS
+c.NotebooksService.workspace_quotas = WORKSPACE_QUOTAS
 # the demo Hub's culler stops servers idle this long: pages say when, and offer "Keep running"
 c.NotebooksService.idle_timeout = float(os.environ.get("NOTEBOOKS_DEMO_CULL_TIMEOUT", CULL_TIMEOUT))
 

@@ -91,6 +91,7 @@ class ServerListHandler(StartingHandler):
             return
         workspaces = await self.launcher.workspaces(self)
         warning = self.components.idle_warning
+        rooms = await self.launcher.rooms(workspaces)
         self.render_template(
             "servers.html",
             servers=servers,
@@ -99,6 +100,7 @@ class ServerListHandler(StartingHandler):
             idle_warning=warning,
             now=utc_now(),
             # the start form preselects the class a server of (workspace, image) last ran with
+            rooms=rooms,  # how much of each workspace's quota is in use
             last_classes={
                 f"{s['workspace']}/{s['image']}": s["resource_class"] for s in servers if s["resource_class"]
             },
@@ -258,3 +260,15 @@ class ServerActivityHandler(BaseHandler):
             self.redirect(self.prefix, status=303)
         else:
             self.redirect(self.launcher.status_url(workspace, image) + "/-/details", status=303)
+
+
+class WorkspacesHandler(BaseHandler):
+    """``<prefix>/workspaces``: the caller's workspaces, each with the images and classes allowed
+    there, its quota and what of it is in use, and the caller's servers in it (JSON only): all a
+    web presence needs to draw its own launcher."""
+
+    def wants_json(self) -> bool:
+        return True
+
+    async def get(self) -> None:
+        self.write_json(await self.launcher.offers(self))

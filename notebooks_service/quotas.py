@@ -1,0 +1,255 @@
+"""Quotas: how much a workspace's running servers (and one user's) may hold at once.
+
+``NotebooksService.workspace_quotas`` limits each workspace (``"*"``: every
+workspace not named), ``NotebooksService.user_quota`` each user over all their
+workspaces: a number of running servers, and CPUs, memory and GPUs summed over
+the running servers' resource classes (a class's limit, else its guarantee).
+A server counts from the moment its start is admitted until it has stopped.
+
+The service checks a start against what the Hub lists, to answer with a message
+a person can act on; the Hub-side guard checks again inside the Hub, which sees
+every spawn, counting and admitting under one lock, so that neither two
+concurrent starts nor two replicas of the service can both pass. The code has
+no dependency on the service process: the guard imports it too.
+"""
+
+import asyncio
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ServiceError
+
+#: what a quota may limit
+QUOTA_KEYS = ("servers", "cpu", "memory", "gpus")
+_BYTES = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([KMGT]i?)?B?", re.IGNORECASE)
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+class QuotaExceeded(ServiceError):
+    """A start that would take a workspace (or a user) over its quota."""
+
+    status_code = 403
+
+
+def parse_bytes(value: Any) -> int:
+    """Bytes from a number or KubeSpawner's notation ("2G", "512M", "1.5Gi": powers of 1024)."""
+    if isinstance(value, bool):
+        raise ValueError(f"not an amount of memory: {value!r}")
+    if isinstance(value, (int, float)):
+        return int(value)
+    match = _BYTES.fullmatch(str(value).strip())
+    if not match:
+        raise ValueError(f"not an amount of memory: {str(value)[:40]!r} (e.g. '32G')")
+    number, unit = match.groups()
+    return int(float(number) * _UNITS[(unit or "")[:1].upper()])
+
+
+def format_bytes(value: float) -> str:
+    if not value:
+        return "0"
+    for unit in ("T", "G", "M", "K"):
+        if value >= _UNITS[unit]:
+            return f"{value / _UNITS[unit]:g} {unit}iB"
+    return f"{value:g} bytes"
+
+
+def normalise_quota(name: str, quota: Any) -> dict[str, float]:
+    """A configured quota, checked: {"servers": int, "cpu": number, "memory": bytes, "gpus": int}; raise ValueError."""
+    if not isinstance(quota, dict):
+        raise ValueError(f"the quota of {name!r} must be a dict of limits ({', '.join(QUOTA_KEYS)})")
+    unknown = sorted(set(quota) - set(QUOTA_KEYS))
+    if unknown:
+        raise ValueError(f"the quota of {name!r} has an unknown limit {unknown[0]!r} (use {', '.join(QUOTA_KEYS)})")
+    checked: dict[str, float] = {}
+    for key, value in quota.items():
+        if value is None:
+            continue  # no limit
+        limit = parse_bytes(value) if key == "memory" else value
+        whole = key in ("servers", "gpus")
+        if (
+            isinstance(limit, bool)
+            or not isinstance(limit, (int, float))
+            or limit < 0
+            or (whole and limit != int(limit))
+        ):
+            raise ValueError(f"the quota of {name!r}: {key} must be a {'whole ' if whole else ''}number of 0 or more")
+        checked[key] = int(limit) if whole else limit
+    return checked
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What running servers hold: servers, CPUs, bytes of memory, GPUs."""
+
+    servers: int = 0
+    cpu: float = 0
+    memory: int = 0
+    gpus: int = 0
+
+    def __add__(self, other: "Usage") -> "Usage":
+        return Usage(*(getattr(self, k) + getattr(other, k) for k in QUOTA_KEYS))
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: getattr(self, k) for k in QUOTA_KEYS}
+
+
+def class_usage(resource_class: dict[str, Any] | None) -> Usage:
+    """What one server of this class holds (no class: a server, and nothing counted)."""
+    c = resource_class or {}
+    cpu = c.get("cpu_limit", c.get("cpu_guarantee", 0)) or 0
+    memory = c.get("mem_limit", c.get("mem_guarantee", 0)) or 0
+    return Usage(servers=1, cpu=cpu, memory=parse_bytes(memory), gpus=c.get("gpus", 0) or 0)
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    """One active server of this service, as a quota counts it."""
+
+    user: str
+    workspace: str
+    image: str
+    resource_class: str | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.user}'s {self.workspace}/{self.image}"
+
+
+def running_from_models(users: Iterable[dict[str, Any]]) -> list[RunningServer]:
+    """The active workspace servers in Hub user models (each with ``servers``)."""
+    found = []
+    for user in users:
+        for server in (user.get("servers") or {}).values():
+            options = server.get("user_options") or {}
+            workspace, image = options.get("workspace"), options.get("image")
+            if isinstance(workspace, str) and isinstance(image, str) and not server.get("stopped"):
+                found.append(RunningServer(user["name"], workspace, image, options.get("resource_class")))
+    return found
+
+
+_WORDS = {"servers": ("running server", "running servers"), "gpus": ("GPU", "GPUs"), "cpu": ("CPU", "CPUs")}
+
+
+def _amount(key: str, value: float) -> str:
+    if key == "memory":
+        return f"{format_bytes(value)} of memory"
+    one, many = _WORDS[key]
+    return f"{value:g} {one if value == 1 else many}"
+
+
+def _names(labels: list[str]) -> str:
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+
+
+class Quotas:
+    """The configured quotas, and the check of one start against what runs."""
+
+    def __init__(
+        self,
+        workspace_quotas: dict[str, dict[str, float]],
+        user_quota: dict[str, float],
+        resource_classes: dict[str, dict[str, Any]],
+    ):
+        self.workspace_quotas = workspace_quotas
+        self.user_quota = user_quota
+        self.resource_classes = resource_classes
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.user_quota) or any(self.workspace_quotas.values())
+
+    def for_workspace(self, workspace: str) -> dict[str, float]:
+        """The workspace's limits ({} for none)."""
+        return self.workspace_quotas.get(workspace, self.workspace_quotas.get("*", {}))
+
+    def usage(self, servers: Iterable[RunningServer]) -> Usage:
+        total = Usage()
+        for server in servers:
+            total += class_usage(self.resource_classes.get(server.resource_class or ""))
+        return total
+
+    def check(self, user: str, workspace: str, resource_class: str | None, running: list[RunningServer]) -> None:
+        """Raise QuotaExceeded if one more server of ``resource_class`` for ``user`` in ``workspace``
+        would go over the workspace's or the user's quota (``running``: every other active server)."""
+        wanted = class_usage(self.resource_classes.get(resource_class or ""))
+        label = (self.resource_classes.get(resource_class or "") or {}).get("display_name") or resource_class
+        in_workspace = [s for s in running if s.workspace == workspace]
+        problem = _over(self.for_workspace(workspace), in_workspace, self.usage(in_workspace), wanted, label)
+        if problem:
+            raise QuotaExceeded(f"Workspace {workspace} allows {problem}")
+        mine = [s for s in running if s.user == user]
+        problem = _over(self.user_quota, mine, self.usage(mine), wanted, label)
+        if problem:
+            raise QuotaExceeded(f"You may have {problem}")
+
+
+def _over(
+    limits: dict[str, float], holders: list[RunningServer], used: Usage, wanted: Usage, label: str | None
+) -> str | None:
+    """The first limit the start would pass, in words (after 'allows ...'), or None."""
+    for key in QUOTA_KEYS:
+        limit = limits.get(key)
+        if limit is None or getattr(used, key) + getattr(wanted, key) <= limit:
+            continue
+        names = _names([s.label for s in holders]) if holders else ""
+        if key == "servers":
+            runs = f": {names} {'runs' if len(holders) == 1 else 'run'}." if holders else "."
+            return f"{_amount(key, limit)}{runs} Stop one to start another."
+        taken = f"{_amount(key, getattr(used, key))} taken ({names})" if holders else "none taken"
+        asks = (
+            f"{label} needs {_amount(key, getattr(wanted, key))}"
+            if label
+            else f"it needs {_amount(key, getattr(wanted, key))}"
+        )
+        return f"{_amount(key, limit)} in running servers: {taken}, and {asks}. Stop one, or choose a smaller size."
+    return None
+
+
+# -- inside the Hub (the Hub-side guard) ----------------------------------------------------------
+
+_admission: "asyncio.Lock | None" = None
+
+
+def _admission_lock() -> "asyncio.Lock":
+    global _admission
+    if _admission is None:
+        _admission = asyncio.Lock()  # one per Hub process: every spawn of every user is admitted under it
+    return _admission
+
+
+def hub_running_servers(spawner: Any) -> list[RunningServer]:
+    """Every active workspace server the Hub holds but ``spawner``: running, stopping, or starting
+    once admitted (a start waiting for admission is not counted yet)."""
+    from jupyterhub.app import JupyterHub
+
+    if not JupyterHub.initialized():
+        raise QuotaExceeded("Quotas are configured, but the Hub's servers cannot be counted here.", 503)
+    found = []
+    for user in list(JupyterHub.instance().users.values()):
+        for other in list(user.spawners.values()):
+            if other is spawner or not other.active:
+                continue
+            if other.pending == "spawn" and not getattr(other, "_quota_admitted", False):
+                continue
+            options = other.user_options or {}
+            workspace, image = options.get("workspace"), options.get("image")
+            if isinstance(workspace, str) and isinstance(image, str):
+                found.append(RunningServer(user.name, workspace, image, options.get("resource_class")))
+    return found
+
+
+async def admit_in_hub(spawner: Any, quotas: Quotas, workspace: str, resource_class: str | None) -> None:
+    """Admit this spawn under the workspace's and the user's quotas, or raise QuotaExceeded.
+
+    Counting and admitting happen under one lock, with nothing awaited between them, so that
+    of two concurrent starts against a quota of one, exactly one is admitted. The mark is
+    computed afresh on every spawn: JupyterHub keeps the Spawner of a failed start.
+    """
+    spawner._quota_admitted = False
+    if not quotas.configured:
+        return
+    async with _admission_lock():
+        quotas.check(spawner.user.name, workspace, resource_class, hub_running_servers(spawner))
+        spawner._quota_admitted = True

@@ -1,0 +1,291 @@
+"""Workspace and user quotas: the rules, the service's clear refusal, and the Hub's own count.
+
+The demo (and the test Hubs) let workspace ``beta`` run one server at a time.
+Through the real Hub: the service refuses a start over it saying what runs, the
+Hub-side guard refuses one asked of the Hub directly, and of two concurrent
+starts against a quota of one exactly one is admitted, twice in a row.
+"""
+
+import asyncio
+import html
+import json
+import re
+import time
+
+import pytest
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+from notebooks_service.app import NotebooksService
+from notebooks_service.demo import RESOURCE_CLASSES
+from notebooks_service.quotas import QuotaExceeded, Quotas, RunningServer, normalise_quota, parse_bytes
+from notebooks_service.resources import normalise_classes
+
+from conftest import admin_request, hidden_field, log_in, start_around_the_service, start_body, wait_for
+
+CLASSES = normalise_classes(RESOURCE_CLASSES)  # small: 1 CPU, 2G; large: 4 CPU, 16G; gpu: 8 CPU, 32G, 1 GPU
+
+
+def refusal(quotas: Quotas, user: str, workspace: str, resource_class: str | None, running) -> str | None:
+    try:
+        quotas.check(user, workspace, resource_class, running)
+    except QuotaExceeded as e:
+        assert e.status_code == 403
+        return e.message
+    return None
+
+
+def test_the_rules_count_servers_cpus_memory_and_gpus_per_workspace_and_per_user():
+    quotas = Quotas(
+        {"beta": normalise_quota("beta", {"servers": 1}), "*": normalise_quota("*", {"cpu": 6, "memory": "20G"})},
+        normalise_quota("each user", {"servers": 2, "gpus": 1}),
+        CLASSES,
+    )
+    alice_beta = RunningServer("alice", "beta", "python", "small")
+    assert refusal(quotas, "alice", "beta", "small", [alice_beta]) == (
+        "Workspace beta allows 1 running server: alice's beta/python runs. Stop one to start another."
+    )
+    assert refusal(quotas, "alice", "beta", "small", []) is None
+    # '*' for every other workspace: CPUs and memory summed over the classes of what runs there
+    alpha = [RunningServer("alice", "alpha", "python", "small"), RunningServer("carl", "alpha", "python", "large")]
+    assert refusal(quotas, "bob", "alpha", "large", alpha) == (
+        "Workspace alpha allows 6 CPUs in running servers: 5 CPUs taken (alice's alpha/python and carl's"
+        " alpha/python), and Large needs 4 CPUs. Stop one, or choose a smaller size."
+    )
+    assert refusal(quotas, "bob", "alpha", "small", alpha) is None  # 6 CPUs, 20 GiB: exactly full is allowed
+    # memory, once the CPUs fit (a server without a class holds none)
+    roomy = Quotas({"*": normalise_quota("*", {"memory": "20G"})}, {}, CLASSES)
+    assert refusal(roomy, "bob", "alpha", "large", [*alpha, RunningServer("dan", "alpha", "x", None)]) == (
+        "Workspace alpha allows 20 GiB of memory in running servers: 18 GiB of memory taken (alice's alpha/python,"
+        " carl's alpha/python and dan's alpha/x), and Large needs 16 GiB of memory. Stop one, or choose a smaller size."
+    )
+    # a user's own quota, over all their workspaces
+    assert refusal(
+        quotas, "alice", "gamma", "small", [alice_beta, RunningServer("alice", "alpha", "minimal", "small")]
+    ) == (
+        "You may have 2 running servers: alice's beta/python and alice's alpha/minimal run. Stop one to start another."
+    )
+    gpu = RunningServer("alice", "delta", "python", "gpu")
+    assert refusal(quotas, "alice", "gamma", "gpu", [gpu]).startswith("Workspace gamma allows 6 CPUs")
+    no_cpu_limits = Quotas({}, normalise_quota("each user", {"gpus": 1}), CLASSES)
+    assert refusal(no_cpu_limits, "alice", "gamma", "gpu", [gpu]) == (
+        "You may have 1 GPU in running servers: 1 GPU taken (alice's delta/python), and GPU needs 1 GPU."
+        " Stop one, or choose a smaller size."
+    )
+    # no quota, or none for this workspace: anything goes
+    assert refusal(Quotas({"beta": {"servers": 0}}, {}, CLASSES), "alice", "alpha", "gpu", alpha * 50) is None
+
+
+def test_memory_reads_as_kubespawner_writes_it():
+    assert parse_bytes("2G") == 2 * 2**30 and parse_bytes("512M") == 512 * 2**20 and parse_bytes("1.5Gi") == 3 * 2**29
+    assert parse_bytes(1024) == 1024
+    for nonsense in ("lots", "2X", "", True, "-1G", "x" * 5000):
+        with pytest.raises(ValueError, match="not an amount of memory"):
+            parse_bytes(nonsense)
+
+
+@pytest.mark.parametrize(
+    ("quotas", "says"),
+    [
+        ({"beta": {"servers": -1}}, "servers must be a whole number of 0 or more"),
+        ({"beta": {"servers": 1.5}}, "servers must be a whole number"),
+        ({"beta": {"cpus": 2}}, "unknown limit 'cpus'"),
+        ({"beta": {"memory": "lots"}}, "not an amount of memory: 'lots'"),
+        ({"beta": 3}, "must be a dict of limits"),
+        ({"beta": {"gpus": True}}, "gpus must be a whole number"),
+    ],
+)
+def test_a_bad_quota_is_a_start_up_error_that_names_it(quotas, says):
+    with pytest.raises(Exception, match="NotebooksService.workspace_quotas") as raised:
+        NotebooksService(workspace_quotas=quotas)
+    assert says in str(raised.value)
+
+
+# -- through the real Hub -----------------------------------------------------------------------------
+
+
+def active(hub, user: str) -> dict:
+    return admin_request(hub, "GET", f"/users/{user}")[1]["servers"]
+
+
+@pytest.mark.hub_version
+@pytest.mark.usefixtures("clean_servers")
+async def test_the_service_refuses_a_start_over_the_quota_saying_what_runs_and_starts_it_once_there_is_room(
+    client, hub
+):
+    alice = client("alice")
+    for _ in range(2):  # twice: the room a stop makes is room again
+        code, _ = await alice.json("POST", "beta/minimal")
+        assert code in (201, 202)
+        code, body = await alice.json("POST", "beta/python")
+        assert code == 403 and body == {
+            "status": 403,
+            "message": "Workspace beta allows 1 running server: alice's beta/minimal runs. Stop one to start another.",
+        }
+        assert "beta-python" not in active(hub, "alice")  # nothing asked of the Hub
+        # a restart in place is no second server
+        code, _ = await alice.json("POST", "beta/minimal/-/restart")
+        assert code == 202
+        code, _ = await alice.json("DELETE", "beta/minimal")
+        assert code in (202, 204)
+        wait_for(lambda: "beta-minimal" not in active(hub, "alice"), message="stopped")
+        code, _ = await alice.json("POST", "beta/python")
+        assert code in (201, 202)
+        code, _ = await alice.json("DELETE", "beta/python")
+        wait_for(lambda: "beta-python" not in active(hub, "alice"), message="stopped")
+    # other workspaces are not beta's business
+    code, _ = await alice.json("POST", "beta/minimal")
+    code, _ = await alice.json("POST", "alpha/minimal")
+    assert code in (201, 202)
+
+
+@pytest.mark.hub_version
+@pytest.mark.usefixtures("clean_servers")
+def test_a_browser_gets_the_refusal_as_a_page(hub):
+    browser = log_in(hub, "alice")
+    page = browser.get(hub.service_url)
+    for image, expected in (("minimal", 303), ("python", 403)):
+        response = browser.post(
+            hub.service_url,
+            data={"_xsrf": hidden_field(page.text, "_xsrf"), "workspace": "beta", "image": image},
+            allow_redirects=False,
+        )
+        assert response.status_code == expected
+    assert "Workspace beta allows 1 running server: alice&#39;s beta/minimal runs." in response.text
+    assert response.headers["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.hub_version
+@pytest.mark.usefixtures("clean_servers")
+async def test_the_hub_itself_refuses_a_start_over_the_quota(client, hub, tokens):
+    code, _ = await client("alice").json("POST", "beta/minimal")
+    assert code in (201, 202)
+    wait_for(lambda: active(hub, "alice").get("beta-minimal", {}).get("ready"), message="ready")
+    refused = await start_around_the_service(
+        hub, tokens["alice"], "alice", "beta-python", {"workspace": "beta", "image": "python"}
+    )
+    assert "Workspace beta allows 1 running server: alice's beta/minimal runs." in refused
+    assert "beta-python" not in active(hub, "alice")
+
+
+async def two_at_once(hub, token: str) -> list[str]:
+    """Alice's two beta servers asked of the Hub at the same moment; the names of those that run."""
+    http = AsyncHTTPClient(force_instance=True)
+    try:
+        starts = [
+            http.fetch(
+                HTTPRequest(
+                    f"{hub.url}/hub/api/users/alice/servers/beta-{image}",
+                    method="POST",
+                    headers={"Authorization": f"token {token}"},
+                    body=json.dumps(start_body(hub, {"workspace": "beta", "image": image})),
+                ),
+                raise_error=False,
+            )
+            for image in ("python", "minimal")
+        ]
+        answers = await asyncio.gather(*starts)
+        assert all(a.code in (201, 202) for a in answers), [a.body for a in answers]  # both accepted; the guard decides
+
+        def settled():
+            servers = active(hub, "alice")
+            return not any(s.get("pending") for s in servers.values()) and servers
+
+        servers = wait_for(settled, timeout=30, message="both starts to settle")
+        return sorted(name for name, s in servers.items() if s.get("ready"))
+    finally:
+        http.close()
+
+
+@pytest.mark.hub_version
+@pytest.mark.usefixtures("clean_servers")
+async def test_of_two_concurrent_starts_against_a_quota_of_one_exactly_one_runs(hub, tokens):
+    for _ in range(2):  # and again, on the Spawners JupyterHub kept of the failed start
+        running = await two_at_once(hub, tokens["alice"])
+        assert len(running) == 1, running
+        for name in running:
+            admin_request(hub, "DELETE", f"/users/alice/servers/{name}", {"remove": True})
+        wait_for(lambda: active(hub, "alice") == {}, message="stopped")
+
+
+# -- GET <prefix>/workspaces: what a web presence draws its launcher from ------------------------------
+
+
+@pytest.mark.hub_version
+@pytest.mark.usefixtures("clean_servers")
+async def test_workspaces_lists_what_may_start_where_with_each_ones_room(client, hub):
+    alice = client("alice")
+
+    async def beta_in_use(text: str) -> dict:
+        """The offers once beta's room says ``text`` (stops made elsewhere show within usage_cache_seconds)."""
+        deadline = time.monotonic() + 10
+        while True:
+            code, offers = await alice.json("GET", "workspaces")
+            assert code == 200, offers
+            if offers["workspaces"][1]["room"]["text"] == text:
+                return offers
+            assert time.monotonic() < deadline, f"beta's room says {offers['workspaces'][1]['room']}, not {text!r}"
+            await asyncio.sleep(0.2)
+
+    offers = await beta_in_use("0 of 1 running servers in use")
+    assert [w["name"] for w in offers["workspaces"]] == ["alpha", "beta"] and offers["room"] is None  # no user quota
+    alpha, beta = offers["workspaces"]
+    python = next(i for i in alpha["images"] if i["name"] == "python")
+    assert python["display_name"] == "Python (JupyterLab)" and python["default_resource_class"] == "small"
+    assert [c["name"] for c in python["resource_classes"]] == ["small", "large", "gpu"]
+    assert python["resource_classes"][1] == {
+        "name": "large",
+        "display_name": "Large",
+        "description": "",
+        "size": "4 CPU, 16G memory",
+        "cpu": 4,
+        "memory": 16 * 2**30,
+        "gpus": 0,
+    }
+    assert alpha["room"] is None and alpha["servers"] == []
+    assert beta["room"] == {"quota": {"servers": 1}, "usage": usage(0), "text": "0 of 1 running servers in use"}
+
+    # what runs shows, in the room and among the caller's servers (for everyone in the workspace)
+    code, _ = await alice.json("POST", "beta/minimal")
+    assert code in (201, 202)
+    beta = (await beta_in_use("1 of 1 running servers in use"))["workspaces"][1]
+    assert beta["room"]["usage"] == usage(1, memory=2 * 2**30, cpu=1)
+    assert [s["name"] for s in beta["servers"]] == ["beta-minimal"]
+    # bob is no member of beta: he sees alpha only, and nothing of alice's
+    code, offers = await client("bob").json("GET", "workspaces")
+    assert [w["name"] for w in offers["workspaces"]] == ["alpha"] and offers["workspaces"][0]["servers"] == []
+
+
+def usage(servers: int, *, cpu: float = 0, memory: int = 0, gpus: int = 0) -> dict:
+    return {"servers": servers, "cpu": cpu, "memory": memory, "gpus": gpus}
+
+
+@pytest.mark.usefixtures("clean_servers")
+def test_workspaces_is_json_for_browsers_too_and_cors_as_the_api(hub, tokens):
+    import requests
+
+    browser = log_in(hub, "alice")
+    answer = browser.get(hub.service_url + "workspaces", headers={"Accept": "text/html"})
+    assert answer.status_code == 200 and answer.headers["Content-Type"] == "application/json"
+    origin = hub.web_presence.origin
+    answer = requests.get(
+        hub.service_url + "workspaces", headers={"Authorization": f"token {tokens['alice']}", "Origin": origin}
+    )
+    assert answer.status_code == 200 and answer.headers["Access-Control-Allow-Origin"] == origin
+    answer = requests.get(hub.service_url + "workspaces", headers={"Origin": "https://elsewhere.example"})
+    assert answer.status_code == 401 and "Access-Control-Allow-Origin" not in answer.headers
+    # the start form says how full the chosen workspace is
+    # (a stop made elsewhere, as the last test's clean-up, shows within HubClient.usage_cache_seconds)
+    wait_for(
+        lambda: (
+            html.unescape(hidden_attr(browser.get(hub.service_url).text, "data-rooms"))
+            == '{"beta": "0 of 1 running servers in use"}'
+        ),
+        timeout=10,
+        message="the start form's room",
+    )
+
+
+def hidden_attr(page: str, name: str) -> str:
+    match = re.search(rf'{name}="([^"]*)"', page)
+    assert match, f"no {name} in the page"
+    return match.group(1)
