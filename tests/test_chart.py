@@ -293,3 +293,21 @@ async def test_a_helm_upgrade_that_changes_only_values_json_reaches_the_running_
         loader()
     (tmp_path / "values.json").write_text(upgraded["values.json"])
     assert "r" in loader().service.images
+
+
+def test_quotas_reach_the_service_and_the_guard_and_kubernetes_as_defence_in_depth(tmp_path):
+    docs, notes = render(VALUES["quotas"])
+    guard = load_guard(write_config_map(docs, tmp_path))
+    assert guard.quotas.for_workspace("beta") == {"servers": 1}
+    assert guard.quotas.for_workspace("alpha") == {"servers": 10, "cpu": 32, "memory": 128 * 2**30, "gpus": 2}
+    assert guard.quotas.user_quota == {"servers": 3}
+    hard = {d["metadata"]["namespace"]: d["spec"]["hard"] for d in docs if d["kind"] == "ResourceQuota"}
+    assert hard == {
+        "ws-alpha": {"pods": "10", "limits.cpu": "32", "limits.memory": "128Gi", "requests.nvidia.com/gpu": "2"},
+        "ws-beta": {"pods": "1"},
+    }
+    # counting everyone's servers needs list:users; without quotas the role goes without it
+    scopes = yaml.safe_load(notes.split("\n\n")[1])["hub"]["loadRoles"]["notebooks-service"]["scopes"]
+    assert scopes == ["read:users", "servers", "users:activity", "list:users"]
+    assert not [d for d in render(None)[0] if d["kind"] == "ResourceQuota"]
+    assert "list:users" not in render(None)[1]
