@@ -330,6 +330,13 @@ class NotebooksService(SharedConfig, Application):
             raise TraitError(f"NotebooksService.{proposal.trait.name} must be 0 or more seconds")
         return proposal.value
 
+    share_reconcile_interval = Float(
+        300,
+        help="""Seconds between checks of every active server's shares: a recipient who has left
+        the server's workspace loses the share by the next check (and at once when the owner's
+        list or server is read, or the recipient's list of what is shared with them).""",
+    ).tag(config=True)
+
     security_headers = Dict(
         Unicode(),
         help="""Headers on every answer, error pages included (like JupyterHub's
@@ -436,7 +443,9 @@ class NotebooksService(SharedConfig, Application):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        reconciling = asyncio.ensure_future(app.settings["components"].sharing.run(stop))
         await stop.wait()
+        await reconciling
         if metrics_server is not None:
             metrics_server.stop()
         await self._drain(app, server)

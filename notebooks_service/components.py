@@ -19,6 +19,7 @@ from .hub import HubClient
 from .logs import FollowSlots, LocalLogs
 from .progress import ProgressFanout
 from .servers import Launcher
+from .sharing import Sharing
 
 if TYPE_CHECKING:  # types only: kube.py loads kubernetes_asyncio, which stays unloaded while diagnostics are off
     from jupyterhub.services.auth import HubOAuth
@@ -71,6 +72,7 @@ class Components:
     #: where servers' output is read (None: NotebooksService.server_logs is off)
     server_logs: Union["KubeLogs", LocalLogs, None]
     log_follows: FollowSlots
+    sharing: Sharing
     templates: jinja2.Environment
 
     # -- what every request is held to -----------------------------------------
@@ -145,6 +147,9 @@ def build_components(app: "NotebooksService") -> Components:
         diagnostics=diagnostics,
         server_logs=make_server_logs(app, diagnostics),
         log_follows=FollowSlots(app.max_log_follows, app.max_log_follows_per_user),
+        sharing=Sharing(
+            parent=app, hub=hub_client, policy=launcher.policy, reconcile_interval=app.share_reconcile_interval
+        ),
         templates=jinja2.Environment(loader=jinja2.FileSystemLoader(app.template_paths), autoescape=True),
         prefix=app.service_prefix,
         hub_prefix=app.hub_prefix,

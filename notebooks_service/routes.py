@@ -19,6 +19,8 @@ from .handlers.servers import (
     ServerHandler,
     ServerListHandler,
     ServerRestartHandler,
+    ServerSharesHandler,
+    SharedHandler,
     WorkspacesHandler,
 )
 from .handlers.service import (
@@ -81,6 +83,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/ready", ReadinessHandler),
     Route("/user", UserHandler),
     Route("/workspaces", WorkspacesHandler),
+    Route("/shared", SharedHandler),
     Route("/metrics", MetricsHandler),
     Route("/api/openapi.json", OpenAPIHandler),
     Route("/oauth_callback", OAuthCallbackHandler, api=False),
@@ -90,6 +93,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/{workspace}/{image}/-/details", ServerDetailsHandler),
     Route("/{workspace}/{image}/-/restart", ServerRestartHandler),
     Route("/{workspace}/{image}/-/activity", ServerActivityHandler),
+    Route("/{workspace}/{image}/-/shares", ServerSharesHandler),
     Route("/{workspace}/{image}/-/{rest}", NotFoundHandler, api=False),
     Route("/{workspace}/{image}", ServerHandler),
     # a DELETE of <server>/<notebook> would stop the server, not delete the notebook

@@ -36,6 +36,11 @@ class WorkspacePolicy(LoggingConfigurable):
         """The workspaces ``user`` (a Hub user model) is a member of."""
         raise NotImplementedError
 
+    async def recorded_workspaces(self, user: dict[str, Any]) -> set[str]:
+        """The workspaces another user (not the caller) is a member of, as far as the Hub's records
+        say now: for the recipients of shares. Policies whose evidence expires may be lenient."""
+        return await self.workspaces(user)
+
     async def check_member(self, user: dict[str, Any], workspace: str) -> None:
         """Raise a 403 unless ``user`` is a member of ``workspace``."""
         if workspace not in await self.workspaces(user):
@@ -116,6 +121,14 @@ class ClaimsWorkspacePolicy(WorkspacePolicy):
                 "(Operators: enable auth_state in the Hub and give the service 'admin:auth_state'.)"
             )
         return workspaces_in(await self.identity_provider.verify(token), self.workspaces_claim)
+
+    async def recorded_workspaces(self, user: dict[str, Any]) -> set[str]:
+        # the Hub renews a user's token only while they are active: read the last one it kept,
+        # expired or not (still signed by the provider), rather than drop every idle recipient
+        token = (user.get("auth_state") or {}).get(self.auth_state_token_key)
+        if not token:
+            return set()
+        return workspaces_in(await self.identity_provider.verify(token, allow_expired=True), self.workspaces_claim)
 
 
 def workspaces_in(claims: dict[str, Any], path: str) -> set[str]:

@@ -208,6 +208,10 @@ def hub(tmp_path_factory, cluster):
         "c.ProgressFanout.max_watchers_per_user = 50\n"
         "c.NotebooksService.max_log_follows = 8\n"  # the process-wide cap, within reach of a test
         f"c.NotebooksService.allow_origins = [{web_presence.origin!r}]\n"
+        # members a test can change (set_members), for the service and the Hub-side guard alike
+        f"import sys; sys.path.insert(0, {HERE!r})\n"
+        "c.NotebooksService.workspace_policy_class = 'changing_members.ChangingMembersPolicy'\n"
+        "c.NotebooksService.share_reconcile_interval = 3\n"  # a test sees a left member's share go
     )
     try:
         with running_hub(run_dir, service_config=str(service_config), hub_port=hub_port) as hub:
@@ -299,11 +303,13 @@ def clean_servers(hub, cluster, tokens):
     service sees it too: its models of users are cached for a second (HubClient.user_cache_seconds)."""
     set_spawn_delay(hub, None)
     set_spawn_failure(hub, None)
+    set_members(hub, None)
     cluster.clear()
     yield
     cluster.clear()
     set_spawn_delay(hub, None)
     set_spawn_failure(hub, None)
+    set_members(hub, None)
     for user in ("alice", "bob"):
         stop_all_servers(hub, user)
         token = tokens[user]
@@ -351,6 +357,11 @@ def set_spawn_delay(hub: DemoHub, seconds: float | None) -> None:
 def set_idle_minutes(hub: DemoHub, minutes: float | None) -> None:
     """Make the test Hub's next starts look idle for ``minutes`` already (None: just used)."""
     _switch(hub, "idle-minutes", minutes)
+
+
+def set_members(hub: DemoHub, members: dict | None) -> None:
+    """Change who is a member of which workspace on the session's Hub ({user: [workspaces]}; None: the demo's)."""
+    _switch(hub, "members.json", None if members is None else json.dumps(members))
 
 
 def set_refresh_failure(hub: DemoHub, token: str | None) -> None:

@@ -17,7 +17,7 @@ c.JupyterHub.services.append({"name": "test-admin", "api_token": os.environ["NOT
 c.JupyterHub.load_roles.append(
     {
         "name": "test-admin",
-        "scopes": ["admin:users", "admin:servers", "tokens", "admin:groups", "read:users", "read:metrics"],
+        "scopes": ["admin:users", "admin:servers", "tokens", "admin:groups", "read:users", "read:metrics", "shares"],
         "services": ["test-admin"],
     }
 )

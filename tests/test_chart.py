@@ -129,7 +129,7 @@ def test_notes_print_the_hub_services_entry_and_role():
     # Bearer JWT callers: the service asks the Hub whether their user holds the access scope
     _, notes = render(VALUES["claims-bearer-jwt"])
     scopes = yaml.safe_load(notes.split("\n\n")[1])["hub"]["loadRoles"]["notebooks-service"]["scopes"]
-    assert scopes == ["read:users", "servers", "users:activity", "admin:auth_state", "tokens"]
+    assert scopes == ["read:users", "servers", "users:activity", "shares", "admin:auth_state", "tokens"]
 
 
 def write_config_map(docs: list[dict], folder) -> str:
@@ -308,6 +308,6 @@ def test_quotas_reach_the_service_and_the_guard_and_kubernetes_as_defence_in_dep
     }
     # counting everyone's servers needs list:users; without quotas the role goes without it
     scopes = yaml.safe_load(notes.split("\n\n")[1])["hub"]["loadRoles"]["notebooks-service"]["scopes"]
-    assert scopes == ["read:users", "servers", "users:activity", "list:users"]
+    assert scopes == ["read:users", "servers", "users:activity", "shares", "list:users"]
     assert not [d for d in render(None)[0] if d["kind"] == "ResourceQuota"]
     assert "list:users" not in render(None)[1]

@@ -12,6 +12,7 @@ SERVICE_SCOPES = [
     "servers",  # start and stop users' servers, read their models and progress
     "users:activity",  # "Keep running": record activity on a server, so the idle culler waits
     "list:users",  # the active servers of everyone, which workspace quotas count
+    "shares",  # share a server with members of its workspace (JupyterHub's sharing)
 ]
 
 #: the demo's idle culler stops servers idle this long (z2jh's cull.timeout default); the service shows when

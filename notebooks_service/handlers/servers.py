@@ -86,15 +86,18 @@ class ServerListHandler(StartingHandler):
 
     async def get(self) -> None:
         servers = self.launcher.servers(await self.caller_model())
+        self.components.sharing.reconcile_soon(self.current_user.name)  # a recipient who left loses it now
         if self.wants_json():
             self.write_json(servers)
             return
         workspaces = await self.launcher.workspaces(self)
+        _, shared = await self.launcher.with_fresh_identity(self, self.components.sharing.received)
         warning = self.components.idle_warning
         rooms = await self.launcher.rooms(workspaces)
         self.render_template(
             "servers.html",
             servers=servers,
+            shared=shared,  # other members' servers shared with the caller
             # those the culler stops soon if they stay idle: their rows offer "Keep running"
             warned={s["name"] for s in servers if warning and (seconds_until(s["culls_at"]) or warning + 1) <= warning},
             idle_warning=warning,
@@ -133,6 +136,7 @@ class ServerHandler(StartingHandler):
             self.render_status_page(request, server=None, failure=failure, past_events=events)
             return
         model = await self.launcher.status(request)
+        self.components.sharing.reconcile_soon(request.user["name"])
         if self.wants_json():
             self.write_json(model)
         elif model["ready"]:
@@ -207,6 +211,7 @@ class ServerDetailsHandler(BaseHandler):
             self.write_json(model)
             return
         resource_classes, _ = self.launcher.classes_for(request)
+        shared = await self.components.sharing.shared_with(request)
         asked = self.get_query_argument("resource_class", "")
         current = model["resource_class"]
         left = seconds_until(model["culls_at"])
@@ -217,6 +222,7 @@ class ServerDetailsHandler(BaseHandler):
             workspace=workspace,
             image=request.image,
             resource_classes=resource_classes,
+            shared_with=shared["users"],
             # Start pressed with another class (or a link asking for one): offer that restart
             restart_offer=asked if asked in resource_classes and asked != current else None,
             idle_warning=warning,
@@ -272,3 +278,50 @@ class WorkspacesHandler(BaseHandler):
 
     async def get(self) -> None:
         self.write_json(await self.launcher.offers(self))
+
+
+class ServerSharesHandler(BaseHandler):
+    """``<prefix>/<workspace>/<image>/-/shares``: with whom the caller's server is shared (GET),
+    share it with members of its workspace (POST ``{"users": [...]}``), revoke (DELETE, with
+    ``{"users": [...]}`` or nothing for all). Forms post ``users`` (and ``action=revoke``)."""
+
+    def _users(self) -> Any:
+        if _media_type(self.request.headers.get("Content-Type", "")) == "application/json":
+            body = _json_object(self.request.body)
+            unknown = sorted(set(body) - {"users"})
+            if unknown:
+                raise InvalidRequest(f'A share takes only "users", not {unknown[0][:80]!r}.')
+            return body.get("users")
+        field = self.get_body_argument("users", None)
+        return None if field is None else [n for n in field.replace(",", " ").split() if n]
+
+    async def get(self, workspace: str, image: str) -> None:
+        request = await self.launcher.check(self, workspace, image)
+        self.write_json(await self.components.sharing.shared_with(request))
+
+    async def post(self, workspace: str, image: str) -> None:
+        request = await self.launcher.check(self, workspace, image)
+        sharing = self.components.sharing
+        if self.get_body_argument("action", "share") == "revoke":
+            state = await sharing.revoke(request, self._users())
+        else:
+            state = await sharing.share(request, self._users())
+        if self.wants_json():
+            self.write_json(state)
+        else:
+            self.redirect(self.launcher.status_url(workspace, image) + "/-/details", status=303)
+
+    async def delete(self, workspace: str, image: str) -> None:
+        request = await self.launcher.check(self, workspace, image)
+        self.write_json(await self.components.sharing.revoke(request, self._users()))
+
+
+class SharedHandler(BaseHandler):
+    """``<prefix>/shared``: the workspace servers other members shared with the caller (JSON)."""
+
+    def wants_json(self) -> bool:
+        return True
+
+    async def get(self) -> None:
+        _, received = await self.launcher.with_fresh_identity(self, self.components.sharing.received)
+        self.write_json(received)

@@ -1,0 +1,81 @@
+"""JupyterHub's own sharing (5.0 and later: ``/hub/api/shares``), as the service uses it.
+
+A share lets one user reach another's server through the Hub's proxy, as JupyterHub
+grants it (``access:servers!server=<owner>/<name>``); the Hub deletes a server's shares
+with the server. The service's role needs ``shares`` (which holds ``access:servers``:
+JupyterHub lets only who may reach a server share it).
+"""
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from .errors import InvalidRequest, NotFound
+
+if TYPE_CHECKING:
+    from .hub import HubClient
+
+
+#: JupyterHub's largest page
+PAGE = 200
+
+
+def _q(segment: str) -> str:
+    return quote(segment, safe="")
+
+
+class HubShares:
+    """The Hub's share API for one server, and the shares a user received."""
+
+    def __init__(self, hub: "HubClient"):
+        self.hub = hub
+
+    def _path(self, owner: str, server: str) -> str:
+        return f"/shares/{_q(owner)}/{_q(server)}"
+
+    async def _listed(self, path: str, what: str) -> list[dict[str, Any]]:
+        """Every item of a list the Hub pages (its share lists always are: {"items", "_pagination"});
+        none if the Hub has no such user or server."""
+        items: list[dict[str, Any]] = []
+        while True:
+            response = await self.hub.api_request("GET", f"{path}?offset={len(items)}&limit={PAGE}")
+            if response.code == 404:
+                return []
+            body = response.body
+            page = body.get("items") if isinstance(body, dict) else body
+            if response.code != 200 or not isinstance(page, list):
+                raise self.hub.unexpected_answer(what, response)
+            items.extend(page)
+            following = (body.get("_pagination") or {}).get("next") if isinstance(body, dict) else None
+            if not following or not page:
+                return items
+
+    async def of_server(self, owner: str, server: str) -> list[dict[str, Any]]:
+        """The server's shares."""
+        return await self._listed(self._path(owner, server), "a list of shares")
+
+    async def of_owner(self, owner: str) -> list[dict[str, Any]]:
+        """Every share of every server of ``owner``."""
+        return await self._listed(f"/shares/{_q(owner)}", "a list of shares")
+
+    async def grant(self, owner: str, server: str, user: str) -> None:
+        response = await self.hub.api_request("POST", self._path(owner, server), {"user": user})
+        if response.code == 404:
+            raise NotFound(f"No such server: {owner}/{server}.")
+        if response.code == 400 and "No such user" in response.message:
+            raise InvalidRequest(f"No such user: {user[:80]!r}.")
+        if response.code != 200:
+            raise self.hub.unexpected_answer("a share", response)
+
+    async def revoke(self, owner: str, server: str, user: str) -> None:
+        response = await self.hub.api_request("PATCH", self._path(owner, server), {"user": user})
+        if response.code not in (200, 404):  # 404: the server is gone, and its shares with it
+            raise self.hub.unexpected_answer("a revocation of a share", response)
+
+    async def revoke_all(self, owner: str, server: str) -> None:
+        response = await self.hub.api_request("DELETE", self._path(owner, server))
+        if response.code not in (204, 404):
+            raise self.hub.unexpected_answer("a revocation of shares", response)
+
+    async def received(self, user: str) -> list[dict[str, Any]]:
+        """The shares ``user`` holds (directly or through a group)."""
+        return await self._listed(f"/users/{_q(user)}/shared", "a list of shared servers")

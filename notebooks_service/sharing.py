@@ -1,0 +1,220 @@
+"""Sharing a workspace server with other members of its workspace.
+
+Built on JupyterHub's own sharing (``hubshares.py``): a share is the Hub's, and the
+Hub's proxy and the server's own login decide who gets in. The service adds the
+workspace's rule: only members may receive a share. A recipient who leaves the
+workspace loses it: the shares of every active server are checked every
+``NotebooksService.share_reconcile_interval`` seconds, and those of an owner's
+servers as soon as the owner's list or server is read (in the background, at most
+every ``reconcile_on_read_seconds``), and a recipient's own list checks theirs.
+"""
+
+import asyncio
+import time
+from typing import Any
+
+from traitlets import Float, Integer
+from traitlets.config import LoggingConfigurable
+
+from .errors import InvalidRequest, NotFound, ServiceError
+from .hubshares import HubShares
+from .hubstream import retrieve
+from .naming import display_name, server_name
+
+#: the longest user name a share request may name (JupyterHub's own limit is the database's)
+MAX_NAME = 255
+
+
+class Sharing(LoggingConfigurable):
+    """Who may reach a member's server: named members of its workspace."""
+
+    max_recipients = Integer(
+        50, help="Members one server may be shared with at most; a request past it is a 400 that says so."
+    ).tag(config=True)
+    reconcile_on_read_seconds = Float(
+        10,
+        help="""An owner's reads (their list, a server's page or model) check their servers'
+        shares in the background at most this often.""",
+    ).tag(config=True)
+
+    def __init__(self, *, hub: Any, policy: Any, reconcile_interval: float, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.hub = hub
+        self.policy = policy
+        self.reconcile_interval = reconcile_interval  # NotebooksService.share_reconcile_interval
+        self.hub_shares = HubShares(hub)
+        self._checked: dict[str, float] = {}  # owner -> when their shares were last checked on a read
+        self._tasks: set[asyncio.Task] = set()
+
+    # -- one server's shares, for its owner ------------------------------------------------------
+
+    async def shared_with(self, request: Any) -> dict[str, Any]:
+        """``{"users": [...]}``: the members the caller's server is shared with (others revoked now)."""
+        owner = request.user["name"]
+        shares = await self.hub_shares.of_server(owner, request.name)
+        names = sorted({s["user"]["name"] for s in shares if s.get("user")})
+        return {"users": await self._keep_members(owner, request.name, request.workspace, names)}
+
+    async def share(self, request: Any, users: Any) -> dict[str, Any]:
+        """Share the caller's server with ``users``, all members of its workspace, or nothing changes."""
+        names = self._check_names(request, users)
+        _require_server(request)
+        members = await asyncio.gather(*(self.is_member(n, request.workspace) for n in names))
+        outsiders = [n for n, member in zip(names, members, strict=True) if not member]
+        if outsiders:
+            listed = ", ".join(repr(n[:80]) for n in outsiders)
+            raise InvalidRequest(
+                f"Only members of workspace {request.workspace} may be given a share: "
+                f"{listed} {'is' if len(outsiders) == 1 else 'are'} not."
+            )
+        current = (await self.shared_with(request))["users"]
+        if len(set(current) | set(names)) > self.max_recipients:
+            raise InvalidRequest(f"A server may be shared with at most {self.max_recipients} members.")
+        owner = request.user["name"]
+        for name in names:
+            if name not in current:
+                await self.hub_shares.grant(owner, request.name, name)
+                self.log.info("%s shared %s with %s", owner, request.name, name)
+        return await self.shared_with(request)
+
+    async def revoke(self, request: Any, users: Any | None) -> dict[str, Any]:
+        """Revoke the shares of ``users`` (None: every share of the server)."""
+        owner = request.user["name"]
+        if users is None:
+            await self.hub_shares.revoke_all(owner, request.name)
+        else:
+            for name in self._check_names(request, users, revoking=True):
+                await self.hub_shares.revoke(owner, request.name, name)
+        self.log.info("%s revoked shares of %s: %s", owner, request.name, "all" if users is None else users)
+        return await self.shared_with(request)
+
+    def _check_names(self, request: Any, users: Any, *, revoking: bool = False) -> list[str]:
+        if not isinstance(users, list) or not users or not all(isinstance(u, str) and u for u in users):
+            raise InvalidRequest('Name the members: {"users": ["name", ...]}.')
+        if len(users) > self.max_recipients:
+            raise InvalidRequest(f"A server may be shared with at most {self.max_recipients} members.")
+        too_long = [u for u in users if len(u) > MAX_NAME]
+        if too_long:
+            raise InvalidRequest(f"No such user: {too_long[0][:80]!r}….")
+        if not revoking and request.user["name"] in users:
+            raise InvalidRequest("Your server is yours already: share it with other members.")
+        return sorted(set(users))
+
+    # -- membership ----------------------------------------------------------------------------
+
+    async def is_member(self, name: str, workspace: str) -> bool:
+        """Whether user ``name`` is a member of ``workspace``, as the Hub's records say now."""
+        try:
+            model = await self.hub.get_user(name)
+            return workspace in await self.policy.recorded_workspaces(model)
+        except NotFound:
+            return False
+        except ServiceError as e:  # cannot be verified: not a member, for sharing
+            self.log.info("Cannot check %s's membership of %s: %s", name, workspace, e.message)
+            return False
+
+    async def _keep_members(self, owner: str, server: str, workspace: str, names: list[str]) -> list[str]:
+        members = await asyncio.gather(*(self.is_member(n, workspace) for n in names))
+        for name, member in zip(names, members, strict=True):
+            if not member:
+                self.log.info("Revoking %s's share of %s/%s: not a member of %s now", name, owner, server, workspace)
+                await self.hub_shares.revoke(owner, server, name)
+        return [n for n, member in zip(names, members, strict=True) if member]
+
+    # -- what others shared with the caller -----------------------------------------------------
+
+    async def received(self, user: dict[str, Any]) -> list[dict[str, Any]]:
+        """The workspace servers shared with ``user`` (the caller), whose workspace they are still in."""
+        shares = await self.hub_shares.received(user["name"])
+        mine = await self.policy.workspaces(user) if shares else set()
+        found = []
+        for share in shares:
+            server = share.get("server") or {}
+            owner, name = (server.get("user") or {}).get("name"), server.get("name")
+            if not owner or not name:
+                continue
+            options = await self._options_of(owner, name)
+            workspace, image = options.get("workspace"), options.get("image")
+            if not isinstance(workspace, str) or not isinstance(image, str) or server_name(workspace, image) != name:
+                continue  # not one of this service's servers
+            if workspace not in mine:
+                await self.hub_shares.revoke(owner, name, user["name"])  # they left the workspace
+                continue
+            found.append(
+                {
+                    "owner": owner,
+                    "name": name,
+                    "workspace": workspace,
+                    "image": image,
+                    "display_name": display_name(workspace, image),
+                    "url": server.get("url"),
+                    "ready": bool(server.get("ready")),
+                }
+            )
+        return sorted(found, key=lambda s: (s["owner"], s["name"]))
+
+    async def _options_of(self, owner: str, name: str) -> dict[str, Any]:
+        try:
+            model = await self.hub.get_user(owner)
+        except NotFound:
+            return {}
+        server = (model.get("servers") or {}).get(name) or (model.get("stopped_servers") or {}).get(name) or {}
+        return server.get("user_options") or {}
+
+    # -- checking shares as time goes by ----------------------------------------------------------
+
+    async def reconcile_owner(self, owner: str) -> None:
+        """Check the recipients of every share of ``owner``'s workspace servers; revoke non-members."""
+        recipients: dict[str, set[str]] = {}  # server -> its recipients
+        for share in await self.hub_shares.of_owner(owner):
+            server, user = (share.get("server") or {}).get("name"), (share.get("user") or {}).get("name")
+            if server and user:
+                recipients.setdefault(server, set()).add(user)
+        if not recipients:
+            return
+        for name, names in sorted(recipients.items()):
+            workspace = (await self._options_of(owner, name)).get("workspace")
+            if isinstance(workspace, str):
+                await self._keep_members(owner, name, workspace, sorted(names))
+
+    def reconcile_soon(self, owner: str) -> None:
+        """After a read by ``owner``: check their shares in the background (at most every few seconds)."""
+        now = time.monotonic()
+        if now - self._checked.get(owner, -1e9) < self.reconcile_on_read_seconds:
+            return
+        self._checked = {o: t for o, t in self._checked.items() if now - t < self.reconcile_on_read_seconds}
+        self._checked[owner] = now
+        task = asyncio.ensure_future(self._reconcile_quietly(owner))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(retrieve)
+
+    async def _reconcile_quietly(self, owner: str) -> None:
+        try:
+            await self.reconcile_owner(owner)
+        except ServiceError as e:
+            self.log.warning("Could not check %s's shares: %s", owner, e.message)
+
+    async def reconcile_all(self) -> None:
+        """The shares of every owner with an active workspace server."""
+        for owner in sorted({s.user for s in await self.hub.running_servers(fresh=True)}):
+            await self._reconcile_quietly(owner)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Check every active server's shares every ``reconcile_interval`` seconds until ``stop``."""
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), self.reconcile_interval)
+                return
+            except asyncio.TimeoutError:
+                pass
+            try:
+                await self.reconcile_all()
+            except ServiceError as e:
+                self.log.warning("Could not check the shares of active servers: %s", e.message)
+
+
+def _require_server(request: Any) -> None:
+    """A share needs the server to exist in the Hub (running, or stopped and not removed)."""
+    if request.server is None and request.name not in (request.user.get("stopped_servers") or {}):
+        raise NotFound(f"You have no server for {request.display_name}: start it, then share it.")

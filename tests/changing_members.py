@@ -1,0 +1,20 @@
+"""A workspace policy whose members a test can change while the Hub and the service run.
+
+The demo's static members, unless <run_dir>/members.json exists: then its
+{user: [workspaces]}. The session's test Hub runs the service and the Hub-side
+guard with it (tests/conftest.py, ``hub``); ``set_members`` in conftest writes the file.
+"""
+
+import json
+import os
+
+from notebooks_service.workspaces import StaticWorkspacePolicy
+
+
+class ChangingMembersPolicy(StaticWorkspacePolicy):
+    async def workspaces(self, user):
+        path = os.path.join(os.environ["NOTEBOOKS_DEMO_RUN_DIR"], "members.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                return set(json.load(f).get(user["name"], []))
+        return await super().workspaces(user)

@@ -1,0 +1,185 @@
+"""Sharing a workspace server with members of its workspace, on JupyterHub's own sharing.
+
+Through the real Hub (both passes): a member opens a shared server through the
+proxy, a non-member cannot be given one, a recipient who leaves the workspace
+loses it (on the owner's next read, on their own, and by the periodic check), and
+removing a server removes its shares.
+"""
+
+import json
+import re
+import time
+
+import pytest
+import requests
+
+from conftest import admin_request, hidden_field, log_in, set_members, wait_for
+
+pytestmark = [pytest.mark.hub_version, pytest.mark.usefixtures("clean_servers")]
+
+JSON = {"Content-Type": "application/json"}
+DEMO_MEMBERS = {"alice": ["alpha", "beta"], "bob": ["alpha"]}
+
+
+def hub_shares(hub, owner: str, server: str | None = None) -> list[str]:
+    """``user/server`` of each of ``owner``'s shares, as the Hub has them."""
+    path = f"/shares/{owner}" + (f"/{server}" if server else "")
+    code, shares = admin_request(hub, "GET", path)
+    assert code in (200, 404), shares
+    return sorted(f"{s['user']['name']}/{s['server']['name']}" for s in shares["items"]) if code == 200 else []
+
+
+async def share(client, path: str, users) -> tuple[int, dict]:
+    return await client.json("POST", path + "/-/shares", body=json.dumps({"users": users}), headers=JSON)
+
+
+@pytest.mark.usefixtures("real_servers")  # a real JupyterLab, behind its own login through the Hub
+async def test_a_member_opens_a_server_shared_with_them_through_the_proxy(client, hub):
+    alice, bob = client("alice"), client("bob")
+    await alice.json("POST", "alpha/minimal")
+    server = await alice.wait_ready("alpha/minimal")
+    browser = log_in(hub, "bob")
+    lab = hub.url + server["url"] + "doc"
+
+    def bob_gets_in() -> bool:
+        page = browser.get(lab)
+        if page.status_code == 200 and "/hub/api/oauth2/authorize" in page.url:
+            # someone else's server: the Hub asks him to authorize it first, as a person would
+            scopes = re.findall(r'name="scopes" value="([^"]*)"', page.text)
+            page = browser.post(page.url, data={"_xsrf": hidden_field(page.text, "_xsrf"), "scopes": scopes})
+        return page.status_code == 200 and "/user/alice/alpha-minimal/" in page.url
+
+    def bob_calls_it() -> int:
+        """A new Hub token of bob's, to alice's server's API through the proxy (a new one: the server
+        keeps what the Hub said of a token it has seen for a few minutes, JupyterHub's HubAuth cache)."""
+        code, token = admin_request(hub, "POST", "/users/bob/tokens", {"note": "sharing test", "expires_in": 300})
+        assert code == 201, token
+        headers = {"Authorization": f"token {token['token']}"}
+        try:
+            return requests.get(hub.url + server["url"] + "api/status", headers=headers).status_code
+        finally:
+            admin_request(hub, "DELETE", f"/users/bob/tokens/{token['id']}")
+
+    assert bob_calls_it() == 403  # not shared: alice's server refuses him
+    code, state = await share(alice, "alpha/minimal", ["bob"])
+    assert code == 200 and state == {"users": ["bob"]}
+    assert hub_shares(hub, "alice") == ["bob/alpha-minimal"]
+    code, listed = await bob.json("GET", "shared")
+    assert code == 200 and listed == [
+        {
+            "owner": "alice",
+            "name": "alpha-minimal",
+            "workspace": "alpha",
+            "image": "minimal",
+            "display_name": "alpha/minimal",
+            "url": "/user/alice/alpha-minimal/",
+            "ready": True,
+        }
+    ]
+    assert bob_calls_it() == 200 and bob_gets_in()  # with his token, and in a browser
+    # sharing again changes nothing; the owner sees with whom it is shared
+    code, state = await share(alice, "alpha/minimal", ["bob", "bob"])
+    assert code == 200 and state == {"users": ["bob"]}
+    assert (await alice.json("GET", "alpha/minimal/-/shares")) == (200, {"users": ["bob"]})
+    # revoked: gone from the Hub and from bob's list
+    code, state = await alice.json(
+        "DELETE", "alpha/minimal/-/shares", body=json.dumps({"users": ["bob"]}), headers=JSON
+    )
+    assert code == 200 and state == {"users": []}
+    assert hub_shares(hub, "alice") == [] and (await bob.json("GET", "shared")) == (200, [])
+
+
+async def test_only_members_may_be_given_a_share_and_a_refusal_changes_nothing(client, hub):
+    alice = client("alice")
+    code, body = await share(alice, "alpha/minimal", ["bob"])
+    assert code == 404 and body["message"] == "You have no server for alpha/minimal: start it, then share it."
+    await alice.json("POST", "beta/minimal")
+    await alice.wait_ready("beta/minimal")
+    refusals = [
+        (["bob"], "Only members of workspace beta may be given a share: 'bob' is not."),
+        (["bob", "nobody-such"], "Only members of workspace beta may be given a share: 'bob', 'nobody-such' are not."),
+        (["x" * 300], "No such user: '" + "x" * 80 + "'…."),
+        ([f"user{i}" for i in range(51)], "A server may be shared with at most 50 members."),
+        (["alice"], "Your server is yours already: share it with other members."),
+        ("bob", 'Name the members: {"users": ["name", ...]}.'),
+        ([], 'Name the members: {"users": ["name", ...]}.'),
+        ([3], 'Name the members: {"users": ["name", ...]}.'),
+    ]
+    for users, says in refusals:
+        code, body = await share(alice, "beta/minimal", users)
+        assert (code, body) == (400, {"status": 400, "message": says}), users
+    code, body = await alice.json("POST", "beta/minimal/-/shares", body=b'{"users": ["bob"], "all": 1}', headers=JSON)
+    assert code == 400 and body["message"] == "A share takes only \"users\", not 'all'."
+    code, body = await alice.json("POST", "beta/minimal/-/shares", body=b"[", headers=JSON)
+    assert code == 400 and body["message"] == "The request body is not valid JSON."
+    # bob may not manage alice's shares, nor anyone a workspace he is not in
+    code, _ = await share(client("bob"), "beta/minimal", ["alice"])
+    assert code == 403
+    assert hub_shares(hub, "alice") == []
+
+
+async def test_a_recipient_who_leaves_the_workspace_loses_the_share(client, hub):
+    alice, bob = client("alice"), client("bob")
+    await alice.json("POST", "alpha/minimal")
+    await alice.wait_ready("alpha/minimal")
+
+    # 1. on the owner's next read (in the background, moments later)
+    assert (await share(alice, "alpha/minimal", ["bob"]))[0] == 200
+    set_members(hub, {"alice": ["alpha", "beta"], "bob": []})
+    assert (await alice.json("GET", ""))[0] == 200
+    wait_for(lambda: hub_shares(hub, "alice") == [], timeout=15, message="the share to be revoked")
+
+    # 2. on the recipient's own read, at once
+    set_members(hub, DEMO_MEMBERS)
+    assert (await share(alice, "alpha/minimal", ["bob"]))[0] == 200
+    set_members(hub, {"alice": ["alpha", "beta"], "bob": []})
+    assert (await bob.json("GET", "shared")) == (200, [])
+    assert hub_shares(hub, "alice") == []
+
+    # 3. with nobody reading: the periodic check (share_reconcile_interval, 3 s here)
+    set_members(hub, DEMO_MEMBERS)
+    assert (await share(alice, "alpha/minimal", ["bob"]))[0] == 200
+    set_members(hub, {"alice": ["alpha", "beta"], "bob": []})
+    began = time.monotonic()
+    wait_for(lambda: hub_shares(hub, "alice") == [], timeout=20, message="the periodic check to revoke the share")
+    assert time.monotonic() - began < 20
+
+
+async def test_removing_a_server_removes_its_shares(client, hub):
+    alice, bob = client("alice"), client("bob")
+    await alice.json("POST", "alpha/minimal")
+    await alice.wait_ready("alpha/minimal")
+    assert (await share(alice, "alpha/minimal", ["bob"]))[0] == 200
+    assert (await alice.json("DELETE", "alpha/minimal"))[0] in (202, 204)
+    wait_for(lambda: hub_shares(hub, "alice") == [], timeout=15, message="the shares to go with the server")
+    # started again, it is shared with nobody
+    await alice.json("POST", "alpha/minimal")
+    await alice.wait_ready("alpha/minimal")
+    assert (await alice.json("GET", "alpha/minimal/-/shares")) == (200, {"users": []})
+    assert (await bob.json("GET", "shared")) == (200, [])
+
+
+def test_a_form_shares_and_revokes_and_the_pages_say_so(hub):
+    owner, member = log_in(hub, "alice"), log_in(hub, "bob")
+    page = owner.get(hub.service_url)
+    xsrf = hidden_field(page.text, "_xsrf")
+    owner.post(hub.service_url, data={"_xsrf": xsrf, "workspace": "alpha", "image": "minimal"})
+    details = hub.service_url + "alpha/minimal/-/details"
+    page = wait_for(lambda: (r := owner.get(details)).status_code == 200 and "running" in r.text and r, timeout=30)
+    assert 'id="shared-with-nobody"' in page.text
+    shared = owner.post(hub.service_url + "alpha/minimal/-/shares", data={"_xsrf": xsrf, "users": "bob"})
+    assert shared.url == details and '<span class="badge text-bg-light border">bob</span>' in shared.text
+    # bob's list has a section for it, which opens alice's server
+    listing = member.get(hub.service_url).text
+    assert 'data-shared="alice/alpha-minimal"' in listing and 'href="/user/alice/alpha-minimal/"' in listing
+    # a non-member, by form: an error page that names him, and nothing shared
+    refused = owner.post(hub.service_url + "alpha/minimal/-/shares", data={"_xsrf": xsrf, "users": "mallory"})
+    assert refused.status_code == 400 and "&#39;mallory&#39; is not." in refused.text
+    revoked = owner.post(
+        hub.service_url + "alpha/minimal/-/shares", data={"_xsrf": xsrf, "action": "revoke", "users": "bob"}
+    )
+    assert 'id="shared-with-nobody"' in revoked.text and hub_shares(hub, "alice") == []
+    assert "Shared with me" not in member.get(hub.service_url).text
+    # without the XSRF token, nothing
+    assert owner.post(hub.service_url + "alpha/minimal/-/shares", data={"users": "bob"}).status_code == 403
+    assert hub_shares(hub, "alice") == []
