@@ -118,6 +118,7 @@ def test_notes_print_the_hub_services_entry_and_role():
         "read:users",
         "servers",
         "users:activity",
+        "shares",
         "admin:auth_state",
     ]
     # the token z2jh generates for the service, read from z2jh's Secret: nothing to copy by hand
