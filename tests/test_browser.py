@@ -430,3 +430,49 @@ def test_the_log_page_wraps_bounds_and_follows_hostile_output(page, hub, tokens)
     assert page.inner_text("#log").rstrip().split("\n")[-1] == "a line printed just now"
     page.goto(hub.service_url + "alpha/minimal/-/logs?tail=99999999")
     assert "tail must be a number of lines from 0 to 10000" in page.inner_text("main")
+
+
+# -- the workspace as a team: its room, sharing -----------------------------------------------------
+
+
+def test_the_start_form_says_how_full_a_workspace_is_and_a_start_over_its_quota_says_what_runs(page, hub, tokens):
+    start_as(hub, tokens["alice"], "beta/minimal")
+    log_in(page, hub, "alice")
+    page.select_option("#workspace", "beta")
+    wait_for(lambda: page.inner_text("#workspace-room") == "In beta: 1 of 1 running servers in use.", timeout=10)
+    page.select_option("#workspace", "alpha")
+    assert page.inner_text("#workspace-room") == ""  # no quota there
+    page.select_option("#workspace", "beta")
+    page.select_option("#image", "python")
+    screenshot(page, "start-form-room.png")
+    page.click("#start-form button")
+    assert "Workspace beta allows 1 running server: alice's beta/minimal runs." in page.inner_text("main")
+    screenshot(page, "quota-refused.png")
+
+
+def test_sharing_from_the_servers_page_and_the_recipients_list(browser, page, hub, tokens):
+    start_as(hub, tokens["alice"], "alpha/minimal")
+    log_in(page, hub, "alice")
+    page.goto(hub.service_url + "alpha/minimal/-/details")
+    assert "only you can open it" in page.inner_text("#sharing")
+    page.fill("#share-users", "bob")
+    page.click("#share")
+    page.wait_for_url(hub.service_url + "alpha/minimal/-/details")
+    assert page.inner_text("#shared-with").split()[0] == "bob"
+    screenshot(page, "details-shared.png")
+    # bob sees it under "Shared with me", and opens it from there
+    context = browser.new_context(viewport=DESKTOP)
+    other = context.new_page()
+    try:
+        log_in(other, hub, "bob")
+        item = other.locator("#shared-with-me li[data-shared='alice/alpha-minimal']")
+        assert "alice's alpha / Minimal (single document)" in item.inner_text() and "running" in item.inner_text()
+        screenshot(other, "shared-with-me.png")
+    finally:
+        context.close()
+    # stop sharing asks first
+    page.click("#shared-with button")
+    assert page.inner_text("#shared-with button") == "Stop sharing with bob?"
+    page.click("#shared-with button")
+    page.wait_for_url(hub.service_url + "alpha/minimal/-/details")
+    assert page.locator("#shared-with-nobody").is_visible()
