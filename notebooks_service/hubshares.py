@@ -57,17 +57,20 @@ class HubShares:
         """Every share of every server of ``owner``."""
         return await self._listed(f"/shares/{_q(owner)}", "a list of shares")
 
-    async def grant(self, owner: str, server: str, user: str) -> None:
-        response = await self.hub.api_request("POST", self._path(owner, server), {"user": user})
+    async def grant(self, owner: str, server: str, user: str | None = None, *, group: str | None = None) -> None:
+        """Share the server with a user, or with a group (its members now and later)."""
+        with_whom = {"user": user} if group is None else {"group": group}
+        response = await self.hub.api_request("POST", self._path(owner, server), with_whom)
         if response.code == 404:
             raise NotFound(f"No such server: {owner}/{server}.")
         if response.code == 400 and "No such user" in response.message:
-            raise InvalidRequest(f"No such user: {user[:80]!r}.")
+            raise InvalidRequest(f"No such user: {str(user)[:80]!r}.")
         if response.code != 200:
             raise self.hub.unexpected_answer("a share", response)
 
-    async def revoke(self, owner: str, server: str, user: str) -> None:
-        response = await self.hub.api_request("PATCH", self._path(owner, server), {"user": user})
+    async def revoke(self, owner: str, server: str, user: str | None = None, *, group: str | None = None) -> None:
+        with_whom = {"user": user} if group is None else {"group": group}
+        response = await self.hub.api_request("PATCH", self._path(owner, server), with_whom)
         if response.code not in (200, 404):  # 404: the server is gone, and its shares with it
             raise self.hub.unexpected_answer("a revocation of a share", response)
 
@@ -79,3 +82,35 @@ class HubShares:
     async def received(self, user: str) -> list[dict[str, Any]]:
         """The shares ``user`` holds (directly or through a group)."""
         return await self._listed(f"/users/{_q(user)}/shared", "a list of shared servers")
+
+
+class HubGroups:
+    """The Hub groups a workspace-wide share goes to, where the service keeps their members
+    (``Sharing.manage_workspace_groups``: the role then needs ``admin:groups``)."""
+
+    def __init__(self, hub: "HubClient"):
+        self.hub = hub
+
+    async def members(self, group: str) -> set[str] | None:
+        """The group's members; None if there is no such group."""
+        response = await self.hub.api_request("GET", f"/groups/{_q(group)}")
+        if response.code == 404:
+            return None
+        if response.code != 200 or not isinstance(response.body, dict):
+            raise self.hub.unexpected_answer("a group", response)
+        return set(response.body.get("users") or [])
+
+    async def create(self, group: str) -> None:
+        response = await self.hub.api_request("POST", f"/groups/{_q(group)}")
+        if response.code not in (201, 409):  # 409: made already (by another replica, say)
+            raise self.hub.unexpected_answer("a new group", response)
+
+    async def add(self, group: str, users: list[str]) -> None:
+        response = await self.hub.api_request("POST", f"/groups/{_q(group)}/users", {"users": users})
+        if response.code != 200:
+            raise self.hub.unexpected_answer("a change of a group's members", response)
+
+    async def remove(self, group: str, users: list[str]) -> None:
+        response = await self.hub.api_request("DELETE", f"/groups/{_q(group)}/users", {"users": users})
+        if response.code not in (200, 404):
+            raise self.hub.unexpected_answer("a change of a group's members", response)

@@ -13,13 +13,14 @@ import asyncio
 import time
 from typing import Any
 
-from traitlets import Float, Integer
+from traitlets import Bool, Float, Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
 from .errors import InvalidRequest, NotFound, ServiceError
-from .hubshares import HubShares
+from .hubshares import HubGroups, HubShares
 from .hubstream import retrieve
 from .naming import display_name, server_name
+from .workspaces import HubGroupsWorkspacePolicy
 
 #: the longest user name a share request may name (JupyterHub's own limit is the database's)
 MAX_NAME = 255
@@ -30,6 +31,20 @@ class Sharing(LoggingConfigurable):
 
     max_recipients = Integer(
         50, help="Members one server may be shared with at most; a request past it is a 400 that says so."
+    ).tag(config=True)
+    manage_workspace_groups = Bool(
+        False,
+        help="""Let members share a server with their whole workspace (members who join later
+        included, while the share is on) where a workspace is no Hub group of its own (the static
+        and claims policies): the service then keeps a Hub group per workspace
+        (``workspace_group_template``), adds members as it sees them (all of the static policy's
+        at once) and removes those who have left. The service's role then needs ``admin:groups``,
+        which can change any group's members: off by default. With the hub-groups policy a
+        workspace-wide share goes to the workspace's own group, and needs nothing more.""",
+    ).tag(config=True)
+    workspace_group_template = Unicode(
+        "notebooks-workspace-{workspace}",
+        help="The Hub group of a workspace's members that the service keeps, for workspace-wide shares.",
     ).tag(config=True)
     reconcile_on_read_seconds = Float(
         10,
@@ -43,22 +58,45 @@ class Sharing(LoggingConfigurable):
         self.policy = policy
         self.reconcile_interval = reconcile_interval  # NotebooksService.share_reconcile_interval
         self.hub_shares = HubShares(hub)
+        self.groups = HubGroups(hub)
         self._checked: dict[str, float] = {}  # owner -> when their shares were last checked on a read
         self._tasks: set[asyncio.Task] = set()
 
     # -- one server's shares, for its owner ------------------------------------------------------
 
+    def workspace_group(self, workspace: str) -> tuple[str | None, bool]:
+        """The Hub group a workspace-wide share goes to (None: none may be made here), and whether
+        the service keeps its members."""
+        if isinstance(self.policy, HubGroupsWorkspacePolicy):
+            return self.policy.group_template.format(workspace=workspace), False
+        if self.manage_workspace_groups:
+            return self.workspace_group_template.format(workspace=workspace), True
+        return None, False
+
     async def shared_with(self, request: Any) -> dict[str, Any]:
-        """``{"users": [...]}``: the members the caller's server is shared with (others revoked now)."""
+        """``{"users": [...], "workspace": bool}``: the members the caller's server is shared with
+        (others revoked now), and whether the whole workspace may open it."""
         owner = request.user["name"]
         shares = await self.hub_shares.of_server(owner, request.name)
         names = sorted({s["user"]["name"] for s in shares if s.get("user")})
-        return {"users": await self._keep_members(owner, request.name, request.workspace, names)}
+        group, _ = self.workspace_group(request.workspace)
+        whole = group is not None and any((s.get("group") or {}).get("name") == group for s in shares)
+        return {"users": await self._keep_members(owner, request.name, request.workspace, names), "workspace": whole}
 
-    async def share(self, request: Any, users: Any) -> dict[str, Any]:
-        """Share the caller's server with ``users``, all members of its workspace, or nothing changes."""
-        names = self._check_names(request, users)
+    async def share(self, request: Any, users: Any, workspace: bool = False) -> dict[str, Any]:
+        """Share the caller's server with ``users``, all members of its workspace (and, with
+        ``workspace``, with the whole workspace), or nothing changes."""
+        if users is None and not workspace:
+            raise InvalidRequest('Name the members: {"users": ["name", ...]}, or {"workspace": true}.')
+        names = self._check_names(request, users) if users is not None else []
         _require_server(request)
+        group, managed = self.workspace_group(request.workspace) if workspace else (None, False)
+        if workspace and group is None:
+            raise ServiceError(
+                "Sharing with a whole workspace is off here: share with members by name. "
+                "(Operators: see Sharing.manage_workspace_groups.)",
+                403,
+            )
         members = await asyncio.gather(*(self.is_member(n, request.workspace) for n in names))
         outsiders = [n for n, member in zip(names, members, strict=True) if not member]
         if outsiders:
@@ -75,16 +113,25 @@ class Sharing(LoggingConfigurable):
             if name not in current:
                 await self.hub_shares.grant(owner, request.name, name)
                 self.log.info("%s shared %s with %s", owner, request.name, name)
+        if group is not None:
+            if managed:
+                await self.groups.create(group)
+                await self.keep_group(request.workspace, seen={owner})
+            await self.hub_shares.grant(owner, request.name, group=group)
+            self.log.info("%s shared %s with workspace %s (group %s)", owner, request.name, request.workspace, group)
         return await self.shared_with(request)
 
-    async def revoke(self, request: Any, users: Any | None) -> dict[str, Any]:
-        """Revoke the shares of ``users`` (None: every share of the server)."""
+    async def revoke(self, request: Any, users: Any | None, workspace: bool = False) -> dict[str, Any]:
+        """Revoke the shares of ``users``, and with ``workspace`` the workspace-wide one (neither: all)."""
         owner = request.user["name"]
-        if users is None:
+        if users is None and not workspace:
             await self.hub_shares.revoke_all(owner, request.name)
-        else:
+        if users is not None:
             for name in self._check_names(request, users, revoking=True):
                 await self.hub_shares.revoke(owner, request.name, name)
+        group, _ = self.workspace_group(request.workspace)
+        if workspace and group is not None:
+            await self.hub_shares.revoke(owner, request.name, group=group)
         self.log.info("%s revoked shares of %s: %s", owner, request.name, "all" if users is None else users)
         return await self.shared_with(request)
 
@@ -113,6 +160,25 @@ class Sharing(LoggingConfigurable):
             self.log.info("Cannot check %s's membership of %s: %s", name, workspace, e.message)
             return False
 
+    async def keep_group(self, workspace: str, seen: set[str] = frozenset()) -> None:
+        """A kept workspace group's members: add the members known (and ``seen``), remove those who left.
+        Nothing if the service keeps no group for the workspace, or none was made yet."""
+        group, managed = self.workspace_group(workspace)
+        if not managed:
+            return
+        current = await self.groups.members(group)
+        if current is None:
+            return
+        candidates = sorted(current | await self.policy.known_members(workspace) | set(seen))
+        verdicts = await asyncio.gather(*(self.is_member(n, workspace) for n in candidates))
+        joining = [n for n, member in zip(candidates, verdicts, strict=True) if member and n not in current]
+        leaving = [n for n, member in zip(candidates, verdicts, strict=True) if not member and n in current]
+        if joining:
+            await self.groups.add(group, joining)
+        if leaving:
+            self.log.info("Removing %s from %s: no members of %s now", leaving, group, workspace)
+            await self.groups.remove(group, leaving)
+
     async def _keep_members(self, owner: str, server: str, workspace: str, names: list[str]) -> list[str]:
         members = await asyncio.gather(*(self.is_member(n, workspace) for n in names))
         for name, member in zip(names, members, strict=True):
@@ -125,8 +191,11 @@ class Sharing(LoggingConfigurable):
 
     async def received(self, user: dict[str, Any]) -> list[dict[str, Any]]:
         """The workspace servers shared with ``user`` (the caller), whose workspace they are still in."""
+        mine = await self.policy.workspaces(user)
+        if self.manage_workspace_groups:  # a member who joined since: into the groups of their workspaces
+            for workspace in sorted(mine):
+                await self.keep_group(workspace, seen={user["name"]})
         shares = await self.hub_shares.received(user["name"])
-        mine = await self.policy.workspaces(user) if shares else set()
         found = []
         for share in shares:
             server = share.get("server") or {}
@@ -137,8 +206,13 @@ class Sharing(LoggingConfigurable):
             workspace, image = options.get("workspace"), options.get("image")
             if not isinstance(workspace, str) or not isinstance(image, str) or server_name(workspace, image) != name:
                 continue  # not one of this service's servers
-            if workspace not in mine:
-                await self.hub_shares.revoke(owner, name, user["name"])  # they left the workspace
+            if workspace not in mine:  # they left the workspace: no share of it, theirs or their group's
+                group, managed = self.workspace_group(workspace)
+                via = (share.get("group") or {}).get("name")
+                if via is None:
+                    await self.hub_shares.revoke(owner, name, user["name"])
+                elif via == group and managed:
+                    await self.groups.remove(group, [user["name"]])
                 continue
             found.append(
                 {
@@ -196,9 +270,15 @@ class Sharing(LoggingConfigurable):
             self.log.warning("Could not check %s's shares: %s", owner, e.message)
 
     async def reconcile_all(self) -> None:
-        """The shares of every owner with an active workspace server."""
-        for owner in sorted({s.user for s in await self.hub.running_servers(fresh=True)}):
+        """The shares of every owner with an active workspace server, and their workspaces' groups."""
+        running = await self.hub.running_servers(fresh=True)
+        for owner in sorted({s.user for s in running}):
             await self._reconcile_quietly(owner)
+        for workspace in sorted({s.workspace for s in running}) if self.manage_workspace_groups else ():
+            try:
+                await self.keep_group(workspace)
+            except ServiceError as e:
+                self.log.warning("Could not check the members of workspace %s's group: %s", workspace, e.message)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Check every active server's shares every ``reconcile_interval`` seconds until ``stop``."""

@@ -41,6 +41,11 @@ class WorkspacePolicy(LoggingConfigurable):
         say now: for the recipients of shares. Policies whose evidence expires may be lenient."""
         return await self.workspaces(user)
 
+    async def known_members(self, workspace: str) -> set[str]:
+        """The members of ``workspace`` this policy can name without being asked about each user
+        (a workspace-wide share adds them to its group). Most policies cannot: none."""
+        return set()
+
     async def check_member(self, user: dict[str, Any], workspace: str) -> None:
         """Raise a 403 unless ``user`` is a member of ``workspace``."""
         if workspace not in await self.workspaces(user):
@@ -57,6 +62,9 @@ class StaticWorkspacePolicy(WorkspacePolicy):
 
     async def workspaces(self, user: dict[str, Any]) -> set[str]:
         return set(self.members.get(user["name"], []))
+
+    async def known_members(self, workspace: str) -> set[str]:
+        return {name for name, workspaces in self.members.items() if workspace in workspaces}
 
 
 class HubGroupsWorkspacePolicy(WorkspacePolicy):

@@ -470,6 +470,16 @@ def test_sharing_from_the_servers_page_and_the_recipients_list(browser, page, hu
         screenshot(other, "shared-with-me.png")
     finally:
         context.close()
+    # and with the whole workspace, members who join later too
+    page.check("#share-workspace")
+    page.click("#share")
+    page.wait_for_url(hub.service_url + "alpha/minimal/-/details")
+    assert "everyone in alpha" in page.inner_text("#shared-with-workspace")
+    screenshot(page, "details-shared-workspace.png")
+    page.click("#shared-with-workspace button")
+    page.click("#shared-with-workspace button")
+    page.wait_for_url(hub.service_url + "alpha/minimal/-/details")
+    assert page.locator("#shared-with-workspace").count() == 0
     # stop sharing asks first
     page.click("#shared-with button")
     assert page.inner_text("#shared-with button") == "Stop sharing with bob?"

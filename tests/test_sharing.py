@@ -62,7 +62,7 @@ async def test_a_member_opens_a_server_shared_with_them_through_the_proxy(client
 
     assert bob_calls_it() == 403  # not shared: alice's server refuses him
     code, state = await share(alice, "alpha/minimal", ["bob"])
-    assert code == 200 and state == {"users": ["bob"]}
+    assert code == 200 and state == {"users": ["bob"], "workspace": False}
     assert hub_shares(hub, "alice") == ["bob/alpha-minimal"]
     code, listed = await bob.json("GET", "shared")
     assert code == 200 and listed == [
@@ -79,13 +79,13 @@ async def test_a_member_opens_a_server_shared_with_them_through_the_proxy(client
     assert bob_calls_it() == 200 and bob_gets_in()  # with his token, and in a browser
     # sharing again changes nothing; the owner sees with whom it is shared
     code, state = await share(alice, "alpha/minimal", ["bob", "bob"])
-    assert code == 200 and state == {"users": ["bob"]}
-    assert (await alice.json("GET", "alpha/minimal/-/shares")) == (200, {"users": ["bob"]})
+    assert code == 200 and state == {"users": ["bob"], "workspace": False}
+    assert (await alice.json("GET", "alpha/minimal/-/shares")) == (200, {"users": ["bob"], "workspace": False})
     # revoked: gone from the Hub and from bob's list
     code, state = await alice.json(
         "DELETE", "alpha/minimal/-/shares", body=json.dumps({"users": ["bob"]}), headers=JSON
     )
-    assert code == 200 and state == {"users": []}
+    assert code == 200 and state == {"users": [], "workspace": False}
     assert hub_shares(hub, "alice") == [] and (await bob.json("GET", "shared")) == (200, [])
 
 
@@ -109,7 +109,9 @@ async def test_only_members_may_be_given_a_share_and_a_refusal_changes_nothing(c
         code, body = await share(alice, "beta/minimal", users)
         assert (code, body) == (400, {"status": 400, "message": says}), users
     code, body = await alice.json("POST", "beta/minimal/-/shares", body=b'{"users": ["bob"], "all": 1}', headers=JSON)
-    assert code == 400 and body["message"] == "A share takes only \"users\", not 'all'."
+    assert code == 400 and body["message"] == 'A share takes only "users" and "workspace", not \'all\'.'
+    code, body = await alice.json("POST", "beta/minimal/-/shares", body=b'{"workspace": "yes"}', headers=JSON)
+    assert code == 400 and body["message"] == "workspace must be true or false."
     code, body = await alice.json("POST", "beta/minimal/-/shares", body=b"[", headers=JSON)
     assert code == 400 and body["message"] == "The request body is not valid JSON."
     # bob may not manage alice's shares, nor anyone a workspace he is not in
@@ -155,7 +157,7 @@ async def test_removing_a_server_removes_its_shares(client, hub):
     # started again, it is shared with nobody
     await alice.json("POST", "alpha/minimal")
     await alice.wait_ready("alpha/minimal")
-    assert (await alice.json("GET", "alpha/minimal/-/shares")) == (200, {"users": []})
+    assert (await alice.json("GET", "alpha/minimal/-/shares")) == (200, {"users": [], "workspace": False})
     assert (await bob.json("GET", "shared")) == (200, [])
 
 
@@ -183,3 +185,58 @@ def test_a_form_shares_and_revokes_and_the_pages_say_so(hub):
     # without the XSRF token, nothing
     assert owner.post(hub.service_url + "alpha/minimal/-/shares", data={"users": "bob"}).status_code == 403
     assert hub_shares(hub, "alice") == []
+
+
+def group_members(hub, group: str) -> list[str] | None:
+    code, model = admin_request(hub, "GET", f"/groups/{group}")
+    return sorted(model["users"]) if code == 200 else None
+
+
+async def test_a_workspace_share_reaches_members_who_join_later_and_leaves_with_those_who_go(client, hub):
+    alice, bob = client("alice"), client("bob")
+    set_members(hub, {"alice": ["alpha", "beta"], "bob": []})  # bob is no member of alpha yet
+    await alice.json("POST", "alpha/minimal")
+    await alice.wait_ready("alpha/minimal")
+    code, state = await alice.json("POST", "alpha/minimal/-/shares", body=b'{"workspace": true}', headers=JSON)
+    assert code == 200 and state == {"users": [], "workspace": True}
+    assert group_members(hub, "notebooks-workspace-alpha") == ["alice"]  # the Hub group the share goes to
+    assert (await bob.json("GET", "shared")) == (200, [])
+
+    # bob joins alpha: his next look at what is shared with him finds it (and puts him in the group)
+    set_members(hub, DEMO_MEMBERS)
+    code, listed = await bob.json("GET", "shared")
+    assert code == 200 and [(s["owner"], s["name"]) for s in listed] == [("alice", "alpha-minimal")]
+    assert group_members(hub, "notebooks-workspace-alpha") == ["alice", "bob"]
+
+    # he leaves: out of the group on his own read, or by the periodic check
+    set_members(hub, {"alice": ["alpha", "beta"], "bob": []})
+    assert (await bob.json("GET", "shared")) == (200, [])
+    assert group_members(hub, "notebooks-workspace-alpha") == ["alice"]
+    set_members(hub, DEMO_MEMBERS)
+    assert [s["name"] for s in (await bob.json("GET", "shared"))[1]] == ["alpha-minimal"]
+    set_members(hub, {"alice": ["alpha", "beta"], "bob": []})
+    wait_for(lambda: group_members(hub, "notebooks-workspace-alpha") == ["alice"], timeout=20, message="the check")
+
+    # turned off: nobody but alice
+    set_members(hub, DEMO_MEMBERS)
+    code, state = await alice.json("DELETE", "alpha/minimal/-/shares", body=b'{"workspace": true}', headers=JSON)
+    assert code == 200 and state == {"users": [], "workspace": False}
+    assert (await bob.json("GET", "shared")) == (200, [])
+
+
+async def test_a_workspace_share_where_none_may_be_made_is_refused_before_anything_is_asked():
+    from notebooks_service.servers import ServerRequest
+    from notebooks_service.sharing import Sharing
+    from notebooks_service.workspaces import StaticWorkspacePolicy
+
+    class NoHub:
+        def __getattr__(self, name):
+            raise AssertionError(f"the Hub was asked ({name})")
+
+    sharing = Sharing(hub=NoHub(), policy=StaticWorkspacePolicy(), reconcile_interval=300)
+    assert not sharing.manage_workspace_groups  # off by default: it needs admin:groups
+    alice = {"name": "alice", "servers": {"alpha-minimal": {}}, "stopped_servers": {}}
+    request = ServerRequest(alice, "alpha", {"name": "minimal"}, None, "alpha-minimal")
+    with pytest.raises(Exception, match="Sharing with a whole workspace is off here") as refused:
+        await sharing.share(request, None, workspace=True)
+    assert refused.value.status_code == 403

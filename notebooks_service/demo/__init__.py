@@ -13,6 +13,7 @@ SERVICE_SCOPES = [
     "users:activity",  # "Keep running": record activity on a server, so the idle culler waits
     "list:users",  # the active servers of everyone, which workspace quotas count
     "shares",  # share a server with members of its workspace (JupyterHub's sharing)
+    "admin:groups",  # ... or with the whole workspace: a Hub group per workspace (Sharing.manage_workspace_groups)
 ]
 
 #: the demo's idle culler stops servers idle this long (z2jh's cull.timeout default); the service shows when

@@ -9,6 +9,8 @@ c.NotebooksService.resource_classes = RESOURCE_CLASSES
 c.NotebooksService.workspace_policy_class = "static"
 c.NotebooksService.workspace_members = WORKSPACE_MEMBERS
 c.NotebooksService.workspace_quotas = WORKSPACE_QUOTAS
+# members may share a server with their whole workspace: the service keeps a Hub group per workspace
+c.Sharing.manage_workspace_groups = True
 # the demo Hub's culler stops servers idle this long: pages say when, and offer "Keep running"
 c.NotebooksService.idle_timeout = float(os.environ.get("NOTEBOOKS_DEMO_CULL_TIMEOUT", CULL_TIMEOUT))
 

@@ -223,6 +223,8 @@ class ServerDetailsHandler(BaseHandler):
             image=request.image,
             resource_classes=resource_classes,
             shared_with=shared["users"],
+            shared_with_workspace=shared["workspace"],
+            workspace_shares=self.components.sharing.workspace_group(workspace)[0] is not None,
             # Start pressed with another class (or a link asking for one): offer that restart
             restart_offer=asked if asked in resource_classes and asked != current else None,
             idle_warning=warning,
@@ -282,18 +284,24 @@ class WorkspacesHandler(BaseHandler):
 
 class ServerSharesHandler(BaseHandler):
     """``<prefix>/<workspace>/<image>/-/shares``: with whom the caller's server is shared (GET),
-    share it with members of its workspace (POST ``{"users": [...]}``), revoke (DELETE, with
-    ``{"users": [...]}`` or nothing for all). Forms post ``users`` (and ``action=revoke``)."""
+    share it with members of its workspace (POST ``{"users": [...]}`` and/or ``{"workspace": true}``),
+    revoke (DELETE with the same, or nothing for all). Forms post ``users``, ``workspace`` and
+    ``action=revoke``."""
 
-    def _users(self) -> Any:
+    def _recipients(self) -> tuple[Any, bool]:
+        """(users or None, whether the whole workspace) from a JSON body or a form."""
         if _media_type(self.request.headers.get("Content-Type", "")) == "application/json":
             body = _json_object(self.request.body)
-            unknown = sorted(set(body) - {"users"})
+            unknown = sorted(set(body) - {"users", "workspace"})
             if unknown:
-                raise InvalidRequest(f'A share takes only "users", not {unknown[0][:80]!r}.')
-            return body.get("users")
+                raise InvalidRequest(f'A share takes only "users" and "workspace", not {unknown[0][:80]!r}.')
+            workspace = body.get("workspace", False)
+            if not isinstance(workspace, bool):
+                raise InvalidRequest("workspace must be true or false.")
+            return body.get("users"), workspace
         field = self.get_body_argument("users", None)
-        return None if field is None else [n for n in field.replace(",", " ").split() if n]
+        users = [n for n in field.replace(",", " ").split() if n] if field and field.strip() else None
+        return users, self.get_body_argument("workspace", "") in ("1", "on", "true")
 
     async def get(self, workspace: str, image: str) -> None:
         request = await self.launcher.check(self, workspace, image)
@@ -302,10 +310,11 @@ class ServerSharesHandler(BaseHandler):
     async def post(self, workspace: str, image: str) -> None:
         request = await self.launcher.check(self, workspace, image)
         sharing = self.components.sharing
+        users, whole = self._recipients()
         if self.get_body_argument("action", "share") == "revoke":
-            state = await sharing.revoke(request, self._users())
+            state = await sharing.revoke(request, users, whole)
         else:
-            state = await sharing.share(request, self._users())
+            state = await sharing.share(request, users, whole)
         if self.wants_json():
             self.write_json(state)
         else:
@@ -313,7 +322,8 @@ class ServerSharesHandler(BaseHandler):
 
     async def delete(self, workspace: str, image: str) -> None:
         request = await self.launcher.check(self, workspace, image)
-        self.write_json(await self.components.sharing.revoke(request, self._users()))
+        users, whole = self._recipients()
+        self.write_json(await self.components.sharing.revoke(request, users, whole))
 
 
 class SharedHandler(BaseHandler):
