@@ -160,6 +160,10 @@ class Quotas:
     def configured(self) -> bool:
         return bool(self.user_quota) or any(self.workspace_quotas.values())
 
+    def applies(self, workspace: str) -> bool:
+        """Whether a start in ``workspace`` is limited at all (else nothing need be counted)."""
+        return bool(self.user_quota) or bool(self.for_workspace(workspace))
+
     def for_workspace(self, workspace: str) -> dict[str, float]:
         """The workspace's limits ({} for none)."""
         return self.workspace_quotas.get(workspace, self.workspace_quotas.get("*", {}))
@@ -248,8 +252,8 @@ async def admit_in_hub(spawner: Any, quotas: Quotas, workspace: str, resource_cl
     computed afresh on every spawn: JupyterHub keeps the Spawner of a failed start.
     """
     spawner._quota_admitted = False
-    if not quotas.configured:
-        return
+    if not quotas.applies(workspace):
+        return  # counted by others' admissions all the same: it is active, and not pending unadmitted
     async with _admission_lock():
         quotas.check(spawner.user.name, workspace, resource_class, hub_running_servers(spawner))
         spawner._quota_admitted = True

@@ -8,12 +8,14 @@ request, call it, and render what it returns; it never sees a request.
 """
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime
 import math
 import posixpath
 import re
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -112,7 +114,7 @@ class Launcher(LoggingConfigurable):
     ):
         super().__init__(**kwargs)
         self.quotas = quotas or Quotas({}, {}, resource_classes)
-        self._quota_lock = asyncio.Lock()
+        self._quota_lock_table: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
         self.idle_timeout = idle_timeout  # NotebooksService.idle_timeout: the culler's, 0 if none is known
         self._kept: dict[tuple, float] = {}  # (user, server, started) -> when Keep running last reached the Hub
         self.hub = hub
@@ -182,18 +184,34 @@ class Launcher(LoggingConfigurable):
         current = ((running or {}).get("user_options") or {}).get("resource_class")
         if requested_class and current and "resource_class" in options and current != requested_class:
             raise ClassConflict(current, requested_class)
-        if running is not None or not self.quotas.configured:
+        if running is not None or not self.quotas.applies(request.workspace):
             return await self._start(request, options)
-        # this replica's quota'd starts one at a time, each counting the last one's (pending) server;
-        # starts through other replicas, or straight to the Hub, meet the Hub-side guard's count
-        async with self._quota_lock:
+        # this replica's starts under one quota one at a time, each counting the last one's (pending)
+        # server; starts through other replicas, or straight to the Hub, meet the Hub-side guard's count
+        async with self._quota_locks(request):
             await self.check_quota(request, options, fresh=True)
             return await self._start(request, options)
+
+    @contextlib.asynccontextmanager
+    async def _quota_locks(self, request: ServerRequest):
+        """The locks of the quotas a start counts against: its workspace's, and its user's."""
+        keys = []
+        if self.quotas.for_workspace(request.workspace):
+            keys.append(("workspace", request.workspace))
+        if self.quotas.user_quota:
+            keys.append(("user", request.user["name"]))
+        async with contextlib.AsyncExitStack() as held:
+            for key in sorted(keys):  # one order for everyone: no two starts wait on each other
+                lock = self._quota_lock_table.get(key)
+                if lock is None:
+                    lock = self._quota_lock_table[key] = asyncio.Lock()
+                await held.enter_async_context(lock)
+            yield
 
     async def check_quota(self, request: ServerRequest, options: dict[str, Any], *, fresh: bool = False) -> None:
         """Refuse (403) a start that would pass the workspace's or the user's quota, saying what runs.
         The Hub-side guard checks again inside the Hub, under one lock: this is the clear answer."""
-        if not self.quotas.configured:
+        if not self.quotas.applies(request.workspace):
             return
         user = request.user["name"]
         others = [
