@@ -182,19 +182,16 @@ async def test_servers_carry_no_idle_deadline_while_starting(client, hub):
 # -- the pages a browser gets -----------------------------------------------------------------------
 
 
+def start_by_form(browser, hub, resource_class: str, **kwargs):
+    """The list page's start form, as alice sends it for alpha/python in ``resource_class``."""
+    page = browser.get(hub.service_url)
+    fields = {"workspace": "alpha", "image": "python", "resource_class": resource_class}
+    return browser.post(hub.service_url, data={"_xsrf": hidden_field(page.text, "_xsrf"), **fields}, **kwargs)
+
+
 def test_a_running_servers_page_and_its_log_are_pages_for_people(hub):
     browser = log_in(hub, "alice")
-    page = browser.get(hub.service_url)
-    started = browser.post(
-        hub.service_url,
-        data={
-            "_xsrf": hidden_field(page.text, "_xsrf"),
-            "workspace": "alpha",
-            "image": "python",
-            "resource_class": "large",
-        },
-        allow_redirects=False,
-    )
+    started = start_by_form(browser, hub, "large", allow_redirects=False)
     assert started.status_code == 303
     wait_for(lambda: (hub_server(hub, "alice", "alpha-python") or {}).get("ready"), timeout=30, message="ready")
     details = hub.service_url + "alpha/python/-/details"
@@ -208,16 +205,7 @@ def test_a_running_servers_page_and_its_log_are_pages_for_people(hub):
     assert 'href="/services/notebooks/alpha/python/-/details"' in browser.get(hub.service_url).text
 
     # Start pressed again with another class: not a 409 page, an offer to restart
-    page = browser.get(hub.service_url)
-    offer = browser.post(
-        hub.service_url,
-        data={
-            "_xsrf": hidden_field(page.text, "_xsrf"),
-            "workspace": "alpha",
-            "image": "python",
-            "resource_class": "small",
-        },
-    )
+    offer = start_by_form(browser, hub, "small")
     assert offer.status_code == 200 and offer.url == details + "?resource_class=small"
     assert "This server runs as <strong>Large</strong>" in offer.text and "Restart as Small" in offer.text
     assert hub_server(hub, "alice", "alpha-python")["user_options"]["resource_class"] == "large"  # nothing yet

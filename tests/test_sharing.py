@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from conftest import admin_request, hidden_field, log_in, set_members, wait_for
+from conftest import ADMIN_TOKEN, admin_request, hidden_field, log_in, set_members, start_body, wait_for
 
 pytestmark = [pytest.mark.hub_version, pytest.mark.usefixtures("clean_servers")]
 
@@ -240,3 +240,36 @@ async def test_a_workspace_share_where_none_may_be_made_is_refused_before_anythi
     with pytest.raises(Exception, match="Sharing with a whole workspace is off here") as refused:
         await sharing.share(request, None, workspace=True)
     assert refused.value.status_code == 403
+
+
+async def test_with_the_hub_groups_policy_a_workspace_share_goes_to_the_workspaces_own_group(hub):
+    from notebooks_service.hub import HubClient
+    from notebooks_service.servers import ServerRequest
+    from notebooks_service.sharing import Sharing
+    from notebooks_service.workspaces import HubGroupsWorkspacePolicy
+
+    # alice's server in gamma (the guard's members say she may), and gamma's Hub group: alice and bob
+    set_members(hub, {"alice": ["alpha", "beta", "gamma"], "bob": ["alpha"]})
+    assert admin_request(hub, "POST", "/groups/ws-gamma", {"users": ["alice", "bob"]})[0] in (201, 409)
+    started = admin_request(
+        hub, "POST", "/users/alice/servers/gamma-minimal", start_body(hub, {"workspace": "gamma", "image": "minimal"})
+    )
+    assert started[0] in (201, 202), started
+    wait_for(lambda: admin_request(hub, "GET", "/users/alice")[1]["servers"].get("gamma-minimal", {}).get("ready"))
+    client = HubClient(api_url=f"{hub.url}/hub/api", api_token=ADMIN_TOKEN)  # as the service's role may
+    try:
+        policy = HubGroupsWorkspacePolicy(group_template="ws-{workspace}")
+        sharing = Sharing(hub=client, policy=policy, reconcile_interval=300)
+        assert sharing.workspace_group("gamma") == ("ws-gamma", False)  # the policy's own group, not kept by us
+        request = ServerRequest(
+            await client.get_user("alice", fresh=True), "gamma", {"name": "minimal"}, None, "gamma-minimal"
+        )
+        assert await sharing.share(request, None, workspace=True) == {"users": [], "workspace": True}
+        code, shared = admin_request(hub, "GET", "/users/bob/shared")
+        assert code == 200 and [s["server"]["name"] for s in shared["items"]] == ["gamma-minimal"]  # via ws-gamma
+        assert group_members(hub, "notebooks-workspace-gamma") is None  # no group of the service's
+        assert await sharing.revoke(request, None, workspace=True) == {"users": [], "workspace": False}
+        assert admin_request(hub, "GET", "/users/bob/shared")[1]["items"] == []
+    finally:
+        client.close()
+        admin_request(hub, "DELETE", "/groups/ws-gamma")
