@@ -190,7 +190,13 @@ class Launcher(LoggingConfigurable):
         # server; starts through other replicas, or straight to the Hub, meet the Hub-side guard's count
         async with self._quota_locks(request):
             await self.check_quota(request, options, fresh=True)
-            return await self._start(request, options)
+            try:
+                return await self._start(request, options)
+            except SpawnFailed:
+                # another replica's start may have taken the room a moment before, and the Hub-side
+                # guard refused this one: then say so as a refusal (403), not as a broken start
+                await self.check_quota(request, options, fresh=True)
+                raise
 
     @contextlib.asynccontextmanager
     async def _quota_locks(self, request: ServerRequest):

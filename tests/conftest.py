@@ -212,6 +212,11 @@ def hub(tmp_path_factory, cluster):
         f"import sys; sys.path.insert(0, {HERE!r})\n"
         "c.NotebooksService.workspace_policy_class = 'changing_members.ChangingMembersPolicy'\n"
         "c.NotebooksService.share_reconcile_interval = 3\n"  # a test sees a left member's share go
+        # a user quota a test sets (set_user_quota): the Hub-side guard reads this file at every spawn
+        "import json, os\n"
+        "_quota = os.path.join(os.environ['NOTEBOOKS_DEMO_RUN_DIR'], 'user-quota.json')\n"
+        "if os.path.exists(_quota):\n"
+        "    c.NotebooksService.user_quota = json.load(open(_quota))\n"
     )
     try:
         with running_hub(run_dir, service_config=str(service_config), hub_port=hub_port) as hub:
@@ -304,12 +309,14 @@ def clean_servers(hub, cluster, tokens):
     set_spawn_delay(hub, None)
     set_spawn_failure(hub, None)
     set_members(hub, None)
+    set_user_quota(hub, None)
     cluster.clear()
     yield
     cluster.clear()
     set_spawn_delay(hub, None)
     set_spawn_failure(hub, None)
     set_members(hub, None)
+    set_user_quota(hub, None)
     for user in ("alice", "bob"):
         stop_all_servers(hub, user)
         token = tokens[user]
@@ -362,6 +369,11 @@ def set_idle_minutes(hub: DemoHub, minutes: float | None) -> None:
 def set_members(hub: DemoHub, members: dict | None) -> None:
     """Change who is a member of which workspace on the session's Hub ({user: [workspaces]}; None: the demo's)."""
     _switch(hub, "members.json", None if members is None else json.dumps(members))
+
+
+def set_user_quota(hub: DemoHub, quota: dict | None) -> None:
+    """A user quota for the session Hub's guard from its next spawn on (the service, started before, has none)."""
+    _switch(hub, "user-quota.json", None if quota is None else json.dumps(quota))
 
 
 def set_refresh_failure(hub: DemoHub, token: str | None) -> None:

@@ -20,7 +20,15 @@ from notebooks_service.demo import RESOURCE_CLASSES
 from notebooks_service.quotas import QuotaExceeded, Quotas, RunningServer, normalise_quota, parse_bytes
 from notebooks_service.resources import normalise_classes
 
-from conftest import admin_request, hidden_field, log_in, start_around_the_service, start_body, wait_for
+from conftest import (
+    admin_request,
+    hidden_field,
+    log_in,
+    set_user_quota,
+    start_around_the_service,
+    start_body,
+    wait_for,
+)
 
 CLASSES = normalise_classes(RESOURCE_CLASSES)  # small: 1 CPU, 2G; large: 4 CPU, 16G; gpu: 8 CPU, 32G, 1 GPU
 
@@ -289,3 +297,64 @@ def hidden_attr(page: str, name: str) -> str:
     match = re.search(rf'{name}="([^"]*)"', page)
     assert match, f"no {name} in the page"
     return match.group(1)
+
+
+@pytest.mark.hub_version
+@pytest.mark.usefixtures("clean_servers")
+async def test_the_hub_holds_a_user_to_their_quota_whichever_way_the_start_comes(client, hub, tokens):
+    # the guard reads the quota at each spawn; the service, started without one, lets the start through
+    set_user_quota(hub, {"servers": 1})
+    alice = client("alice")
+    code, _ = await alice.json("POST", "alpha/minimal")
+    assert code in (201, 202)
+    await alice.wait_ready("alpha/minimal")
+    expected = "You may have 1 running server: alice's alpha/minimal runs. Stop one to start another."
+    code, body = await alice.json("POST", "beta/minimal")  # another workspace: the user's quota still counts
+    assert code == 502 and body["message"] == f"The server failed to start: {expected}"
+    refused = await start_around_the_service(hub, tokens["alice"], "alice", "alpha-python", PYTHON_IN_ALPHA)
+    assert expected in refused
+    assert sorted(active(hub, "alice")) == ["alpha-minimal"]
+    # bob has a quota of his own
+    code, _ = await client("bob").json("POST", "alpha/python")
+    assert code in (201, 202)
+    await client("bob").wait_ready("alpha/python")
+
+
+PYTHON_IN_ALPHA = {"workspace": "alpha", "image": "python"}
+
+
+async def test_a_start_the_hub_refused_for_the_quota_is_a_403_once_the_room_is_seen_taken():
+    """Another replica (or a user's own token) took the room between this replica's count and the
+    Hub's: the guard refuses, and the service says so as the quota's refusal, not a broken start."""
+    from notebooks_service.diagnostics import NoDiagnostics
+    from notebooks_service.errors import SpawnFailed
+    from notebooks_service.images import normalise_catalogue
+    from notebooks_service.servers import Launcher, ServerRequest
+    from notebooks_service.workspaces import StaticWorkspacePolicy
+
+    class RacedHub:
+        """The count sees nothing at first; the start fails; then the other replica's server shows."""
+
+        def __init__(self):
+            self.counts = 0
+
+        async def running_servers(self, fresh=False):
+            self.counts += 1
+            return [] if self.counts == 1 else [RunningServer("alice", "beta", "python", None)]
+
+        async def start_server(self, *args):
+            raise SpawnFailed("The server failed to start: Workspace beta allows 1 running server: ...")
+
+    catalogue = normalise_catalogue({"minimal": "quay.io/jupyter/base-notebook"})
+    launcher = Launcher(
+        hub=RacedHub(),
+        policy=StaticWorkspacePolicy(),
+        catalogue=catalogue,
+        resource_classes={},
+        prefix="/services/notebooks/",
+        diagnostics=NoDiagnostics(),
+        quotas=Quotas({"beta": {"servers": 1}}, {}, {}),
+    )
+    request = ServerRequest({"name": "alice", "servers": {}}, "beta", catalogue["minimal"], None, "beta-minimal")
+    with pytest.raises(QuotaExceeded, match="alice's beta/python runs"):
+        await launcher.start(request, None)
