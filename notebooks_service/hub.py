@@ -14,7 +14,6 @@ that closes as soon as its reader lets go (see ``progress.py``).
 
 import asyncio
 import contextlib
-import datetime
 import json
 import logging
 import random
@@ -445,11 +444,10 @@ class HubClient(HubProgress, LoggingConfigurable):
                 raise ServerBusy("The server is still stopping; try again in a moment.")
             await asyncio.sleep(every)
 
-    async def record_activity(self, user: str, server_name: str, when: datetime.datetime) -> None:
-        """Tell the Hub the server was used at ``when``, as the server itself does: the idle
-        culler reads it (the Hub keeps the latest it was told). Needs ``users:activity``."""
-        stamp = when.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
-        body = {"servers": {server_name: {"last_activity": stamp}}}
+    async def record_activity(self, user: str, server_name: str, when: str) -> None:
+        """Tell the Hub the server was used at ``when`` (ISO 8601), as the server itself does: the
+        idle culler reads it (the Hub keeps the latest it was told). Needs ``users:activity``."""
+        body = {"servers": {server_name: {"last_activity": when}}}
         try:
             response = await self.api_request("POST", f"/users/{_quote(user)}/activity", body)
         finally:

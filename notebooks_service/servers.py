@@ -184,7 +184,13 @@ class Launcher(LoggingConfigurable):
         current = ((running or {}).get("user_options") or {}).get("resource_class")
         if requested_class and current and "resource_class" in options and current != requested_class:
             raise ClassConflict(current, requested_class)
-        if running is not None or not self.quotas.applies(request.workspace):
+        if running is not None:
+            return await self._start(request, options)  # running or starting: nothing new to count
+        return await self._start_within_quota(request, options)
+
+    async def _start_within_quota(self, request: ServerRequest, options: dict[str, Any]) -> dict[str, Any]:
+        """A new start, counted against the quotas that apply (if any)."""
+        if not self.quotas.applies(request.workspace):
             return await self._start(request, options)
         # this replica's starts under one quota one at a time, each counting the last one's (pending)
         # server; starts through other replicas, or straight to the Hub, meet the Hub-side guard's count
@@ -245,7 +251,7 @@ class Launcher(LoggingConfigurable):
                 await self.hub.wait_until_stopped(user, request.name)
             self.log.info("Restarting %s/%s with %s", user, request.name, options.get("resource_class") or "no class")
         request = dataclasses.replace(request, user=await self.hub.get_user(user, fresh=True))
-        return await self._start(request, options)
+        return await self._start_within_quota(request, options)
 
     async def keep_running(self, request: ServerRequest) -> None:
         """Record activity on the server now, through the Hub (the culler counts its idle time from it)."""
@@ -258,7 +264,7 @@ class Launcher(LoggingConfigurable):
         )
         if now - self._kept.get(key, -math.inf) < interval:
             return  # reported moments ago: the culler's clock has not moved in any way that matters
-        await self.hub.record_activity(request.user["name"], request.name, datetime.datetime.now(datetime.timezone.utc))
+        await self.hub.record_activity(request.user["name"], request.name, utc_now())
         # forget the old ones first: the table holds only the servers kept within one interval
         self._kept = {k: t for k, t in self._kept.items() if now - t < interval}
         self._kept[key] = now
