@@ -135,10 +135,10 @@ class Launcher(LoggingConfigurable):
         user, _ = await self.with_fresh_identity(identity, self.policy.check_member, workspace)
         return ServerRequest(user, workspace, entry, notebook, server_name(workspace, image))
 
-    async def workspaces(self, identity: Identity) -> list[str]:
-        """The workspaces the caller may use, sorted."""
-        _, workspaces = await self.with_fresh_identity(identity, self.policy.workspaces)
-        return sorted(workspaces)
+    async def workspaces(self, identity: Identity) -> tuple[dict[str, Any], list[str]]:
+        """The caller's model as it was asked about, and the workspaces they may use, sorted."""
+        user, workspaces = await self.with_fresh_identity(identity, self.policy.workspaces)
+        return user, sorted(workspaces)
 
     async def offers(self, identity: Identity) -> dict[str, Any]:
         """What the caller may start where, with each workspace's room (offers.py: GET /workspaces)."""
@@ -357,7 +357,7 @@ class Launcher(LoggingConfigurable):
             "last_activity": server.get("last_activity"),
             "culls_at": self.culls_at(server),
             "status_url": status_url,
-            "details_url": status_url + "/-/details",
+            "details_url": self.details_url(workspace, image),
         }
         if status is not None:
             model["status"] = status
@@ -374,6 +374,10 @@ class Launcher(LoggingConfigurable):
         if since is None:
             return None
         return _format_time(since + datetime.timedelta(seconds=self.idle_timeout))
+
+    def details_url(self, workspace: str, image: str) -> str:
+        """A running server's page (and its model)."""
+        return self.status_url(workspace, image) + "/-/details"
 
     def status_url(self, workspace: str, image: str, notebook: str | None = None) -> str:
         """The service's page (and API path) of one server, optionally opening a notebook."""
@@ -442,6 +446,13 @@ def _parse_time(value: Any) -> datetime.datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.timezone.utc)
+
+
+def near_idle_stop(model: dict[str, Any], warning: float) -> bool:
+    """Whether a server's ``culls_at`` is within ``warning`` seconds (0: never warn): pages then
+    warn and offer "Keep running"."""
+    left = seconds_until(model.get("culls_at"))
+    return bool(warning) and left is not None and left <= warning
 
 
 def seconds_until(value: str | None) -> float | None:

@@ -189,9 +189,9 @@ class Sharing(LoggingConfigurable):
 
     # -- what others shared with the caller -----------------------------------------------------
 
-    async def received(self, user: dict[str, Any]) -> list[dict[str, Any]]:
-        """The workspace servers shared with ``user`` (the caller), whose workspace they are still in."""
-        mine = await self.policy.workspaces(user)
+    async def received(self, user: dict[str, Any], mine: list[str]) -> list[dict[str, Any]]:
+        """The workspace servers shared with ``user`` (the caller), in ``mine`` (their workspaces, as
+        just checked) only."""
         if self.manage_workspace_groups:  # a member who joined since: into the groups of their workspaces
             for workspace in sorted(mine):
                 await self.keep_group(workspace, seen={user["name"]})

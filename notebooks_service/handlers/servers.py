@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 from ..errors import InvalidRequest, SpawnFailed
 from ..naming import server_name
-from ..servers import ClassConflict, ServerRequest, not_running, seconds_until, utc_now
+from ..servers import ClassConflict, ServerRequest, near_idle_stop, not_running, utc_now
 from .base import BaseHandler
 
 #: the fields of a JSON start body
@@ -53,7 +53,7 @@ class StartingHandler(BaseHandler):
             if self.wants_json():
                 raise
             # a person pressing Start wants the server: its page asks whether to restart it in the other class
-            details = self.launcher.status_url(workspace, image) + "/-/details"
+            details = self.launcher.details_url(workspace, image)
             self.redirect(details + "?" + urlencode({"resource_class": conflict.requested}), status=303)
             return
         if self.wants_json():
@@ -90,8 +90,8 @@ class ServerListHandler(StartingHandler):
         if self.wants_json():
             self.write_json(servers)
             return
-        workspaces = await self.launcher.workspaces(self)
-        _, shared = await self.launcher.with_fresh_identity(self, self.components.sharing.received)
+        user, workspaces = await self.launcher.workspaces(self)
+        shared = await self.components.sharing.received(user, workspaces)
         warning = self.components.idle_warning
         rooms = await self.launcher.rooms(workspaces)
         self.render_template(
@@ -99,7 +99,7 @@ class ServerListHandler(StartingHandler):
             servers=servers,
             shared=shared,  # other members' servers shared with the caller
             # those the culler stops soon if they stay idle: their rows offer "Keep running"
-            warned={s["name"] for s in servers if warning and (seconds_until(s["culls_at"]) or warning + 1) <= warning},
+            warned={s["name"] for s in servers if near_idle_stop(s, warning)},
             idle_warning=warning,
             now=utc_now(),
             # the start form preselects the class a server of (workspace, image) last ran with
@@ -214,7 +214,6 @@ class ServerDetailsHandler(BaseHandler):
         shared = await self.components.sharing.shared_with(request)
         asked = self.get_query_argument("resource_class", "")
         current = model["resource_class"]
-        left = seconds_until(model["culls_at"])
         warning = self.components.idle_warning
         self.render_template(
             "details.html",
@@ -228,7 +227,7 @@ class ServerDetailsHandler(BaseHandler):
             # Start pressed with another class (or a link asking for one): offer that restart
             restart_offer=asked if asked in resource_classes and asked != current else None,
             idle_warning=warning,
-            warn=bool(warning) and left is not None and left <= warning,
+            warn=near_idle_stop(model, warning),
             now=utc_now(),
             logs_url=model["status_url"] + "/-/logs" if self.components.server_logs else None,
         )
@@ -267,7 +266,7 @@ class ServerActivityHandler(BaseHandler):
         elif self.get_body_argument("from", "") == "list":
             self.redirect(self.prefix, status=303)
         else:
-            self.redirect(self.launcher.status_url(workspace, image) + "/-/details", status=303)
+            self.redirect(self.launcher.details_url(workspace, image), status=303)
 
 
 class WorkspacesHandler(BaseHandler):
@@ -318,7 +317,7 @@ class ServerSharesHandler(BaseHandler):
         if self.wants_json():
             self.write_json(state)
         else:
-            self.redirect(self.launcher.status_url(workspace, image) + "/-/details", status=303)
+            self.redirect(self.launcher.details_url(workspace, image), status=303)
 
     async def delete(self, workspace: str, image: str) -> None:
         request = await self.launcher.check(self, workspace, image)
@@ -333,5 +332,5 @@ class SharedHandler(BaseHandler):
         return True
 
     async def get(self) -> None:
-        _, received = await self.launcher.with_fresh_identity(self, self.components.sharing.received)
-        self.write_json(received)
+        user, workspaces = await self.launcher.workspaces(self)
+        self.write_json(await self.components.sharing.received(user, workspaces))

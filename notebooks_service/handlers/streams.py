@@ -136,7 +136,7 @@ class ServerLogsHandler(BaseHandler):
                 tail=tail,
                 text=self._last_that_fit(lines, lambda line: line + "\n"),
                 logs_url=status_url + "/-/logs",
-                server_url=status_url + ("/-/details" if request.server is not None else ""),
+                server_url=self.launcher.details_url(workspace, image) if request.server is not None else status_url,
             )
             return
         if self.get_query_argument("format", "") == "text" or accept.startswith("text/plain"):
