@@ -1,12 +1,13 @@
-"""What runs inside the Hub: the workspace guard, and pod placement for KubeSpawner.
+"""What runs inside the Hub: the workspace guard, which applies the placement (placement.py).
 
 Users can call the Hub's API themselves with any ``user_options``, so the
 service's checks alone do not protect a workspace. The guard makes the Hub
 refuse, with the same policy code and the same configuration file as the
 service, a workspace the user is not a member of, an image outside the
 catalogue, a malformed workspace name, or a server name that does not belong
-to the (workspace, image) pair. On KubeSpawner it then places the pod in the
-workspace's namespace with the workspace's storage. One line in
+to the (workspace, image) pair. It then applies the workspace's placement: on
+KubeSpawner the pod's namespace, identity and storage; on any spawner the
+storage env the images read. One line in
 ``jupyterhub_config.py``::
 
     from notebooks_service.hubside import setup_workspace_guard
@@ -15,35 +16,21 @@ workspace's namespace with the workspace's storage. One line in
 Importing this module starts nothing: it needs only the service's package.
 """
 
-import copy
 import html
 import inspect
 import logging
 import os
 from typing import Any
 
-from traitlets import Bool, Unicode, default
+from traitlets import Bool, default
 from traitlets.config import Config, LoggingConfigurable
 
 from . import resources
 from .config import SharedConfig
 from .errors import InvalidRequest, NotAMember, ServiceError
 from .images import lookup_image
-from .naming import (
-    IMAGE_LABEL,
-    IMAGE_REF_ANNOTATION,
-    RESOURCE_CLASS_LABEL,
-    SERVER_LABEL,
-    USER_LABEL,
-    USER_OPTION_KEYS,
-    WORKSPACE_LABEL,
-    check_workspace,
-    display_name,
-    label_value,
-    namespace,
-    pod_name,
-    server_name,
-)
+from .naming import USER_OPTION_KEYS, check_workspace, display_name, server_name
+from .placement import WorkspacePlacement, is_kubespawner
 from .quotas import admit_in_hub
 
 
@@ -53,141 +40,8 @@ class HubGuardMissing(ServiceError):
     status_code = 503
 
 
-def _with(configured: list | dict, item: dict) -> list | dict:
-    """``configured`` volumes (or mounts) plus ``item``, in the form configured: KubeSpawner takes a
-    list, or (as z2jh sets them) a dict that it orders by key."""
-    if isinstance(configured, dict):
-        # last in that order: the workspace is mounted inside the home volume, so after it
-        return {**configured, f"zz-notebooks-{item['name']}": item}
-    return [*configured, item]
-
-
 #: what the guard decided of a spawn: (workspace, catalogue entry, resource class or None)
 Checked = tuple[str, dict[str, Any], dict[str, Any] | None]
-
-#: the KubeSpawner traits the placement (and a resource class) sets
-PLACED_TRAITS = (
-    "namespace",
-    "image",
-    "pod_name",
-    "dns_name",
-    "volumes",
-    "volume_mounts",
-    "environment",
-    "extra_container_config",
-    "extra_labels",
-    "extra_annotations",
-    "cpu_guarantee",
-    "cpu_limit",
-    "mem_guarantee",
-    "mem_limit",
-    "extra_resource_guarantees",
-    "extra_resource_limits",
-    "node_selector",
-    "tolerations",
-)
-
-
-class WorkspacePlacement(LoggingConfigurable):
-    """Where and how a workspace server's pod runs on Kubernetes (KubeSpawner only)."""
-
-    pvc_name_template = Unicode(
-        "pvc-{workspace}", help="PersistentVolumeClaim with the workspace's storage, in its namespace."
-    ).tag(config=True)
-    volume_mount_path = Unicode("/home/jovyan/workspace", help="Where the workspace storage is mounted.").tag(
-        config=True
-    )
-    env_configmap_template = Unicode(
-        "",
-        help="ConfigMap in the workspace namespace whose keys become env vars, e.g. 'ws-{workspace}-env'; empty: none.",
-    ).tag(config=True)
-    pod_name_template = Unicode(
-        "",
-        help="""Pod name as a KubeSpawner template (e.g. 'jupyter-{user_server}'); it must include
-        the server so one user can run several. Empty (default): naming.pod_name,
-        'jupyter-<user>--<server>', which the service computes too, to show the events of a
-        failed start's pod after the pod is gone.""",
-    ).tag(config=True)
-
-    def reset(self, spawner: Any) -> None:
-        """Give a KubeSpawner back the values it was configured with, before any spawn changed them.
-
-        A Spawner may be spawned more than once: JupyterHub keeps the Spawner of a failed
-        start (its REST API and spawn pages replace a failed one, other callers of
-        ``user.spawn`` need not). Without this, a second spawn would build on the first's
-        placement (a second workspace volume, the GPU of a class no longer asked for). The
-        first spawn records the configured values.
-        """
-        if not _is_kubespawner(spawner):
-            return
-        baseline = getattr(spawner, "_workspace_baseline", None)
-        if baseline is None:
-            traits = [t for t in PLACED_TRAITS if spawner.has_trait(t)]
-            spawner._workspace_baseline = {t: copy.deepcopy(getattr(spawner, t)) for t in traits}
-            return
-        for trait, value in baseline.items():
-            setattr(spawner, trait, copy.deepcopy(value))  # copies: profiles merge into dicts in place
-
-    def apply(
-        self,
-        spawner: Any,
-        workspace: str,
-        image: dict[str, Any],
-        namespace_template: str,
-        resource_class: dict[str, Any] | None = None,
-    ) -> None:
-        """Set the KubeSpawner's namespace, image, pod name, volume, env, labels, annotations and resources."""
-        ns = namespace(workspace, namespace_template)
-        spawner.namespace = ns
-        spawner.image = image["image"]
-        spawner.pod_name = (
-            spawner._expand_user_properties(self.pod_name_template)
-            if self.pod_name_template
-            else pod_name(spawner.user.name, spawner.name)
-        )
-        spawner.dns_name = spawner.dns_name_template.format(namespace=ns, name=spawner.pod_name)
-        # copy, never mutate: these lists and dicts come from shared configuration
-        claim = {"claimName": self.pvc_name_template.format(workspace=workspace)}
-        spawner.volumes = _with(spawner.volumes, {"name": "workspace", "persistentVolumeClaim": claim})
-        spawner.volume_mounts = _with(spawner.volume_mounts, {"name": "workspace", "mountPath": self.volume_mount_path})
-        spawner.environment = {**spawner.environment, "WORKSPACE": workspace}
-        if self.env_configmap_template:
-            config_map = {
-                "configMapRef": {"name": self.env_configmap_template.format(workspace=workspace), "optional": True}
-            }
-            container = dict(spawner.extra_container_config)
-            container["envFrom"] = [*container.get("envFrom", []), config_map]
-            spawner.extra_container_config = container
-        # our own labels, so kube.py can find the pod without KubeSpawner's slug rules
-        spawner.extra_labels = {
-            **spawner.extra_labels,
-            WORKSPACE_LABEL: label_value(workspace),
-            IMAGE_LABEL: label_value(image["name"]),
-            USER_LABEL: label_value(spawner.user.name),
-            SERVER_LABEL: label_value(spawner.name),
-        }
-        spawner.extra_annotations = {
-            **spawner.extra_annotations,
-            WORKSPACE_LABEL: workspace,
-            IMAGE_LABEL: image["name"],
-            IMAGE_REF_ANNOTATION: image["image"],
-        }
-        if resource_class:
-            self._size(spawner, resource_class)
-
-    @staticmethod
-    def _size(spawner: Any, resource_class: dict[str, Any]) -> None:
-        """The class's CPU, memory and GPUs, and where it may run (after any profile: the class decides)."""
-        for key in ("cpu_guarantee", "cpu_limit", "mem_guarantee", "mem_limit"):
-            if key in resource_class:
-                setattr(spawner, key, resource_class[key])
-        if resource_class["gpus"]:
-            gpus = {resource_class["gpu_resource"]: str(resource_class["gpus"])}
-            spawner.extra_resource_guarantees = {**spawner.extra_resource_guarantees, **gpus}
-            spawner.extra_resource_limits = {**spawner.extra_resource_limits, **gpus}
-        spawner.node_selector = {**spawner.node_selector, **resource_class["node_selector"]}
-        spawner.tolerations = [*spawner.tolerations, *resource_class["tolerations"]]
-        spawner.extra_labels = {**spawner.extra_labels, RESOURCE_CLASS_LABEL: label_value(resource_class["name"])}
 
 
 class WorkspaceGuard(LoggingConfigurable):
@@ -269,7 +123,8 @@ class WorkspaceGuard(LoggingConfigurable):
             workspace,
             f" ({resource_class['name']})" if resource_class else "",
         )
-        if not _is_kubespawner(spawner):
+        if not is_kubespawner(spawner):
+            self.placement.apply_environment(spawner, workspace)  # what the images read, on any spawner
             return
         # this spawn's decision; a retry on the same Spawner replaces it
         spawner._workspace_placement = (
@@ -309,14 +164,6 @@ def requested_by(spawner: Any) -> tuple[str, str] | None:
     if who is None:
         return None
     return getattr(who, "kind", "user"), who.name
-
-
-def _is_kubespawner(spawner: Any) -> bool:
-    try:
-        from kubespawner import KubeSpawner
-    except ImportError:
-        return False
-    return isinstance(spawner, KubeSpawner)
 
 
 def load_guard(service_config: str, hub_config: Config | None = None) -> WorkspaceGuard:

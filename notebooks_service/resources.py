@@ -12,7 +12,7 @@ from typing import Any
 
 from .errors import InvalidRequest
 
-#: a class's keys, and what KubeSpawner setting each becomes (see WorkspacePlacement)
+#: a class's keys, and what KubeSpawner setting each becomes (see placement.WorkspacePlacement)
 CLASS_KEYS = {
     "display_name",
     "description",

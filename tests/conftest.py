@@ -165,7 +165,7 @@ def no_cluster(tmp_path_factory):
     """KubeSpawner loads a kube config when built; tests that only build manifests point it nowhere."""
     from kubernetes_asyncio.config import kube_config
 
-    from placement import KUBECONFIG
+    from kube_pods import KUBECONFIG
 
     path = tmp_path_factory.mktemp("kube") / "config"
     path.write_text(KUBECONFIG)

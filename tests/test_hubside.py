@@ -16,7 +16,7 @@ from notebooks_service.errors import InvalidRequest, NotAMember, NotFound
 from notebooks_service.hubside import WorkspaceGuard, load_guard
 from notebooks_service.naming import IMAGE_LABEL, WORKSPACE_LABEL
 
-from placement import IMAGES, guard, hub_spawn_sequence, kube_spawner, make_user, placed_pod
+from kube_pods import IMAGES, guard, hub_spawn_sequence, kube_spawner, make_user, placed_pod
 
 pytestmark = [pytest.mark.hub_version, pytest.mark.usefixtures("no_cluster")]
 

@@ -11,7 +11,7 @@ from notebooks_service.naming import RESOURCE_CLASS_LABEL
 from notebooks_service.resources import choose, normalise_classes, offered
 
 from conftest import admin_request, start_around_the_service
-from placement import IMAGES, kube_spawner, placed_pod
+from kube_pods import IMAGES, kube_spawner, placed_pod
 
 pytestmark = [pytest.mark.hub_version, pytest.mark.usefixtures("no_cluster")]
 

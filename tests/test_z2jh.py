@@ -25,8 +25,8 @@ from notebooks_service.demo import CULLER_SCOPES
 
 from chart_render import EXAMPLES, KUBERNETES, NAMESPACE, RELEASE, Z2JH, load_values, one, render
 from identity_provider import ISSUER
+from kube_pods import KUBECONFIG
 from netpol import Pod, may_connect
-from placement import KUBECONFIG
 
 pytestmark = pytest.mark.hub_version  # the second pass of `make test` runs it on z2jh 4.4.0's Hub too
 
