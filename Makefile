@@ -8,6 +8,9 @@ PROXY := node_modules/.bin/configurable-http-proxy
 # security fixes); the rest exactly as z2jh ships it (tests/test_chart.py checks both)
 JH5 := .venv-jh5
 JH5_PINS := jupyterhub==5.5.4 jupyterhub-kubespawner==7.0.0 jupyterhub-idle-culler==1.4.0 pycurl==7.46.0
+# the demo's servers show the workspace's bucket beside their files as the platform's images do;
+# without its declared dependencies, which are its own test tools (see setup.cfg, demo)
+HYBRIDCONTENTS := hybridcontents==0.4.0
 
 .PHONY: demo test docs fuzz bench lint clean
 
@@ -17,12 +20,14 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --no-deps $(HYBRIDCONTENTS)
 	touch $@
 
 $(JH5)/.installed: setup.cfg pyproject.toml Makefile
 	$(PYTHON) -m venv $(JH5)
 	$(JH5)/bin/pip install --quiet --upgrade pip
 	$(JH5)/bin/pip install --quiet -e '.[test]' $(JH5_PINS)
+	$(JH5)/bin/pip install --quiet --no-deps $(HYBRIDCONTENTS)
 	touch $@
 
 $(PROXY): package.json package-lock.json

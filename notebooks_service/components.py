@@ -17,6 +17,7 @@ import jinja2
 from .diagnostics import NoDiagnostics
 from .hub import HubClient
 from .logs import FollowSlots, LocalLogs
+from .placement import WorkspacePlacement
 from .progress import ProgressFanout
 from .servers import Launcher
 from .sharing import Sharing
@@ -137,6 +138,7 @@ def build_components(app: "NotebooksService") -> Components:
         diagnostics=diagnostics,
         quotas=app.make_quotas(),
         idle_timeout=app.idle_timeout,
+        placement=WorkspacePlacement(parent=app),
     )
     return Components(
         launcher=launcher,

@@ -1,5 +1,5 @@
-"""What a caller may start: their workspaces, each with its images and classes, its quota and
-what runs there (``GET <prefix>/workspaces``, and the room the start forms show).
+"""What a caller may start: their workspaces, each with its images and classes, its quota, its
+storage and what runs there (``GET <prefix>/workspaces``, and the room the start forms show).
 
 Everything a web presence needs to draw its own launcher, computed by the same rules the
 launcher and the Hub-side guard apply, so that what is offered is what a start accepts.
@@ -86,6 +86,7 @@ def workspace_offers(
                 "name": workspace,
                 "images": images_in(launcher, workspace),
                 "room": room(quotas, quotas.for_workspace(workspace), in_workspace),
+                "storage": launcher.placement.storage(workspace),
                 "servers": [s for s in mine if s["workspace"] == workspace],
             }
         )

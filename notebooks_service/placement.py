@@ -106,9 +106,10 @@ class WorkspacePlacement(LoggingConfigurable):
         one the platform binds to the workspace's cloud role (EKS IRSA or Pod Identity, GKE or
         Azure Workload Identity), so that the SDKs in the pod find the workspace's credentials
         themselves. It must exist in every workspace namespace: Kubernetes refuses a pod whose
-        ServiceAccount does not, and the start fails saying so. Its token is mounted
-        (KubeSpawner's rule for a named ServiceAccount). Empty (default): the namespace's
-        default ServiceAccount, with no token mounted.""",
+        ServiceAccount does not, and the start fails saying so. Its token is mounted unless
+        the ServiceAccount says otherwise (KubeSpawner's rule for a named one; the identity
+        webhooks project a token of their own). Empty (default): the namespace's default
+        ServiceAccount, with no token mounted.""",
     ).tag(config=True)
     secret_env_template = Unicode(
         "",

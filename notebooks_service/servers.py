@@ -39,6 +39,7 @@ from .images import lookup_image
 from .metrics import LAUNCH_CLOCK, LAUNCH_FAILURES, LAUNCHES
 from .naming import check_workspace, display_name, server_name
 from .offers import rooms, workspace_offers
+from .placement import WorkspacePlacement
 from .quotas import Quotas
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -110,9 +111,12 @@ class Launcher(LoggingConfigurable):
         diagnostics: Any,
         quotas: Quotas | None = None,
         idle_timeout: float = 0,
+        placement: WorkspacePlacement | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
+        # the placement the Hub-side guard applies, read from the same file: what storage a workspace has
+        self.placement = placement or WorkspacePlacement(parent=self)
         self.quotas = quotas or Quotas({}, {}, resource_classes)
         self._quota_lock_table: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
         self.idle_timeout = idle_timeout  # NotebooksService.idle_timeout: the culler's, 0 if none is known
@@ -358,6 +362,7 @@ class Launcher(LoggingConfigurable):
             "culls_at": self.culls_at(server),
             "status_url": status_url,
             "details_url": self.details_url(workspace, image),
+            "storage": self.placement.storage(workspace) if workspace else [],
         }
         if status is not None:
             model["status"] = status

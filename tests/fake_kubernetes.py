@@ -1,4 +1,5 @@
-"""A small fake Kubernetes API server: pods and events, list and watch, over real HTTP.
+"""A small fake Kubernetes API server: pods and events, list and watch, over real HTTP; it refuses
+a pod as the API server does (an invalid spec, a ServiceAccount its namespace lacks).
 
 No cluster can run here, so the service's unmodified kubernetes-asyncio client
 talks to this instead, through an ordinary kubeconfig. It runs on its own
@@ -81,6 +82,7 @@ class FakeKubernetes(ThreadedServer):
         self.previous_logs: dict[tuple[str, str], list[str]] = {}  # of the container before a restart
         self.created: list[dict] = []  # every pod a client created, as it sent it
         self.pod_refusals: list[tuple[int, str, str]] = []  # (code, reason, message) for the next creations
+        self.service_accounts: dict[str, set[str]] = {}  # namespace -> ServiceAccounts besides "default"
         self.pod_changes: list[tuple[int, str, dict]] = []  # (resourceVersion, ADDED|MODIFIED|DELETED, pod)
         self._versions = itertools.count(1)
         self._changed: asyncio.Condition | None = None
@@ -171,6 +173,14 @@ class FakeKubernetes(ThreadedServer):
 
         self.call(add)
 
+    def add_service_account(self, namespace: str, name: str) -> None:
+        """A ServiceAccount in ``namespace`` (what the platform creates in each workspace namespace)."""
+
+        async def add():
+            self.service_accounts.setdefault(namespace, set()).add(name)
+
+        self.call(add)
+
     def add_event(self, namespace: str, pod: str, reason: str, message: str, type_: str = "Warning"):
         version = next(self._versions)
         event = {
@@ -199,6 +209,7 @@ class FakeKubernetes(ThreadedServer):
             self.created.clear()
             self.pod_refusals.clear()
             self.pod_changes.clear()
+            self.service_accounts.clear()
 
         self.call(clear)
 
@@ -242,6 +253,10 @@ class FakeKubernetes(ThreadedServer):
                     fake._changed.notify_all()
 
             asyncio.ensure_future(notify())
+
+        def missing_service_account(pod: dict, namespace: str) -> str | None:
+            account = pod["spec"].get("serviceAccountName") or "default"
+            return None if account in fake.service_accounts.get(namespace, set()) | {"default"} else account
 
         def record(kind: str, pod: dict) -> None:
             version = next(fake._versions)
@@ -297,6 +312,16 @@ class FakeKubernetes(ThreadedServer):
                     answer = status(code, reason, message)
                 elif (problem := invalid_pod(pod)) is not None:
                     answer = status(422, "Invalid", problem, name=name, kind="Pod")
+                elif (account := missing_service_account(pod, namespace)) is not None:
+                    # the ServiceAccount admission plugin's answer
+                    answer = status(
+                        403,
+                        "Forbidden",
+                        f'pods "{name}" is forbidden: error looking up service account {namespace}/{account}: '
+                        f'serviceaccount "{account}" not found',
+                        name=name,
+                        kind="pods",
+                    )
                 elif any(p["metadata"]["name"] == name for p in fake.pods.get(namespace, [])):
                     answer = status(409, "AlreadyExists", f'pods "{name}" already exists', name=name, kind="pods")
                 if answer is not None:

@@ -34,6 +34,10 @@ WORKSPACE_MEMBERS = {
     "alice": ["alpha", "beta"],
     "bob": ["alpha"],
 }
+WORKSPACES = sorted({w for workspaces in WORKSPACE_MEMBERS.values() for w in workspaces})
+
+#: each workspace's bucket in the demo's local S3 (object_storage.py), as WorkspacePlacement names it
+S3_BUCKET_TEMPLATE = "workspace-{workspace}"
 
 # Locally, an image picks which single-user server starts; on Kubernetes it is a container image.
 IMAGES = {

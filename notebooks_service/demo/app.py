@@ -61,6 +61,14 @@ def hub_api(hub_url: str, token: str, method: str, path: str, body=None, timeout
         return e.code, e.read().decode(errors="replace")
 
 
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
 def find_proxy_command() -> str | None:
     """configurable-http-proxy: from $CONFIGPROXY_COMMAND, the project's node_modules, or PATH."""
     candidates = [
@@ -90,6 +98,7 @@ class DemoHub:
         self.port = port or free_port()
         self.hub_port = free_port()  # the Hub's own API, behind the proxy
         self.service_port = free_port()  # the service itself, behind the proxy
+        self.s3_url = f"http://127.0.0.1:{free_port()}"  # the workspaces' object storage (object_storage.py)
         self.extra_config = extra_config  # more Hub configuration, loaded last
         self.service_config = service_config  # instead of the demo's service configuration
         self.env = env or {}
@@ -131,6 +140,7 @@ class DemoHub:
             NOTEBOOKS_DEMO_PROXY_COMMAND=proxy,
             NOTEBOOKS_DEMO_EXTRA_CONFIG=self.extra_config or "",
             NOTEBOOKS_DEMO_SERVICE_CONFIG=self.service_config or "",
+            NOTEBOOKS_DEMO_S3_URL=self.s3_url,
             **self.env,
         )
         # the Hub must find jupyterhub-singleuser and node next to this Python
@@ -148,21 +158,25 @@ class DemoHub:
         )
 
     def wait_ready(self, timeout: float = 60) -> None:
-        """Poll until the proxy routes both the Hub's API and this service's health page."""
+        """Poll until the proxy routes both the Hub's API and this service's health page, and the
+        object storage holds every workspace's bucket (a server's file browser reads it at start)."""
         deadline = time.monotonic() + timeout
-        for url in (f"{self.url}/hub/api/", f"{self.service_url}health"):
-            while True:
+        for ready in (
+            lambda: _answers(f"{self.url}/hub/api/"),
+            lambda: _answers(f"{self.service_url}health"),
+            self._buckets_ready,
+        ):
+            while not ready():
                 if self.process and self.process.poll() is not None:
                     raise RuntimeError(f"JupyterHub exited with {self.process.returncode}; {self.output}")
-                try:
-                    with urllib.request.urlopen(url, timeout=2) as r:
-                        if r.status == 200:
-                            break
-                except (urllib.error.URLError, OSError):
-                    pass
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{url} not ready after {timeout}s; {self.output}")
+                    raise TimeoutError(f"the demo is not ready after {timeout}s; {self.output}")
                 time.sleep(0.1)
+
+    def _buckets_ready(self) -> bool:
+        from .object_storage import filled
+
+        return filled(self.s3_url)
 
     def stop(self, timeout: float = 30) -> None:
         """SIGTERM and wait: the Hub then stops the proxy, the service and the servers it started."""

@@ -13,6 +13,7 @@ from notebooks_service.demo import (
     select_local_image,
 )
 from notebooks_service.demo.app import SERVICE_CONFIG
+from notebooks_service.demo.object_storage import DEMO_CREDENTIALS
 from notebooks_service.hubside import setup_workspace_guard
 
 c = get_config()  # noqa: F821
@@ -48,7 +49,9 @@ c.JupyterHub.authenticator_class = "dummy"
 c.Authenticator.allowed_users = set(USERS)
 
 c.JupyterHub.spawner_class = "notebooks_service.demo.spawner.DemoSpawner"
-c.DemoSpawner.home_dir_template = f"{run_dir}/home/{{username}}"
+# a home per server, as z2jh gives named servers; workspace/ in it is the workspace's shared folder
+c.DemoSpawner.home_dir_template = f"{run_dir}/home/{{username}}/{{servername}}"
+c.DemoSpawner.workspaces_dir = f"{run_dir}/workspaces"
 c.DemoSpawner.logs_dir = f"{run_dir}/logs"
 c.Spawner.cmd = [os.path.join(bin_dir, "jupyterhub-singleuser")]
 c.Spawner.pre_spawn_hook = select_local_image
@@ -62,11 +65,30 @@ c.JupyterHub.services = [
         "name": SERVICE_NAME,
         "url": f"http://127.0.0.1:{env['NOTEBOOKS_DEMO_SERVICE_PORT']}",
         "command": [sys.executable, "-m", "notebooks_service", "--config", service_config],
-        # where the servers' output is; how long the culler lets them idle
-        "environment": {"NOTEBOOKS_DEMO_RUN_DIR": run_dir, "NOTEBOOKS_DEMO_CULL_TIMEOUT": cull_timeout},
+        # where the servers' output is; how long the culler lets them idle; where the buckets are
+        "environment": {
+            "NOTEBOOKS_DEMO_RUN_DIR": run_dir,
+            "NOTEBOOKS_DEMO_CULL_TIMEOUT": cull_timeout,
+            "NOTEBOOKS_DEMO_S3_URL": env.get("NOTEBOOKS_DEMO_S3_URL", ""),
+        },
         "oauth_no_confirm": True,
     }
 ]
+# the workspaces' object storage: a local S3 API with a bucket per workspace, started and stopped
+# by the Hub; its servers reach it with the demo's keys (on Kubernetes: the workspace's identity)
+if env.get("NOTEBOOKS_DEMO_S3_URL"):
+    c.JupyterHub.services.append(
+        {
+            "name": "object-storage",
+            "command": [
+                sys.executable,
+                "-m",
+                "notebooks_service.demo.object_storage",
+                f"--port={env['NOTEBOOKS_DEMO_S3_URL'].rsplit(':', 1)[1]}",
+            ],
+        }
+    )
+    c.Spawner.environment = DEMO_CREDENTIALS
 # stop servers idle for an hour, as z2jh does (its cull.timeout); removed servers are z2jh's cull.removeNamedServers
 c.JupyterHub.services.append(
     {

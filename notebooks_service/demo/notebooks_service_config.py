@@ -1,7 +1,14 @@
 # Configuration of notebooks-service for the demo Hub (see notebooks_service/demo/__init__.py).
 import os
 
-from notebooks_service.demo import CULL_TIMEOUT, IMAGES, RESOURCE_CLASSES, WORKSPACE_MEMBERS, WORKSPACE_QUOTAS
+from notebooks_service.demo import (
+    CULL_TIMEOUT,
+    IMAGES,
+    RESOURCE_CLASSES,
+    S3_BUCKET_TEMPLATE,
+    WORKSPACE_MEMBERS,
+    WORKSPACE_QUOTAS,
+)
 
 c = get_config()  # noqa: F821
 c.NotebooksService.images = IMAGES
@@ -18,3 +25,9 @@ c.NotebooksService.idle_timeout = float(os.environ.get("NOTEBOOKS_DEMO_CULL_TIME
 if os.environ.get("NOTEBOOKS_DEMO_RUN_DIR"):
     c.NotebooksService.server_logs = "local"
     c.NotebooksService.local_logs_dir = os.path.join(os.environ["NOTEBOOKS_DEMO_RUN_DIR"], "logs")
+
+# each workspace's bucket in the demo's local S3: its servers get WORKSPACE_S3_BUCKET and
+# AWS_ENDPOINT_URL (from the Hub-side placement, which reads this file), pages say where it is
+if os.environ.get("NOTEBOOKS_DEMO_S3_URL"):
+    c.WorkspacePlacement.s3_bucket_template = S3_BUCKET_TEMPLATE
+    c.WorkspacePlacement.s3_endpoint_url = os.environ["NOTEBOOKS_DEMO_S3_URL"]
