@@ -137,7 +137,7 @@ class WorkspacePlacement(LoggingConfigurable):
     s3_file_browser_path = Unicode(
         "s3",
         help="""Where the images show the bucket in JupyterLab's file browser (s3contents under
-        hybridcontents, as in docs/images.rst). Only said to users: the image decides.""",
+        hybridcontents, as in docs/workspace-data.rst). Only said to users: the image decides.""",
     ).tag(config=True)
     file_browser_root = Unicode(
         "/home/jovyan",
@@ -182,8 +182,8 @@ class WorkspacePlacement(LoggingConfigurable):
                 "kind": "files",
                 "path": files,
                 "mount_path": self.volume_mount_path,
-                "text": f"The {workspace} workspace's shared files, in {files}/ of the file browser: "
-                "every member's server of this workspace sees the same files.",
+                "text": f"The {workspace} workspace's shared files: every member's server of this "
+                "workspace sees the same files.",
             }
         ]
         env = self.environment(workspace)
@@ -197,9 +197,8 @@ class WorkspacePlacement(LoggingConfigurable):
                     "bucket": bucket,
                     "prefix": prefix,
                     "url": url,
-                    "text": f"The {workspace} workspace's object storage, {url}, in "
-                    f"{self.s3_file_browser_path}/ of the file browser; code in the server reaches it with "
-                    "the workspace's own identity (no keys to paste).",
+                    "text": f"The {workspace} workspace's object storage, {url}: code in the server "
+                    "reaches it with the workspace's own identity, no keys to paste.",
                 }
             )
         return described

@@ -2,6 +2,8 @@
 import os
 import sys
 
+from notebooks_service.demo import object_storage
+
 load_subconfig(os.path.join(os.path.dirname(__file__), "hub_test_config.py"))  # noqa: F821
 
 c = get_config()  # noqa: F821
@@ -19,6 +21,7 @@ c.JupyterHub.services = [
     {"name": "test-admin", "api_token": env["NOTEBOOKS_TEST_ADMIN_TOKEN"]},
     # the demo's culler keeps its role, so it keeps its entry (idle for an hour: it culls nothing here)
     {"name": "jupyterhub-idle-culler", "command": [sys.executable, "-m", "jupyterhub_idle_culler", "--timeout=3600"]},
+    object_storage.hub_service(env["NOTEBOOKS_DEMO_S3_URL"]),  # the workspaces' buckets, as in the demo
 ]
 # the Hub's periodic health check would be one more request through the balancer, shifting its turns
 c.JupyterHub.service_check_interval = 0

@@ -347,6 +347,12 @@ def test_a_server_near_its_idle_stop_warns_and_keep_running_moves_the_stop(page,
     moved = page.get_attribute("#culls-at", "datetime")
     assert moved > stops_at and page.inner_text("#last-activity") == "just now"
     assert re.fullmatch(r"stops at \d\d:\d\d( [AP]M)?", page.inner_text("#idle-stop"))
+    # where the workspace's data is, with the way into the file browser
+    files = page.locator("#storage li[data-kind=files]")
+    assert files.locator("a").inner_text() == "workspace/"
+    assert files.locator("a").get_attribute("href") == "/user/alice/alpha-minimal/lab/tree/workspace"
+    assert "every member's server of this workspace" in files.inner_text()
+    assert "s3://workspace-alpha/" in page.inner_text("#storage li[data-kind=s3]")
     screenshot(page, "details.png")
     # and the list no longer warns either
     page.goto(hub.service_url)

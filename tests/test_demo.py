@@ -8,6 +8,7 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
+import psutil
 import pytest
 import requests
 
@@ -110,8 +111,15 @@ def test_ctrl_c_stops_once_and_quietly_and_the_next_start_lists_no_stale_servers
     browser = log_in(SimpleNamespace(url=demo.url, service_url=demo.service_url), "alice")
     headers = {"Accept": "application/json", "X-XSRFToken": hidden_field(browser.get(demo.service_url).text, "_xsrf")}
     assert browser.post(demo.service_url + "alpha/minimal", headers=headers).status_code in (201, 202)
+    # the workspaces' object storage runs with the rest, and stops with it
+    [storage] = [
+        p
+        for p in psutil.Process(demo.process.pid).children(recursive=True)
+        if "object_storage" in " ".join(p.cmdline())
+    ]
 
     assert demo.ctrl_c() == 0
+    assert not storage.is_running() or storage.status() == psutil.STATUS_ZOMBIE
     output = demo.output()
     assert not [noise for noise in NOISE if noise in output], output[-4000:]
     assert output.count("initiating shutdown") == 1  # the Hub was asked once

@@ -49,13 +49,16 @@ def test_a_dead_hubs_proxy_service_and_servers_are_stopped(tmp_path):
         proxy = next(pid for pid, cmd in children.items() if "configurable-http-proxy" in cmd)
         service = next(pid for pid, cmd in children.items() if "notebooks_service" in cmd)
         server = next(pid for pid, cmd in children.items() if "jupyterhub-singleuser" in cmd)
-        wait_for(lambda: {proxy, service, server} <= set(hub._descendants or {}), message="the demo to note them")
+        storage = next(pid for pid, cmd in children.items() if "object_storage" in cmd)  # the demo's S3
+        wait_for(
+            lambda: {proxy, service, server, storage} <= set(hub._descendants or {}), message="the demo to note them"
+        )
 
         os.kill(hub.process.pid, signal.SIGKILL)  # no chance to stop anything itself
         supervisor.join(30)
         assert alive(proxy) and alive(server)  # what a dead Hub leaves behind
 
         stopped = hub.stop_orphans()
-        assert {proxy, service, server} <= set(stopped)
-        assert not [pid for pid in (proxy, service, server) if alive(pid)]
+        assert {proxy, service, server, storage} <= set(stopped)
+        assert not [pid for pid in (proxy, service, server, storage) if alive(pid)]
         assert port_free(hub.port)  # the proxy's public port

@@ -145,7 +145,7 @@ async def test_the_workspaces_say_what_storage_each_has(client):
         storage["alpha"][0]["path"] == "workspace" and "alpha workspace's shared files" in storage["alpha"][0]["text"]
     )
     assert storage["alpha"][1]["bucket"] == "workspace-alpha" and storage["beta"][1]["bucket"] == "workspace-beta"
-    assert "s3/ of the file browser" in storage["beta"][1]["text"]
+    assert storage["beta"][1]["path"] == "s3" and "s3://workspace-beta/" in storage["beta"][1]["text"]
 
 
 # -- the placement's words and env ------------------------------------------------------

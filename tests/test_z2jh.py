@@ -262,6 +262,12 @@ def test_the_guard_decides_what_runs_and_where(z2jh_hub):
     assert {"name": "workspace", "mountPath": "/home/jovyan/workspace"} in container["volumeMounts"]
     # the image's default resource class decides the size, over z2jh's singleuser.memory
     assert container["resources"]["limits"] == {"cpu": 1.0, "memory": 2 * 1024**3}
+    # the workspace's identity and bucket, from the chart's workspaceData (examples/workspace-identity.yaml)
+    assert member["pod"]["spec"]["serviceAccountName"] == "notebooks"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert (env["WORKSPACE"], env["WORKSPACE_S3_BUCKET"], env["WORKSPACE_S3_PREFIX"]) == ("alpha", "eo-alpha", "")
+    assert "AWS_ENDPOINT_URL" not in env  # none configured: the SDKs' own
+    assert {"secretRef": {"name": "ws-alpha-storage", "optional": True}} in container["envFrom"]
     assert spawns["not-a-member"]["refused"][0] == 403
     assert spawns["unknown-image"]["refused"][0] == 404
     assert spawns["profile-key"]["refused"][0] == 400 and "'profile'" in spawns["profile-key"]["refused"][1]
@@ -272,6 +278,24 @@ def test_the_guard_decides_what_runs_and_where(z2jh_hub):
         "This Hub starts workspace servers only: start one from the notebooks service. "
         '<a href="/services/notebooks/">Open the notebooks service</a>'
     )
+
+
+def test_what_the_platform_makes_per_workspace_is_what_the_pods_name(service_values):
+    with open(os.path.join(EXAMPLES, "workspace-identity.yaml")) as f:
+        platform = [d for d in yaml.safe_load_all(f) if d]
+    for doc in platform:
+        kubernetes_validate.validate(doc, KUBERNETES, strict=True)
+    made = {(d["kind"], d["metadata"]["name"]) for d in platform if d["metadata"].get("namespace") == "ws-alpha"}
+    data = service_values["config"]["workspaceData"]
+    rendered = render(service_values)[0]  # the chart's defaults under the example's values
+    config = json.loads(one(rendered, "ConfigMap")["data"]["values.json"])["workspaceData"]
+    assert made == {
+        ("PersistentVolumeClaim", config["pvcNameTemplate"].format(workspace="alpha")),
+        ("ServiceAccount", data["serviceAccount"]),
+        ("Secret", data["secretEnv"].format(workspace="alpha")),
+    }
+    [account] = [d for d in platform if d["kind"] == "ServiceAccount"]
+    assert "eks.amazonaws.com/role-arn" in account["metadata"]["annotations"]
 
 
 # -- network policies ----------------------------------------------------------------------------

@@ -161,16 +161,16 @@ class DemoHub:
         """Poll until the proxy routes both the Hub's API and this service's health page, and the
         object storage holds every workspace's bucket (a server's file browser reads it at start)."""
         deadline = time.monotonic() + timeout
-        for ready in (
-            lambda: _answers(f"{self.url}/hub/api/"),
-            lambda: _answers(f"{self.service_url}health"),
-            self._buckets_ready,
+        for what, ready in (
+            ("the Hub's API", lambda: _answers(f"{self.url}/hub/api/")),
+            ("the service", lambda: _answers(f"{self.service_url}health")),
+            (f"the workspaces' object storage ({self.s3_url})", self._buckets_ready),
         ):
             while not ready():
                 if self.process and self.process.poll() is not None:
                     raise RuntimeError(f"JupyterHub exited with {self.process.returncode}; {self.output}")
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"the demo is not ready after {timeout}s; {self.output}")
+                    raise TimeoutError(f"{what} is not ready after {timeout}s; {self.output}")
                 time.sleep(0.1)
 
     def _buckets_ready(self) -> bool:

@@ -10,6 +10,7 @@ from notebooks_service.demo import (
     SERVICE_SCOPES,
     USER_SCOPES,
     USERS,
+    object_storage,
     select_local_image,
 )
 from notebooks_service.demo.app import SERVICE_CONFIG
@@ -77,17 +78,7 @@ c.JupyterHub.services = [
 # the workspaces' object storage: a local S3 API with a bucket per workspace, started and stopped
 # by the Hub; its servers reach it with the demo's keys (on Kubernetes: the workspace's identity)
 if env.get("NOTEBOOKS_DEMO_S3_URL"):
-    c.JupyterHub.services.append(
-        {
-            "name": "object-storage",
-            "command": [
-                sys.executable,
-                "-m",
-                "notebooks_service.demo.object_storage",
-                f"--port={env['NOTEBOOKS_DEMO_S3_URL'].rsplit(':', 1)[1]}",
-            ],
-        }
-    )
+    c.JupyterHub.services.append(object_storage.hub_service(env["NOTEBOOKS_DEMO_S3_URL"]))
     c.Spawner.environment = DEMO_CREDENTIALS
 # stop servers idle for an hour, as z2jh does (its cull.timeout); removed servers are z2jh's cull.removeNamedServers
 c.JupyterHub.services.append(

@@ -10,7 +10,9 @@ there is gone when the demo stops (the workspace folders, on disk, stay).
 import argparse
 import logging
 import signal
+import sys
 import threading
+from urllib.parse import urlsplit
 
 from . import S3_BUCKET_TEMPLATE, WORKSPACES
 
@@ -21,6 +23,12 @@ README = """This is the {workspace} workspace's bucket, {bucket}, in the demo's 
 Every member's {workspace} server shows it in s3/ of the file browser. Whatever is put here
 is gone when the demo stops.
 """
+
+
+def hub_service(endpoint_url: str) -> dict:
+    """Its entry in the demo Hub's c.JupyterHub.services: the Hub starts it and stops it."""
+    port = urlsplit(endpoint_url).port
+    return {"name": "object-storage", "command": [sys.executable, "-m", __name__, f"--port={port}"]}
 
 
 def client(endpoint_url: str):

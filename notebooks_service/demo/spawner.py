@@ -10,7 +10,7 @@ from traitlets import Unicode, default
 
 from ..logs import start_local_log
 
-#: the demo's "image": the Jupyter configuration its servers load (docs/images.rst shows it)
+#: the demo's "image": the Jupyter configuration its servers load (docs/workspace-data.rst shows it)
 IMAGE_CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "image")
 
 
