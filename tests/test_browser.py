@@ -87,6 +87,11 @@ def test_start_watch_the_bar_land_in_jupyterlab_and_stop(page, hub):
 
     page.wait_for_url(re.compile(r".*/user/alice/alpha-python/lab.*"), timeout=60_000)
     page.wait_for_selector(".jp-LabShell", timeout=60_000)  # JupyterLab itself, through the proxy
+    # the workspace's data in its file browser: the folder its members share, and its bucket
+    listing = page.locator(".jp-DirListing-content")
+    for name in ("workspace", "s3"):
+        listing.get_by_text(name, exact=True).wait_for(timeout=30_000)
+    page.screenshot(path=os.path.join(ARTIFACTS, "jupyterlab-workspace-data.png"))
     seen = progress_seen(page)
     assert len(set(seen)) >= 3 and seen == sorted(seen) and seen[-1] == 100, seen
 
