@@ -186,6 +186,22 @@ def cluster(tmp_path_factory):
     fake.close()
 
 
+@pytest.fixture
+async def api(cluster):
+    """The fake cluster as KubeSpawner's shared client finds it (its kubeconfig as the default),
+    for tests that run KubeSpawner itself in their own event loop."""
+    from kubernetes_asyncio.config import kube_config
+    from kubespawner import KubeSpawner
+
+    cluster.clear()
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", cluster.kubeconfig_path)
+        yield cluster
+    await KubeSpawner._stop_all_reflectors()  # they belong to this test's event loop
+    KubeSpawner.reflectors.clear()
+    cluster.clear()
+
+
 @pytest.fixture(scope="session")
 def hub(tmp_path_factory, cluster):
     """A running JupyterHub with notebooks-service at /services/notebooks/, diagnostics on the fake cluster.

@@ -5,6 +5,7 @@ KubeSpawner loads a kube config when built: tests that build spawners use confte
 ``no_cluster`` fixture, which points it at an address nothing listens on.
 """
 
+import contextlib
 from types import SimpleNamespace
 
 from kubernetes_asyncio.client import ApiClient
@@ -50,19 +51,26 @@ def as_sent(pod) -> dict:
     return ApiClient().sanitize_for_serialization(pod)
 
 
-async def hub_spawn_sequence(spawner, options: dict, guard_: WorkspaceGuard) -> None:
-    """What the Hub and KubeSpawner do before creating a pod: apply_user_options, pre_spawn_hook, load_user_options."""
+@contextlib.contextmanager
+def guard_installed(guard_: WorkspaceGuard):
+    """The workspace guard in place, as setup_workspace_guard installs it in the Hub; then as before."""
     installed = dict(hubside._installed)
     hubside._installed["get_guard"] = lambda: guard_
     hubside._wrap_run_pre_spawn_hook()
     try:
+        yield guard_
+    finally:
+        hubside._installed.clear()
+        hubside._installed.update(installed)
+
+
+async def hub_spawn_sequence(spawner, options: dict, guard_: WorkspaceGuard) -> None:
+    """What the Hub and KubeSpawner do before creating a pod: apply_user_options, pre_spawn_hook, load_user_options."""
+    with guard_installed(guard_):
         spawner.user_options = options
         await spawner._run_apply_user_options(options)
         await hubside.maybe_future(spawner.run_pre_spawn_hook())
         await spawner.load_user_options()  # inside KubeSpawner.start()
-    finally:
-        hubside._installed.clear()
-        hubside._installed.update(installed)
 
 
 async def placed_pod(options=None, *, spawner=None, guard_=None):

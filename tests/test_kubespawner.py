@@ -10,7 +10,6 @@ from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
-from kubernetes_asyncio.config import kube_config
 from kubespawner import KubeSpawner
 
 from notebooks_service import hubside
@@ -19,6 +18,7 @@ from notebooks_service.demo import RESOURCE_CLASSES
 from notebooks_service.hubside import WorkspaceGuard
 
 from conftest import HubUser, ServiceClient, Tokens, running_hub, stop_all_servers, wait_for
+from kube_pods import guard_installed
 
 pytestmark = pytest.mark.hub_version  # the second pass of `make test` runs it on z2jh 4.4.0's Hub too
 
@@ -36,28 +36,12 @@ QUOTA = (
 
 
 @pytest.fixture
-async def api(cluster):
-    """The fake cluster as KubeSpawner's shared client finds it (its kubeconfig as the default)."""
-    cluster.clear()
-    with pytest.MonkeyPatch.context() as m:
-        m.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", cluster.kubeconfig_path)
-        yield cluster
-    await KubeSpawner._stop_all_reflectors()  # they belong to this test's event loop
-    KubeSpawner.reflectors.clear()
-    cluster.clear()
-
-
-@pytest.fixture
 def guarded():
     """The workspace guard in place, as setup_workspace_guard installs it in the Hub."""
     service = NotebooksService(images=IMAGES, resource_classes=RESOURCE_CLASSES, workspace_members={"alice": ["alpha"]})
     guard = WorkspaceGuard(service)
-    installed = dict(hubside._installed)
-    hubside._installed["get_guard"] = lambda: guard
-    hubside._wrap_run_pre_spawn_hook()
-    yield guard
-    hubside._installed.clear()
-    hubside._installed.update(installed)
+    with guard_installed(guard):
+        yield guard
 
 
 def spawner_for(api, **config) -> KubeSpawner:

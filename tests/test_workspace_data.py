@@ -11,7 +11,6 @@ from types import SimpleNamespace
 
 import boto3
 import pytest
-from kubernetes_asyncio.config import kube_config
 from kubespawner import KubeSpawner
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from traitlets.config import Config
@@ -24,6 +23,7 @@ from notebooks_service.hubside import WorkspaceGuard
 from notebooks_service.placement import WorkspacePlacement
 
 from conftest import HubUser, ServiceClient
+from kube_pods import guard_installed
 
 SERVERS = [("alice", "alpha/python"), ("bob", "alpha/python"), ("alice", "beta/python")]
 
@@ -193,26 +193,11 @@ PLATFORM = {
 
 
 @pytest.fixture
-async def api(cluster):
-    cluster.clear()
-    with pytest.MonkeyPatch.context() as m:
-        m.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", cluster.kubeconfig_path)
-        yield cluster
-    await KubeSpawner._stop_all_reflectors()  # they belong to this test's event loop
-    KubeSpawner.reflectors.clear()
-    cluster.clear()
-
-
-@pytest.fixture
 def guarded():
     service = NotebooksService(images=IMAGES, workspace_members={"alice": ["alpha", "beta"]})
     guard = WorkspaceGuard(service, config=Config({"WorkspacePlacement": PLATFORM}))
-    installed = dict(hubside._installed)
-    hubside._installed["get_guard"] = lambda: guard
-    hubside._wrap_run_pre_spawn_hook()
-    yield guard
-    hubside._installed.clear()
-    hubside._installed.update(installed)
+    with guard_installed(guard):
+        yield guard
 
 
 def spawner_for(api, workspace: str) -> KubeSpawner:
