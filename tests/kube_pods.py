@@ -64,6 +64,14 @@ def guard_installed(guard_: WorkspaceGuard):
         hubside._installed.update(installed)
 
 
+async def spawn_as_the_hub(spawner, options: dict) -> str:
+    """The Hub's sequence, then KubeSpawner's start(): apply_user_options, the pre-spawn hook (the guard), start()."""
+    spawner.user_options = options
+    await spawner._run_apply_user_options(options)
+    await hubside.maybe_future(spawner.run_pre_spawn_hook())
+    return await spawner.start()
+
+
 async def hub_spawn_sequence(spawner, options: dict, guard_: WorkspaceGuard) -> None:
     """What the Hub and KubeSpawner do before creating a pod: apply_user_options, pre_spawn_hook, load_user_options."""
     with guard_installed(guard_):

@@ -12,13 +12,13 @@ from urllib.parse import urlsplit
 import pytest
 from kubespawner import KubeSpawner
 
-from notebooks_service import hubside
 from notebooks_service.app import NotebooksService
 from notebooks_service.demo import RESOURCE_CLASSES
 from notebooks_service.hubside import WorkspaceGuard
 
 from conftest import HubUser, ServiceClient, Tokens, running_hub, stop_all_servers, wait_for
 from kube_pods import guard_installed
+from kube_pods import spawn_as_the_hub as spawn
 
 pytestmark = pytest.mark.hub_version  # the second pass of `make test` runs it on z2jh 4.4.0's Hub too
 
@@ -50,14 +50,6 @@ def spawner_for(api, **config) -> KubeSpawner:
         name="alpha-python", display_name="alpha/python", user_options={}, server=None, state=None
     )
     return KubeSpawner(_mock=True, user=user, orm_spawner=orm_spawner, k8s_api_host=api.url, start_timeout=30, **config)
-
-
-async def spawn(spawner: KubeSpawner, options: dict) -> str:
-    """The Hub's sequence: apply_user_options, the pre-spawn hook (the guard), start()."""
-    spawner.user_options = options
-    await spawner._run_apply_user_options(options)
-    await hubside.maybe_future(spawner.run_pre_spawn_hook())
-    return await spawner.start()
 
 
 async def test_a_start_that_failed_starts_again_on_the_same_spawner(api, guarded):

@@ -9,21 +9,18 @@ Kubernetes API, which refuses a ServiceAccount a namespace lacks as the API serv
 import json
 from types import SimpleNamespace
 
-import boto3
 import pytest
 from kubespawner import KubeSpawner
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from traitlets.config import Config
 
-from notebooks_service import hubside
 from notebooks_service.app import NotebooksService
-from notebooks_service.demo import S3_BUCKET_TEMPLATE
-from notebooks_service.demo.object_storage import DEMO_CREDENTIALS
+from notebooks_service.demo import S3_BUCKET_TEMPLATE, object_storage
 from notebooks_service.hubside import WorkspaceGuard
 from notebooks_service.placement import WorkspacePlacement
 
 from conftest import HubUser, ServiceClient
-from kube_pods import guard_installed
+from kube_pods import guard_installed, spawn_as_the_hub
 
 SERVERS = [("alice", "alpha/python"), ("bob", "alpha/python"), ("alice", "beta/python")]
 
@@ -65,17 +62,6 @@ class Contents:
         return code, model.get("content")
 
 
-def s3_client(hub):
-    """The platform's side of the buckets: the demo's local S3, as any S3 client reaches it."""
-    return boto3.client(
-        "s3",
-        endpoint_url=hub.s3_url,
-        aws_access_key_id=DEMO_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=DEMO_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        region_name=DEMO_CREDENTIALS["AWS_DEFAULT_REGION"],
-    )
-
-
 @pytest.mark.usefixtures("real_servers", "clean_servers")
 async def test_a_workspaces_files_and_bucket_are_its_members_and_only_theirs(hub, tokens):
     clients = {user: ServiceClient(hub, tokens[user]) for user in ("alice", "bob")}
@@ -103,7 +89,7 @@ async def test_a_workspaces_files_and_bucket_are_its_members_and_only_theirs(hub
         assert (await bob.read("mine.txt"))[0] == 404
 
         # the workspace's bucket, at s3/: what the platform puts there, its members' servers list
-        s3 = s3_client(hub)
+        s3 = object_storage.client(hub.s3_url)  # the platform's side of the buckets
         alpha, beta = (S3_BUCKET_TEMPLATE.format(workspace=w) for w in ("alpha", "beta"))
         s3.put_object(Bucket=alpha, Key="scenes.csv", Body=b"id,cloud\n1,0.1\n")
         s3.put_object(Bucket=beta, Key="beta-only.csv", Body=b"id\n")
@@ -215,11 +201,7 @@ def spawner_for(api, workspace: str) -> KubeSpawner:
 
 
 async def spawn(spawner: KubeSpawner, workspace: str) -> str:
-    options = {"workspace": workspace, "image": "python"}
-    spawner.user_options = options
-    await spawner._run_apply_user_options(options)
-    await hubside.maybe_future(spawner.run_pre_spawn_hook())
-    return await spawner.start()
+    return await spawn_as_the_hub(spawner, {"workspace": workspace, "image": "python"})
 
 
 def identity_of(pod: dict) -> dict:
