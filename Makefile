@@ -40,11 +40,15 @@ demo: $(VENV)/.installed $(PROXY)
 	$(BIN)/notebooks-service demo --port $(PORT) $(DEMO_ARGS)
 
 # the whole suite on JupyterHub 6.x, then the tests whose outcome depends on the Hub's version
-# (marked hub_version) on JupyterHub 5.5 (z2jh 4.4.0)
+# (marked hub_version) on JupyterHub 5.5 (z2jh 4.4.0). Each pass runs its modules on TEST_WORKERS
+# processes (pytest-xdist, a module per worker at a time): the tests mostly wait on Hubs, proxies
+# and servers, so three keep two cores busy. `make test TEST_WORKERS=0` runs them in this process.
+TEST_WORKERS ?= 3
+PYTEST_PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --dist loadfile)
 test: $(VENV)/.installed $(JH5)/.installed $(PROXY) docs
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
 	@echo "== the tests marked hub_version on $(JH5_PINS) =="
-	$(JH5)/bin/python -m pytest -m hub_version
+	$(JH5)/bin/python -m pytest -m hub_version $(PYTEST_PARALLEL)
 
 # the manual (docs/), warnings as errors: docs/_build/html/index.html
 docs: $(VENV)/.installed

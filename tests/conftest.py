@@ -68,14 +68,17 @@ def start_body(hub: DemoHub, user_options: dict | None) -> dict:
 
 
 def wait_for(predicate, timeout: float = 30, interval: float = 0.1, message: str = "condition"):
-    """Poll ``predicate`` until it returns something truthy, or fail after ``timeout`` seconds."""
+    """Poll ``predicate`` until it returns something truthy, or fail after ``timeout`` seconds.
+
+    ``message`` may be a callable: what was seen, read when the wait fails."""
     deadline = time.monotonic() + timeout
     while True:
         result = predicate()
         if result:
             return result
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+            said = message() if callable(message) else message
+            raise AssertionError(f"timed out after {timeout}s waiting for {said}")
         time.sleep(interval)
 
 

@@ -202,7 +202,12 @@ def test_with_start_on_visit_the_bookmark_alone_brings_them_back(browser, tmp_pa
             # and no page on another site can frame the service's pages (here its 404, which needs no login)
             page.goto(elsewhere.origin + "/frame")
             frame = page.frame_locator("#framed")
-            wait_for(lambda: page.frames[1].url.startswith("chrome-error:"), timeout=10, message="framing refused")
+            framed = lambda: [f.url for f in page.frames[1:]]  # noqa: E731
+            wait_for(
+                lambda: framed() and framed()[0].startswith("chrome-error:"),
+                timeout=10,
+                message=lambda: f"framing refused (frames: {framed()})",
+            )
             assert "No such page" not in frame.locator("body").inner_text()
         finally:
             elsewhere.close()
