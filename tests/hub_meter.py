@@ -89,9 +89,14 @@ class HubMeter:
             writer.close()
 
     def close(self) -> None:
-        def stop():
+        async def stop():
+            # end the connections' tasks while the loop runs, so none is left to close a dead loop
             self._server.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             self._loop.stop()
 
-        self._loop.call_soon_threadsafe(stop)
+        self._loop.call_soon_threadsafe(lambda: self._loop.create_task(stop()))
         self._thread.join(10)
