@@ -12,11 +12,10 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
-import jinja2
-
 from .diagnostics import NoDiagnostics
 from .hub import HubClient
 from .logs import FollowSlots, LocalLogs
+from .pages import Pages
 from .placement import WorkspacePlacement
 from .progress import ProgressFanout
 from .servers import Launcher
@@ -74,7 +73,7 @@ class Components:
     server_logs: Union["KubeLogs", LocalLogs, None]
     log_follows: FollowSlots
     sharing: Sharing
-    templates: jinja2.Environment
+    pages: Pages
 
     # -- what every request is held to -----------------------------------------
     prefix: str
@@ -152,7 +151,7 @@ def build_components(app: "NotebooksService") -> Components:
         sharing=Sharing(
             parent=app, hub=hub_client, policy=launcher.policy, reconcile_interval=app.share_reconcile_interval
         ),
-        templates=jinja2.Environment(loader=jinja2.FileSystemLoader(app.template_paths), autoescape=True),
+        pages=Pages(app.template_paths),
         prefix=app.service_prefix,
         hub_prefix=app.hub_prefix,
         request_budget=app.request_budget,

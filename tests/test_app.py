@@ -123,10 +123,10 @@ def modules_loaded(config_file: str, modules) -> dict[str, bool]:
 
 
 def test_what_only_some_deployments_use_is_loaded_only_where_it_is_used(hub_env, tmp_path):
-    modules = [*LOADED_WHEN_USED, "yaml", "cryptography"]
+    modules = [*LOADED_WHEN_USED, "yaml", "cryptography", "jinja2"]
     plain = tmp_path / "plain.py"
     plain.write_text("c = get_config()\n")
-    # (yaml: the OpenAPI document is read at the first request for it)
+    # (yaml: the OpenAPI document is read at the first request for it; jinja2 at the first page)
     assert modules_loaded(str(plain), modules) == dict.fromkeys(modules, False)
     using_all = tmp_path / "all.py"
     using_all.write_text(

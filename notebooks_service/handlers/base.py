@@ -165,10 +165,10 @@ class BaseHandler(Routed, HubOAuthenticated, web.RequestHandler):
     # -- rendering ------------------------------------------------------------
 
     def render_template(self, name: str, **context: Any) -> None:
-        template = self.components.templates.get_template(name)
         hub_prefix = self.components.hub_prefix
         self.finish(
-            template.render(
+            self.components.pages.render(
+                name,
                 prefix=self.prefix,
                 hub_prefix=hub_prefix,
                 user=self.current_user,
