@@ -1,7 +1,7 @@
 """The service's HTML pages: jinja2 templates, loaded at the first page a browser asks for.
 
 A deployment that serves only JSON clients never loads jinja2 (about 1.6 MB of
-the process, a tenth of what the service adds to the Hub's own libraries).
+the process's memory).
 """
 
 from typing import Any
