@@ -64,20 +64,23 @@ def guard_installed(guard_: WorkspaceGuard):
         hubside._installed.update(installed)
 
 
-async def spawn_as_the_hub(spawner, options: dict) -> str:
-    """The Hub's sequence, then KubeSpawner's start(): apply_user_options, the pre-spawn hook (the guard), start()."""
+async def _before_start(spawner, options: dict) -> None:
+    """What the Hub does before start(): the options, apply_user_options, the pre-spawn hook (the guard)."""
     spawner.user_options = options
     await spawner._run_apply_user_options(options)
     await hubside.maybe_future(spawner.run_pre_spawn_hook())
+
+
+async def spawn_as_the_hub(spawner, options: dict) -> str:
+    """The Hub's sequence, then KubeSpawner's start()."""
+    await _before_start(spawner, options)
     return await spawner.start()
 
 
 async def hub_spawn_sequence(spawner, options: dict, guard_: WorkspaceGuard) -> None:
-    """What the Hub and KubeSpawner do before creating a pod: apply_user_options, pre_spawn_hook, load_user_options."""
+    """What the Hub and KubeSpawner do before creating a pod: the Hub's sequence, then load_user_options."""
     with guard_installed(guard_):
-        spawner.user_options = options
-        await spawner._run_apply_user_options(options)
-        await hubside.maybe_future(spawner.run_pre_spawn_hook())
+        await _before_start(spawner, options)
         await spawner.load_user_options()  # inside KubeSpawner.start()
 
 
