@@ -200,6 +200,14 @@ class NotebooksService(SharedConfig, Application):
         to reconnect at once). Keep it below the pod's terminationGracePeriodSeconds.""",
     ).tag(config=True)
 
+    stream_keepalive = Float(
+        15,
+        min=0.05,
+        help="""Seconds of silence after which a progress or followed-log stream sends an SSE
+        comment, so that proxies and load balancers, which close idle connections (nginx and
+        cloud load balancers after 60 s by default), keep it open.""",
+    ).tag(config=True)
+
     kubernetes = CaselessStrEnum(
         ["off", "in-cluster", "kubeconfig"],
         "off",

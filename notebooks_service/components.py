@@ -80,6 +80,8 @@ class Components:
     hub_prefix: str
     request_budget: float
     readiness_timeout: float
+    #: seconds of silence before a stream sends a keepalive comment
+    stream_keepalive: float
     allow_origins: frozenset[str]
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
     security_headers: dict[str, str]
@@ -156,6 +158,7 @@ def build_components(app: "NotebooksService") -> Components:
         hub_prefix=app.hub_prefix,
         request_budget=app.request_budget,
         readiness_timeout=app.readiness_timeout,
+        stream_keepalive=app.stream_keepalive,
         allow_origins=frozenset(app.allow_origins),
         trusted_proxies=tuple(ipaddress.ip_network(v, strict=False) for v in app.trusted_proxies),
         security_headers=app.security_headers,

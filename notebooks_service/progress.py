@@ -30,32 +30,58 @@ _HISTORY_LIMIT = 200
 
 
 class Watcher:
-    """One client following one server's start: its own queue of events."""
+    """One client following one server's start: the events it has yet to send.
+
+    A list and, while its reader waits, one future: a crowd of watchers is the
+    service's largest crowd of objects, and an ``asyncio.Queue`` (four deques,
+    an Event) plus a task per wait cost three times as much per watcher.
+    """
+
+    __slots__ = ("upstream", "user", "closed", "_pending", "_wakeup")
 
     def __init__(self, upstream: "Upstream", user: str):
         self.upstream = upstream
         self.user = user
-        self._queue: asyncio.Queue = asyncio.Queue()
         self.closed = False
+        self._pending: list[Any] = []
+        self._wakeup: asyncio.Future | None = None
 
     def push(self, event: Any) -> None:
         if not self.closed:
-            self._queue.put_nowait(event)
+            self._append(event)
+
+    def _append(self, event: Any) -> None:
+        self._pending.append(event)
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
 
     async def next(self, timeout: float) -> dict[str, Any] | object | None:
         """The next event; QUIET after ``timeout`` seconds of silence; None once the stream has ended."""
-        try:
-            event = await asyncio.wait_for(self._queue.get(), timeout)
-        except asyncio.TimeoutError:
-            return QUIET
+        if not self._pending:
+            loop = asyncio.get_running_loop()
+            self._wakeup = wakeup = loop.create_future()
+            quiet = loop.call_later(timeout, _wake, wakeup)
+            try:
+                await wakeup
+            finally:
+                quiet.cancel()
+                self._wakeup = None
+            if not self._pending:
+                return QUIET
+        event = self._pending.pop(0)
         return None if event is _END else event
 
     def close(self) -> None:
         """Stop watching (idempotent): the upstream closes when its last watcher leaves."""
         if not self.closed:
             self.closed = True
-            self._queue.put_nowait(_END)  # wakes a reader still waiting in next()
+            self._append(_END)  # wakes a reader still waiting in next()
             self.upstream.detach(self)
+
+
+def _wake(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class Upstream:

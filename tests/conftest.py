@@ -225,6 +225,7 @@ def hub(tmp_path_factory, cluster):
         # short enough that a test of a hung Hub is quick; long enough for a loaded CI machine
         "c.NotebooksService.request_budget = 5\n"
         "c.ProgressFanout.max_watchers_per_user = 50\n"
+        "c.NotebooksService.stream_keepalive = 0.2\n"  # a quiet stream's keepalives, within a test's reach
         "c.NotebooksService.max_log_follows = 8\n"  # the process-wide cap, within reach of a test
         f"c.NotebooksService.allow_origins = [{web_presence.origin!r}]\n"
         # members a test can change (set_members), for the service and the Hub-side guard alike

@@ -15,6 +15,15 @@ pytestmark = [pytest.mark.hub_version, pytest.mark.usefixtures("clean_servers")]
 
 async def follow(client, path: str, timeout: float = 60) -> list[dict]:
     """Every event of the service's progress stream until it ends."""
+    return events_of(await follow_text(client, path, timeout))
+
+
+def events_of(text: str) -> list[dict]:
+    return [json.loads(line[5:]) for line in text.splitlines() if line.startswith("data:")]
+
+
+async def follow_text(client, path: str, timeout: float = 60) -> str:
+    """The service's progress stream as sent, until it ends."""
     chunks = []
     request = HTTPRequest(
         client.hub.service_url + path,
@@ -25,8 +34,7 @@ async def follow(client, path: str, timeout: float = 60) -> list[dict]:
     response = await client.http.fetch(request, raise_error=False)
     assert response.code == 200
     assert response.headers["Content-Type"] == "text/event-stream"
-    text = b"".join(chunks).decode()
-    return [json.loads(line[5:]) for line in text.splitlines() if line.startswith("data:")]
+    return b"".join(chunks).decode()
 
 
 async def test_progress_stream_follows_a_start_to_ready(client, hub):
@@ -42,6 +50,21 @@ async def test_progress_stream_follows_a_start_to_ready(client, hub):
     assert any(e.get("message", "").startswith("Preparing alpha/python") for e in events)  # the spawner's own step
     # once ready, the stream is one ready event
     assert [e["ready"] for e in await follow(alice, "alpha/python/-/progress")] == [True]
+
+
+async def test_a_quiet_start_keeps_its_stream_open_and_still_ends_ready(client, hub):
+    # the session's service sends a keepalive after 0.2 s of silence; this start is silent for longer
+    set_spawn_delay(hub, 1.5)
+    alice = client("alice")
+    code, _ = await alice.json("POST", "alpha/python")
+    assert code == 202
+    text = await follow_text(alice, "alpha/python/-/progress")
+    events = events_of(text)
+    assert events[-1]["ready"] is True, events
+    assert text.count(": keepalive\n\n") >= 2, text  # each wait that timed out, then the next event still came
+    assert text.index(": keepalive") < text.index('"ready": true')
+    # once ready, following again is one ready event: no reader was left waiting on the first stream
+    assert [e["ready"] for e in events_of(await follow_text(alice, "alpha/python/-/progress"))] == [True]
 
 
 async def test_progress_stream_reports_a_failed_start(client, hub):

@@ -24,7 +24,6 @@ class ServerProgressHandler(BaseHandler):
     last has ``ready`` or ``failed``, or ``reconnect`` when the service shuts down.
     """
 
-    keepalive_interval = 15
     watcher = None
 
     def wants_json(self) -> bool:
@@ -63,7 +62,7 @@ class ServerProgressHandler(BaseHandler):
 
     async def relay(self) -> None:
         """Forward the server's events until its start ends, the browser leaves or the service stops."""
-        while (event := await self.watcher.next(self.keepalive_interval)) is not None:
+        while (event := await self.watcher.next(self.components.stream_keepalive)) is not None:
             if event is QUIET:
                 self.write(": keepalive\n\n")  # keeps proxies from closing a quiet stream
                 await self.flush()
@@ -88,7 +87,6 @@ class ServerLogsHandler(BaseHandler):
     """
 
     max_tail = 10000
-    keepalive_interval = 15
     first_line_wait = 2  # seconds a follow waits for its first line (or error) before its stream begins
     _left: asyncio.Event | None = None
 
@@ -187,7 +185,7 @@ class ServerLogsHandler(BaseHandler):
                 else:
                     self.write(f"data: {json.dumps({'line': item})}\n\n")
                 await self.flush()
-                item = await self._next(queue, self.keepalive_interval)
+                item = await self._next(queue, self.components.stream_keepalive)
             self.finish()
         except StreamClosedError:
             pass  # the reader went away
