@@ -170,9 +170,13 @@ class HubClient(HubProgress, LoggingConfigurable):
                 allow_nonstandard_methods=True,  # DELETE with a body
                 follow_redirects=False,
             )
-            return await http.fetch(request, raise_error=False)
+            response = await http.fetch(request, raise_error=False)
         finally:
             self._slots.release()
+        # tornado's HTTPClientError of a non-2xx answer refers back to its response: a cycle that
+        # keeps the answer's buffers until the cyclic GC. We read the code and body, never .error.
+        response.error = None
+        return response
 
     async def api_request(self, method: str, path: str, body: Any = None) -> HubResponse:
         """Call the Hub API; retry what is safe to retry; never raise on an HTTP status.

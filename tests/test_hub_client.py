@@ -4,11 +4,13 @@ The real Hub cannot be made to answer 503 or 429 on demand; this small server ca
 """
 
 import asyncio
+import gc
 import json
 import logging
 
 import pytest
 from tornado import web
+from tornado.httpclient import HTTPClientError, HTTPResponse
 from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
 
@@ -207,6 +209,24 @@ async def test_stop_is_idempotent(fake_hub, status, stopped):
     fake_hub.answer("DELETE", "/users/alice/servers/alpha-python", (status, None))
     assert await client_for(fake_hub).stop_server("alice", "alpha-python") is stopped
     assert fake_hub.calls[-1][2] == {"remove": True}
+
+
+async def test_a_refused_request_leaves_no_cycle_for_the_garbage_collector(fake_hub):
+    # each of the Hub's 404s (a stopped server, an unknown user) used to leave its response in a
+    # reference cycle with tornado's HTTPClientError, buffers and all, until the next full collection
+    fake_hub.answer("DELETE", "/users/alice/servers/alpha-python", *[(404, None)] * 3)
+    client = client_for(fake_hub)
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for _ in range(3):
+            assert await client.stop_server("alice", "alpha-python") is True
+        gc.collect()
+        left = [o for o in gc.garbage if isinstance(o, (HTTPResponse, HTTPClientError))]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert left == []
 
 
 async def test_operations_on_one_server_are_serialised(fake_hub):
