@@ -220,10 +220,7 @@ def test_with_start_on_visit_the_bookmark_alone_brings_them_back(browser, tmp_pa
 
 
 def other_site(link: str, framed: str) -> ThreadedServer:
-    """A page on another site (127.0.0.2, where the Hub is 127.0.0.1): /link to ``link``, /frame framing ``framed``.
-
-    Not ``localhost``: Chromium may try ::1 first, where another worker's server could hold the same port.
-    """
+    """A page on another site (localhost, where the Hub is 127.0.0.1): /link to ``link``, /frame framing ``framed``."""
 
     class Page(web.RequestHandler):
         def get(self, kind):
@@ -232,8 +229,8 @@ def other_site(link: str, framed: str) -> ThreadedServer:
             else:
                 self.finish(f'<iframe id="framed" src="{framed}" width="600" height="400"></iframe>')
 
-    server = ThreadedServer(lambda: web.Application([(r"/(link|frame)", Page)]), host="127.0.0.2")
-    server.origin = server.url
+    server = ThreadedServer(lambda: web.Application([(r"/(link|frame)", Page)]))
+    server.origin = f"http://localhost:{server.port}"
     return server
 
 

@@ -15,8 +15,7 @@ from tornado.testing import bind_unused_port
 class ThreadedServer:
     """Serves ``make_app()`` (called on the server's own loop) until ``close()``."""
 
-    def __init__(self, make_app, host: str = "127.0.0.1"):
-        self.host = host
+    def __init__(self, make_app):
         self.loop = asyncio.new_event_loop()
         ready = threading.Event()
         self.thread = threading.Thread(target=self._run, args=(make_app, ready), daemon=True)
@@ -26,7 +25,7 @@ class ThreadedServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"http://127.0.0.1:{self.port}"
 
     def call(self, coroutine_function, timeout: float = 5):
         """Run ``coroutine_function()`` on the server's loop and return its result."""
@@ -39,7 +38,7 @@ class ThreadedServer:
     def _run(self, make_app, ready: threading.Event) -> None:
         asyncio.set_event_loop(self.loop)
         app: web.Application = make_app()
-        sock, self.port = bind_unused_port(address=self.host)
+        sock, self.port = bind_unused_port()
         server = HTTPServer(app)
         server.add_sockets([sock])
         ready.set()
