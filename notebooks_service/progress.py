@@ -34,7 +34,7 @@ class Watcher:
 
     A list and, while its reader waits, one future: a crowd of watchers is the
     service's largest crowd of objects, and an ``asyncio.Queue`` (four deques,
-    an Event) plus a task per wait cost three times as much per watcher.
+    an Event) plus a task per wait cost about 4 KB more per watcher.
     """
 
     __slots__ = ("upstream", "user", "closed", "_pending", "_wakeup")
@@ -52,8 +52,8 @@ class Watcher:
 
     def _append(self, event: Any) -> None:
         self._pending.append(event)
-        if self._wakeup is not None and not self._wakeup.done():
-            self._wakeup.set_result(None)
+        if self._wakeup is not None:
+            _wake(self._wakeup)
 
     async def next(self, timeout: float) -> dict[str, Any] | object | None:
         """The next event; QUIET after ``timeout`` seconds of silence; None once the stream has ended."""
