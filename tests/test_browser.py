@@ -200,13 +200,16 @@ def test_with_start_on_visit_the_bookmark_alone_brings_them_back(browser, tmp_pa
             assert posts == [] and page.locator("script", has_text="start_on_visit").count() == 0
             assert admin_request(visited, "GET", "/users/alice")[1]["servers"] == {}
             # and no page on another site can frame the service's pages (here its 404, which needs no login)
+            answers = []  # what the framed request got, should the wait ever fail again
+            page.on("response", lambda r: answers.append((r.url, r.status)) if "no-such-page" in r.url else None)
+            page.on("requestfailed", lambda r: answers.append((r.url, r.failure)) if "no-such-page" in r.url else None)
             page.goto(elsewhere.origin + "/frame")
             frame = page.frame_locator("#framed")
             framed = lambda: [f.url for f in page.frames[1:]]  # noqa: E731
             wait_for(
                 lambda: framed() and framed()[0].startswith("chrome-error:"),
                 timeout=10,
-                message=lambda: f"framing refused (frames: {framed()})",
+                message=lambda: f"framing refused (frames: {framed()}; the framed request: {answers})",
             )
             assert "No such page" not in frame.locator("body").inner_text()
         finally:
