@@ -64,7 +64,7 @@ async def test_a_quiet_start_keeps_its_stream_open_and_still_ends_ready(client, 
     assert text.count(": keepalive\n\n") >= 2, text  # each wait that timed out, then the next event still came
     assert text.index(": keepalive") < text.index('"ready": true')
     # once ready, following again is one ready event: no reader was left waiting on the first stream
-    assert [e["ready"] for e in events_of(await follow_text(alice, "alpha/python/-/progress"))] == [True]
+    assert [e["ready"] for e in await follow(alice, "alpha/python/-/progress")] == [True]
 
 
 async def test_progress_stream_reports_a_failed_start(client, hub):
