@@ -59,16 +59,30 @@ KUBERNETES_ERRORS = Counter(
     registry=REGISTRY,
 )
 
-# path segments after these are names, not parts of the endpoint
-_NAMED_AFTER = {"users": "{name}", "servers": "{server}", "tokens": "{token_id}", "groups": "{group}"}
+# path segments after these are names, not parts of the endpoint: a share's path names its owner, then
+# the server (/shares/<owner>/<server>, /users/<name>/shared/<owner>/<server>)
+_NAMED_AFTER = {
+    "users": ("{name}",),
+    "servers": ("{server}",),
+    "tokens": ("{token_id}",),
+    "groups": ("{group}",),
+    "services": ("{service}",),
+    "shares": ("{owner}", "{server}"),
+    "shared": ("{owner}", "{server}"),
+}
 
 
 def hub_endpoint(path: str) -> str:
     """A Hub API path as a label of few values: ``/users/alice/servers/x?y`` -> ``/users/{name}/servers/{server}``."""
-    endpoint, name_next = [], None
+    endpoint: list[str] = []
+    names: tuple[str, ...] = ()
     for part in path.split("?", 1)[0].split("/"):
-        endpoint.append(name_next or part)
-        name_next = None if name_next else _NAMED_AFTER.get(part)
+        if names:
+            endpoint.append(names[0])
+            names = names[1:]
+        else:
+            endpoint.append(part)
+            names = _NAMED_AFTER.get(part, ())
     return "/".join(endpoint)
 
 

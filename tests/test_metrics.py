@@ -8,6 +8,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from notebooks_service.demo.app import free_port
+from notebooks_service.metrics import hub_endpoint
 
 from conftest import ADMIN_TOKEN, set_spawn_delay, start_service, stop_all_servers, wait_for
 
@@ -144,6 +145,27 @@ async def test_metrics_count_requests_hub_calls_launches_and_time_to_ready(clien
     for gauge in ("notebooks_service_progress_streams", "notebooks_service_progress_upstreams"):
         assert (gauge, ()) in samples(after)
     assert await alice.json("DELETE", "alpha/minimal") == (204, None)
+
+
+@pytest.mark.parametrize(
+    "template, expected",
+    [
+        ("/users/{0}?include_stopped_servers=1", "/users/{name}"),
+        ("/users/{0}/servers/{1}", "/users/{name}/servers/{server}"),
+        ("/users/{0}/servers/{1}/progress", "/users/{name}/servers/{server}/progress"),
+        ("/users/{0}/activity", "/users/{name}/activity"),
+        ("/users/{0}/tokens/{1}", "/users/{name}/tokens/{token_id}"),
+        ("/users/{0}/shared?offset=0&limit=200", "/users/{name}/shared"),
+        ("/shares/{0}?offset=0&limit=200", "/shares/{owner}"),
+        ("/shares/{0}/{1}?offset=200&limit=200", "/shares/{owner}/{server}"),
+        ("/groups/{0}/users", "/groups/{group}/users"),
+    ],
+)
+def test_a_hub_endpoint_label_holds_no_name(template, expected):
+    """Every path the Hub client calls, with two users' names: one label, the names left out."""
+    assert {hub_endpoint(template.format(*names)) for names in [("alice", "alpha-python"), ("bob", "b%2Fc")]} == {
+        expected
+    }
 
 
 @pytest.fixture

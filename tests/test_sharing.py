@@ -161,6 +161,23 @@ async def test_removing_a_server_removes_its_shares(client, hub):
     assert (await bob.json("GET", "shared")) == (200, [])
 
 
+async def test_share_calls_are_counted_by_endpoint_never_by_user_or_server(client):
+    """The Hub-call metric's endpoint label names the kind of path, not whose: one series per user
+    and server would grow without bound (each histogram series is about 1.7 KB, and a scraper's load)."""
+    alice, bob = client("alice"), client("bob")
+    scraper = client(None)
+    scraper.extra_headers = {"Authorization": f"token {ADMIN_TOKEN}"}
+    await alice.json("POST", "alpha/minimal")
+    await alice.wait_ready("alpha/minimal")
+    assert (await share(alice, "alpha/minimal", ["bob"]))[0] == 200
+    assert (await alice.json("GET", "alpha/minimal/-/shares"))[0] == 200
+    assert (await bob.json("GET", "shared"))[0] == 200
+    page = (await scraper.request("GET", "metrics")).body.decode()
+    endpoints = set(re.findall(r'notebooks_service_hub_request_duration_seconds_count\{[^}]*endpoint="([^"]*)"', page))
+    assert {"/shares/{owner}/{server}", "/users/{name}/shared"} <= endpoints, endpoints
+    assert not [e for e in endpoints if re.search(r"alice|bob|alpha", e)], endpoints
+
+
 def test_a_form_shares_and_revokes_and_the_pages_say_so(hub):
     owner, member = log_in(hub, "alice"), log_in(hub, "bob")
     page = owner.get(hub.service_url)
