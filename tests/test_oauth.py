@@ -72,3 +72,63 @@ def test_a_state_expires_like_huboauths(monkeypatch):
 def test_a_verifier_it_did_not_make_is_refused_rather_than_sent_in_clear():
     with pytest.raises(ValueError, match="not made by generate_pkce_code_challenge"):
         auth().generate_state("/next", code_verifier="a-random-verifier-someone-else-made-0123456789")
+
+
+def user_with(*scopes: str, name: str = "alice") -> dict:
+    return {"name": name, "kind": "user", "scopes": list(scopes)}
+
+
+#: what a user's expanded scopes look like to HubAuth: their own, filtered by their name
+OWN = ("read:users!user={0}", "servers!user={0}", "users:activity!user={0}", "read:tokens!user={0}")
+
+
+@pytest.mark.parametrize(
+    "required",
+    [
+        {"access:services!service=notebooks"},
+        "access:services!service=notebooks",
+        {"access:services!service=notebooks", "access:services"},
+        {"read:metrics"},
+        {"access:servers!server=alice/alpha-python", "access:services!service=notebooks"},
+    ],
+)
+@pytest.mark.parametrize(
+    "held",
+    [
+        (),
+        ("access:services",),
+        ("access:services!service=notebooks",),
+        ("access:services!service=other",),
+        ("access:services!service=other", "access:services!service=notebooks"),
+        ("read:metrics",),
+        ("access:servers!user=alice",),
+        ("access:servers!group=alpha", "access:services!service=other"),
+        ("admin:users", "read:users", "access:servers!server=alice/alpha-python"),
+    ],
+)
+@pytest.mark.filterwarnings("ignore:.*combinations of filters present:UserWarning")  # JupyterHub's, both ways
+def test_the_scope_check_answers_as_hubauths(required, held):
+    from jupyterhub.services.auth import HubAuth
+
+    user = user_with(*held, *[scope.format("alice") for scope in OWN])
+    assert auth().check_scopes(required, user) == HubAuth.check_scopes(auth(), required, user)
+
+
+def test_the_scope_check_is_memoised_once_for_every_user(monkeypatch):
+    """JupyterHub memoises an intersection by the scope sets it is given: the same set for every
+    user with the same access, not one (of about 10 KB) per user."""
+    import jupyterhub.services.auth as hub_auth
+
+    seen = []
+    original = hub_auth._intersect_expanded_scopes
+
+    def spy(required, held, db=None):
+        seen.append(frozenset(held))
+        return original(required, held, db)
+
+    monkeypatch.setattr(hub_auth, "_intersect_expanded_scopes", spy)
+    required = {"access:services!service=notebooks"}
+    for name in ("alice", "bob", "carol"):
+        user = user_with("access:services!service=notebooks", *[s.format(name) for s in OWN], name=name)
+        assert auth().check_scopes(required, user) == required
+    assert seen == [frozenset({"access:services!service=notebooks"})] * 3
