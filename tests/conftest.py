@@ -10,8 +10,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -19,8 +17,9 @@ from types import SimpleNamespace
 
 import pytest
 import requests
+from service_client import ServiceClient
 from tornado import web
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest, HTTPResponse
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from notebooks_service.demo.app import SERVICE_CONFIG as DEMO_SERVICE_CONFIG
 from notebooks_service.demo.app import DemoHub, free_port, hub_api
@@ -286,25 +285,6 @@ def tokens(hub) -> Tokens:
     return Tokens(hub)
 
 
-def start_service(port: int, log_path, *args: str, **env: str) -> subprocess.Popen:
-    """notebooks-service as its own process on ``port``: ``env`` adds to the JUPYTERHUB_* a Hub would set."""
-    environment = dict(
-        os.environ,
-        JUPYTERHUB_SERVICE_URL=f"http://127.0.0.1:{port}",
-        JUPYTERHUB_SERVICE_PREFIX="/services/notebooks/",
-        JUPYTERHUB_SERVICE_NAME="notebooks",
-        **env,
-    )
-    with open(log_path, "wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "notebooks_service", *args],
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=str(log_path.parent),
-        )
-
-
 def stop_all_servers(hub: DemoHub, user: str) -> None:
     """Stop and remove every server of ``user``, stopped ones (failed starts) included."""
 
@@ -406,57 +386,6 @@ def set_spawn_failure(hub: DemoHub, message: str | None) -> None:
     _switch(hub, "spawn-fail", message)
 
 
-class ServiceClient:
-    """Calls the service through the Hub's proxy as a JSON client with a Hub token."""
-
-    def __init__(self, hub: DemoHub, token: str | None):
-        self.hub = hub
-        self.token = token
-        self.extra_headers: dict[str, str] = {}
-        self.http = AsyncHTTPClient(force_instance=True)
-
-    async def request(self, method: str, path: str, *, headers=None, body=None, **kw) -> HTTPResponse:
-        all_headers = {"Accept": "application/json"}
-        if self.token:
-            all_headers["Authorization"] = f"token {self.token}"
-        all_headers.update(self.extra_headers)
-        all_headers.update(headers or {})
-        url = path if path.startswith("http") else self.hub.service_url + path.lstrip("/")
-        if body is None and method in ("POST", "PUT", "PATCH"):
-            body = b""
-        kw.setdefault("request_timeout", 60)
-        request = HTTPRequest(
-            url,
-            method=method,
-            headers=all_headers,
-            body=body,
-            follow_redirects=False,
-            allow_nonstandard_methods=True,
-            **kw,
-        )
-        return await self.http.fetch(request, raise_error=False)
-
-    async def json(self, method: str, path: str, **kw) -> tuple[int, object]:
-        response = await self.request(method, path, **kw)
-        return response.code, json.loads(response.body) if response.body else None
-
-    async def wait_ready(self, path: str, timeout: float = 60) -> dict:
-        """Poll the server model until it is ready (a 201/202 does not mean ready)."""
-        import asyncio
-
-        deadline = time.monotonic() + timeout
-        while True:
-            code, model = await self.json("GET", path)
-            if code == 200 and model["ready"]:
-                return model
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{path} not ready after {timeout}s: {code} {model}")
-            await asyncio.sleep(0.2)
-
-    def close(self):
-        self.http.close()
-
-
 @pytest.fixture
 def client(hub, tokens):
     """``client("alice")``: a JSON client with alice's Hub token; ``client(None)``: no token."""
@@ -507,33 +436,6 @@ def forget_output(hub, user: str, server_name: str) -> None:
     for previous in (False, True):
         with contextlib.suppress(FileNotFoundError):
             os.remove(local_log_path(os.path.join(hub.run_dir, "logs"), user, server_name, previous=previous))
-
-
-def start_replica(port: int, hub_port: int, token: str, cookie_secret: str, log_path) -> subprocess.Popen:
-    """A service process; its Hub API at ``hub_port`` (the proxy's, or the Hub's own)."""
-    return start_service(
-        port,
-        log_path,
-        "--config",
-        DEMO_SERVICE_CONFIG,
-        JUPYTERHUB_API_TOKEN=token,
-        JUPYTERHUB_API_URL=f"http://127.0.0.1:{hub_port}/hub/api",
-        JUPYTERHUB_CLIENT_ID="service-notebooks",
-        JUPYTERHUB_OAUTH_CALLBACK_URL="/services/notebooks/oauth_callback",
-        NOTEBOOKS_SERVICE_COOKIE_SECRET=cookie_secret,
-    )
-
-
-def wait_healthy(url: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            assert process.poll() is None, "replica exited"
-            assert time.monotonic() < deadline, f"{url} not healthy"
-            time.sleep(0.1)
 
 
 def hidden_field(html: str, name: str) -> str:

@@ -11,12 +11,13 @@ from urllib.parse import urlsplit
 
 import pytest
 from kubespawner import KubeSpawner
+from service_client import ServiceClient
 
 from notebooks_service.app import NotebooksService
 from notebooks_service.demo import RESOURCE_CLASSES
 from notebooks_service.hubside import WorkspaceGuard
 
-from conftest import HubUser, ServiceClient, Tokens, running_hub, stop_all_servers, wait_for
+from conftest import HubUser, Tokens, running_hub, stop_all_servers, wait_for
 from kube_pods import guard_installed
 from kube_pods import spawn_as_the_hub as spawn
 

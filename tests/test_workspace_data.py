@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 from kubespawner import KubeSpawner
+from service_client import ServiceClient
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from traitlets.config import Config
 
@@ -19,7 +20,7 @@ from notebooks_service.demo import S3_BUCKET_TEMPLATE, object_storage
 from notebooks_service.hubside import WorkspaceGuard
 from notebooks_service.placement import WorkspacePlacement
 
-from conftest import HubUser, ServiceClient
+from conftest import HubUser
 from kube_pods import guard_installed, spawn_as_the_hub
 
 SERVERS = [("alice", "alpha/python"), ("bob", "alpha/python"), ("alice", "beta/python")]
