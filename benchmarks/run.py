@@ -20,11 +20,10 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
-from bench_hub import N_USERS, bench_hub, rss_mb, service_pid  # noqa: E402
-
 from notebooks_service.demo.app import DemoHub, hub_api  # noqa: E402
 from notebooks_service.logs import local_log_path  # noqa: E402
 
+from bench_hub import N_USERS, bench_hub, rss_mb, service_pid  # noqa: E402
 from conftest import log_in  # noqa: E402
 from hub_meter import HubMeter  # noqa: E402
 

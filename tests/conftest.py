@@ -17,7 +17,6 @@ from types import SimpleNamespace
 
 import pytest
 import requests
-from service_client import ServiceClient
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
@@ -29,6 +28,7 @@ import log_check
 from fake_kubernetes import FakeKubernetes
 from hub_meter import HubMeter
 from identity_provider import LocalIdentityProvider
+from service_client import ServiceClient
 from threaded_server import ThreadedServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -10,7 +10,6 @@ import re
 
 import pytest
 import requests
-from in_browser import ARTIFACTS, DESKTOP, log_in, other_site, screenshot
 
 from notebooks_service.demo.app import SERVICE_CONFIG as DEMO_SERVICE_CONFIG
 from notebooks_service.logs import local_log_path
@@ -25,6 +24,7 @@ from conftest import (
     stop_all_servers,
     wait_for,
 )
+from in_browser import ARTIFACTS, DESKTOP, log_in, other_site, screenshot
 
 pytestmark = pytest.mark.usefixtures("clean_servers")
 

@@ -12,13 +12,13 @@ import re
 import signal
 
 import pytest
-from service_processes import start_service
 
 from notebooks_service.demo.app import SERVICE_CONFIG as DEMO_SERVICE_CONFIG
 from notebooks_service.demo.app import free_port
 
 from conftest import ADMIN_TOKEN, set_spawn_delay, wait_for
 from hub_meter import HubMeter
+from service_processes import start_service
 
 pytestmark = pytest.mark.usefixtures("clean_servers")
 

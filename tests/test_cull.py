@@ -9,9 +9,9 @@ import datetime
 import time
 
 import pytest
-from service_client import ServiceClient
 
 from conftest import Tokens, admin_request, running_hub, stop_all_servers
+from service_client import ServiceClient
 
 pytestmark = pytest.mark.hub_version  # the second pass of `make test` runs it on z2jh 4.4.0's Hub too
 

@@ -14,12 +14,12 @@ from types import SimpleNamespace
 
 import pytest
 import requests
-from service_client import ServiceClient
-from service_processes import start_replica, wait_healthy
 
 from notebooks_service.demo.app import free_port
 
 from conftest import Tokens, running_hub, set_spawn_delay
+from service_client import ServiceClient
+from service_processes import start_replica, wait_healthy
 
 pytestmark = pytest.mark.hub_version  # the second pass of `make test` runs it on z2jh 4.4.0's Hub too
 

@@ -7,11 +7,11 @@ import urllib.request
 
 import pytest
 import requests
-from service_processes import start_service
 from tornado import web
 
 from notebooks_service.demo.app import free_port
 
+from service_processes import start_service
 from threaded_server import ThreadedServer
 
 

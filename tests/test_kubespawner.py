@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 
 import pytest
 from kubespawner import KubeSpawner
-from service_client import ServiceClient
 
 from notebooks_service.app import NotebooksService
 from notebooks_service.demo import RESOURCE_CLASSES
@@ -20,6 +19,7 @@ from notebooks_service.hubside import WorkspaceGuard
 from conftest import HubUser, Tokens, running_hub, stop_all_servers, wait_for
 from kube_pods import guard_installed
 from kube_pods import spawn_as_the_hub as spawn
+from service_client import ServiceClient
 
 pytestmark = pytest.mark.hub_version  # the second pass of `make test` runs it on z2jh 4.4.0's Hub too
 

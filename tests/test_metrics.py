@@ -6,12 +6,12 @@ import signal
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
-from service_processes import start_service
 
 from notebooks_service.demo.app import free_port
 from notebooks_service.metrics import hub_endpoint
 
 from conftest import ADMIN_TOKEN, set_spawn_delay, stop_all_servers, wait_for
+from service_processes import start_service
 
 pytestmark = pytest.mark.usefixtures("clean_servers")
 

@@ -8,12 +8,12 @@ and the OAuth state travels with the login (notebooks_service.oauth).
 import secrets
 
 import pytest
-from service_processes import start_replica, wait_healthy
 
 from notebooks_service.demo.app import free_port
 
 from conftest import hidden_field, log_in, running_hub, stop_all_servers, wait_for
 from round_robin import RoundRobin
+from service_processes import start_replica, wait_healthy
 
 pytestmark = pytest.mark.hub_version  # the second pass of `make test` runs it on z2jh 4.4.0's Hub too
 

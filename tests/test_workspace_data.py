@@ -11,7 +11,6 @@ from types import SimpleNamespace
 
 import pytest
 from kubespawner import KubeSpawner
-from service_client import ServiceClient
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from traitlets.config import Config
 
@@ -22,6 +21,7 @@ from notebooks_service.placement import WorkspacePlacement
 
 from conftest import HubUser
 from kube_pods import guard_installed, spawn_as_the_hub
+from service_client import ServiceClient
 
 SERVERS = [("alice", "alpha/python"), ("bob", "alpha/python"), ("alice", "beta/python")]
 
