@@ -136,8 +136,8 @@ class WorkspacePlacement(LoggingConfigurable):
     ).tag(config=True)
     s3_file_browser_path = Unicode(
         "s3",
-        help="""Where the images show the bucket in JupyterLab's file browser (s3contents under
-        hybridcontents, as in docs/workspace-data.rst). Only said to users: the image decides.""",
+        help="""Where the images show the bucket in JupyterLab's file browser (s3contents mounted by
+        notebooks_service.singleuser.contents, as in docs/workspace-data.rst). Only said to users: the image decides.""",
     ).tag(config=True)
     file_browser_root = Unicode(
         "/home/jovyan",
