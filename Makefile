@@ -4,30 +4,35 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PROXY := node_modules/.bin/configurable-http-proxy
+# Both environments install from the locks in locks/ (one per environment, for every Python the
+# package supports), never from setup.cfg's open ranges: `make lock` refreshes them, on purpose.
+# uv installs them (hashes checked, ~10 s for ~230 packages with no cache); uv itself comes from
+# PyPI through pip, hashed too (locks/uv.txt).
+LOCKS := locks
+UV := $(BIN)/uv
+# uv never fetches a Python of its own: the venvs use $(PYTHON)
+export UV_PYTHON_DOWNLOADS := never
 # the second test pass: what our hub image runs, z2jh 4.4.0's hub with JupyterHub 5.5.4 (the
-# security fixes); the rest exactly as z2jh ships it (tests/test_chart.py checks both)
+# security fixes); the rest exactly as z2jh ships it (locks/jh5.in; tests/test_chart.py checks it)
 JH5 := .venv-jh5
-JH5_PINS := jupyterhub==5.5.4 jupyterhub-kubespawner==7.0.0 jupyterhub-idle-culler==1.4.0 pycurl==7.46.0
-# the demo's servers show the workspace's bucket beside their files as the platform's images do;
-# without its declared dependencies, which are its own test tools (see setup.cfg, demo)
-HYBRIDCONTENTS := hybridcontents==0.4.0
 
-.PHONY: demo test docs fuzz bench lint clean
+.PHONY: demo test docs fuzz bench lint clean lock
 
-$(BIN)/python:
+$(UV): $(LOCKS)/uv.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-
-$(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
-	$(BIN)/pip install --quiet -e '.[test]'
-	$(BIN)/pip install --quiet --no-deps $(HYBRIDCONTENTS)
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r $(LOCKS)/uv.txt
 	touch $@
 
-$(JH5)/.installed: setup.cfg pyproject.toml Makefile
-	$(PYTHON) -m venv $(JH5)
-	$(JH5)/bin/pip install --quiet --upgrade pip
-	$(JH5)/bin/pip install --quiet -e '.[test]' $(JH5_PINS)
-	$(JH5)/bin/pip install --quiet --no-deps $(HYBRIDCONTENTS)
+# the lock, then the project itself (editable, its build tools locked too)
+$(VENV)/.installed: $(UV) $(LOCKS)/test.txt $(LOCKS)/build.txt setup.cfg pyproject.toml
+	$(UV) pip sync --quiet --python $(BIN)/python --require-hashes $(LOCKS)/test.txt
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps --build-constraints $(LOCKS)/build.txt -e .
+	touch $@
+
+$(JH5)/.installed: $(UV) $(LOCKS)/jh5.txt $(LOCKS)/build.txt setup.cfg pyproject.toml
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(JH5)
+	$(UV) pip sync --quiet --python $(JH5)/bin/python --require-hashes $(LOCKS)/jh5.txt
+	$(UV) pip install --quiet --python $(JH5)/bin/python --no-deps --build-constraints $(LOCKS)/build.txt -e .
 	touch $@
 
 $(PROXY): package.json package-lock.json
@@ -47,7 +52,7 @@ TEST_WORKERS ?= 3
 PYTEST_PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS) --dist loadfile)
 test: $(VENV)/.installed $(JH5)/.installed $(PROXY) docs
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
-	@echo "== the tests marked hub_version on $(JH5_PINS) =="
+	@echo "== the tests marked hub_version on $(LOCKS)/jh5.in's JupyterHub 5.5 =="
 	$(JH5)/bin/python -m pytest -m hub_version $(PYTEST_PARALLEL)
 
 # the manual (docs/), warnings as errors: docs/_build/html/index.html
@@ -60,11 +65,7 @@ fuzz: $(VENV)/.installed $(PROXY)
 	NOTEBOOKS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_openapi.py
 
 # the service side by side with the Hub's own API: ratios, not absolute times (docs/benchmarks.rst)
-$(VENV)/.bench-installed: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[test,bench]'
-	touch $@
-
-bench: $(VENV)/.bench-installed $(PROXY)
+bench: $(VENV)/.installed $(PROXY)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 lint: $(VENV)/.installed
@@ -73,3 +74,22 @@ lint: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) $(JH5) node_modules .demo docs/_build
+
+# Refresh every lock from setup.cfg's ranges and locks/*.in, on purpose (docs/development.rst):
+# universal (every Python from 3.10 and every platform), with hashes. LOCK_ARGS for more, e.g.
+# LOCK_ARGS="--upgrade-package tornado" to move one package, or "--upgrade" for all.
+# The hub image moves only these from z2jh's pins: JupyterHub (to 5.5.4, the advisories) and PyJWT
+# (setup.cfg's >=2.15, the JWKS refetch cooldown the claims policy relies on).
+HUB_IMAGE_UPGRADES := jupyterhub pyjwt
+LOCK := $(UV) pip compile --quiet --universal --generate-hashes --python-version 3.10 $(LOCK_ARGS)
+lock: $(UV)
+	$(UV) pip compile --quiet --generate-hashes $(LOCK_ARGS) $(LOCKS)/uv.in -o $(LOCKS)/uv.txt
+	$(LOCK) $(LOCKS)/build.in -o $(LOCKS)/build.txt
+	$(LOCK) setup.cfg --extra test --extra bench -o $(LOCKS)/test.txt
+	$(LOCK) setup.cfg $(LOCKS)/jh5.in --extra test -o $(LOCKS)/jh5.txt
+	$(LOCK) setup.cfg -o $(LOCKS)/service.txt
+	@# the hub image: z2jh's own lock as constraints, but for what we upgrade on purpose
+	grep -v -E '^($(subst $() ,|,$(HUB_IMAGE_UPGRADES)))==' $(LOCKS)/z2jh-4.4.0-hub-image.txt > $(LOCKS)/.z2jh-constraints.txt
+	$(UV) pip compile --quiet --universal --generate-hashes --python-version 3.12 $(LOCK_ARGS) \
+	    -c $(LOCKS)/.z2jh-constraints.txt setup.cfg $(LOCKS)/hub-image.in -o $(LOCKS)/hub-image.txt
+	rm $(LOCKS)/.z2jh-constraints.txt

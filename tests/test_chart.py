@@ -14,12 +14,14 @@ import helm_python as helm
 import kubernetes_validate
 import pytest
 import yaml
+from packaging.utils import canonicalize_name
 from traitlets.config import Config
 
 from notebooks_service.errors import NotAMember
 from notebooks_service.hubside import GuardConfigError, GuardLoader, load_guard
 from notebooks_service.workspaces import ClaimsWorkspacePolicy, HubGroupsWorkspacePolicy, StaticWorkspacePolicy
 
+import lock_files
 from chart_render import CHART, EXAMPLES, KUBERNETES, NAMESPACE, ROOT, Z2JH, load_values, one, render
 
 VALUES = {
@@ -207,24 +209,31 @@ def test_the_hub_image_is_the_z2jh_the_suite_runs_against_with_a_fixed_jupyterhu
     with open(os.path.join(ROOT, "Dockerfile")) as f:
         dockerfile = f.read()
     hub_image = re.search(r"^ARG HUB_IMAGE=quay.io/jupyterhub/k8s-hub:(\S+)$", dockerfile, re.MULTILINE).group(1)
-    hub_jupyterhub = re.search(r"^ARG HUB_JUPYTERHUB_VERSION=(\S+)$", dockerfile, re.MULTILINE).group(1)
-    assert '"jupyterhub==${HUB_JUPYTERHUB_VERSION}"' in dockerfile  # the hub stage installs it
     with open(os.path.join(Z2JH, "jupyterhub", "Chart.yaml")) as f:
         chart = yaml.safe_load(f)
     with open(os.path.join(Z2JH, "hub-image-requirements.txt")) as f:
-        pins = dict(re.findall(r"^([\w.-]+)==(\S+)", f.read(), re.MULTILINE))
+        z2jh_lock = f.read()
+    pins = {canonicalize_name(n): v for n, v in re.findall(r"^([\w.-]+)==(\S+)", z2jh_lock, re.MULTILINE)}
     with open(os.path.join(ROOT, "Makefile")) as f:
-        tested = dict(re.findall(r"([\w.-]+)==(\S+)", re.search(r"^JH5_PINS := (.*)$", f.read(), re.MULTILINE)[1]))
+        upgrades = set(re.search(r"^HUB_IMAGE_UPGRADES := (.*)$", f.read(), re.MULTILINE)[1].split())
     with open(os.path.join(ROOT, "setup.cfg")) as f:
         declared = re.search(r"^\s*jupyterhub(>=\S+)$", f.read(), re.MULTILINE).group(1)
     assert hub_image == chart["version"]  # the Dockerfile builds on this z2jh's hub image
     assert pins["jupyterhub"] == chart["appVersion"]
+    # `make lock` reads z2jh's own lock from the copy in locks/: the same file
+    assert lock_files.read("z2jh-4.4.0-hub-image.txt") == z2jh_lock
+    # the hub image installs its lock: z2jh's pins, but for what we upgrade on purpose
+    hub_image_lock = lock_files.pins("hub-image.txt", "3.12")
+    moved = {n for n, v in hub_image_lock.items() if n in pins and pins[n] != v}
+    assert moved == upgrades == {"jupyterhub", "pyjwt"}
     # `make test` runs its second pass on exactly the image's JupyterHub, and z2jh's KubeSpawner, culler, pycurl
-    assert {"jupyterhub", "jupyterhub-kubespawner"} <= set(tested)
-    assert tested["jupyterhub"] == hub_jupyterhub
-    assert {n: v for n, v in tested.items() if n != "jupyterhub"} == {n: pins[n] for n in tested if n != "jupyterhub"}
+    tested = lock_files.pins("jh5.txt")
+    assert tested["jupyterhub"] == hub_image_lock["jupyterhub"]
+    for package in ("jupyterhub-kubespawner", "jupyterhub-idle-culler", "pycurl"):
+        assert tested[package] == pins[package] == hub_image_lock.get(package, pins[package]), package
     # no JupyterHub with the advisories 5.5.3 and 6.1.0 fixed: not in the image, not allowed by setup.cfg
-    assert version_tuple(hub_jupyterhub) >= (5, 5, 3)
+    assert version_tuple(hub_image_lock["jupyterhub"]) >= (5, 5, 3)
+    assert version_tuple(lock_files.pins("test.txt")["jupyterhub"]) >= (6, 1, 0)
     assert declared.startswith(">=5.5.3,") and "!=6.0.*" in declared
 
 
