@@ -36,6 +36,7 @@ def bench_hub() -> tuple[DemoHub, HubMeter, str]:
     admin_token = secrets.token_hex(16)
     hub = DemoHub(
         run_dir,
+        hub_port=hub_port,
         extra_config=os.path.join(HERE, "hub_bench_config.py"),
         service_config=service_config,
         env={
@@ -44,7 +45,6 @@ def bench_hub() -> tuple[DemoHub, HubMeter, str]:
             "NOTEBOOKS_BENCH_FLOOR_PORT": str(free_port()),
         },
     )
-    hub.hub_port = hub_port
     return hub, meter, admin_token
 
 

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from notebooks_service.demo.app import SERVICE_CONFIG as DEMO_SERVICE_CONFIG
 from notebooks_service.demo.app import DemoHub, free_port, hub_api
+from notebooks_service.demo.ports import REGISTRY_ENV
 from notebooks_service.logs import local_log_path
 
 import log_check
@@ -36,6 +38,23 @@ EXAMPLES = os.path.join(os.path.dirname(HERE), "examples")
 ADMIN_TOKEN = "test-admin-token-not-secret-0123456789"
 #: every token the tests hand out: the session-finish log check (log_check.py) makes sure no log holds one
 ISSUED_SECRETS: set[str] = {ADMIN_TOKEN}
+
+
+def pytest_configure(config):
+    """One port registry for the whole run (notebooks_service/demo/ports.py): made by the first
+    process, before pytest-xdist starts its workers, which inherit it with every Hub they start."""
+    if not os.environ.get(REGISTRY_ENV):
+        fd, path = tempfile.mkstemp(prefix="notebooks-service-ports-")
+        os.close(fd)
+        os.environ[REGISTRY_ENV] = config._notebooks_port_registry = path
+
+
+def pytest_unconfigure(config):
+    path = getattr(config, "_notebooks_port_registry", None)
+    if path:
+        os.environ.pop(REGISTRY_ENV, None)
+        with contextlib.suppress(OSError):
+            os.remove(path)
 
 
 class HubUser(SimpleNamespace):
@@ -96,18 +115,14 @@ async def eventually(predicate, timeout: float = 30, interval: float = 0.1, mess
 @contextlib.contextmanager
 def running_hub(run_dir, extra_config: str = "hub_test_config.py", **kwargs):
     """A JupyterHub in ``run_dir`` with the users alice and bob; stopped (SIGTERM, wait) on exit."""
-    hub_port = kwargs.pop("hub_port", None)
     hub = DemoHub(
         str(run_dir),
         extra_config=os.path.join(HERE, extra_config),
         env={"NOTEBOOKS_TEST_ADMIN_TOKEN": ADMIN_TOKEN, **kwargs.pop("env", {})},
         **kwargs,
     )
-    if hub_port:
-        hub.hub_port = hub_port
-    hub.start()
     try:
-        hub.wait_ready(timeout=90)
+        hub.start_ready(timeout=90)
         status, _ = admin_request(hub, "POST", "/users", {"usernames": ["alice", "bob"]})
         assert status in (201, 409)
         yield hub

@@ -13,9 +13,10 @@ server, the demo's clean-up of its processes) ask for real ones: while
 
 import datetime
 import os
-import socket
 
 from tornado import web
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
 
 from notebooks_service.demo.spawner import DemoSpawner
 from notebooks_service.logs import start_local_log
@@ -56,13 +57,14 @@ class InProcessSpawner(DemoSpawner):
             self.orm_spawner.last_activity -= datetime.timedelta(minutes=float(idle))
         if self._real():
             return await super().start()
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        # bound here and served from this very socket: no other process can take the port between
+        [sock] = bind_sockets(0, "127.0.0.1")
+        port = sock.getsockname()[1]
         started = datetime.datetime.now(datetime.timezone.utc).isoformat()
         prefix = self.server.base_url
         app = web.Application([(f"{prefix}(.*)", _Server)], started=started)
-        self._http_server = app.listen(port, "127.0.0.1")
+        self._http_server = HTTPServer(app)
+        self._http_server.add_sockets([sock])
         self.pid = os.getpid()  # DemoSpawner.progress waits for a pid; never saved (get_state)
         if self.logs_dir:
             with start_local_log(self.logs_dir, self.user.name, self.name) as output:

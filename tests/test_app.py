@@ -161,7 +161,8 @@ def test_security_headers_replace_the_defaults_one_by_one():
     assert NotebooksService().security_headers["Content-Security-Policy"] == "frame-ancestors 'self'"
 
 
-def test_free_ports_are_never_handed_out_twice():
+def test_free_ports_are_never_handed_out_twice(monkeypatch):
+    monkeypatch.delenv("NOTEBOOKS_PORT_REGISTRY", raising=False)
     from notebooks_service.demo.app import free_port
 
     ports = [free_port() for _ in range(200)]

@@ -9,6 +9,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -23,26 +24,15 @@ from traitlets import Integer, List, Unicode, default
 from traitlets.config import Application
 
 from . import SERVICE_NAME
+from .ports import free_port
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 HUB_CONFIG = os.path.join(_HERE, "jupyterhub_config.py")
 SERVICE_CONFIG = os.path.join(_HERE, "notebooks_service_config.py")
+# how the proxy (node), the Hub and the service (Python), and moto say a port was taken
+_PORT_TAKEN = re.compile(rb"EADDRINUSE|[Aa]ddress already in use")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-_handed_out: set[int] = set()
-
-
-def free_port() -> int:
-    """A port free on 127.0.0.1 now, and never one this process handed out before: two asked for
-    in a row (a service's port and its metrics port) could otherwise be the same."""
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in _handed_out:
-            _handed_out.add(port)
-            return port
 
 
 def hub_api(hub_url: str, token: str, method: str, path: str, body=None, timeout: float = 30) -> tuple[int, object]:
@@ -89,22 +79,30 @@ class DemoHub:
         *,
         ip: str = "127.0.0.1",
         port: int = 0,
+        hub_port: int = 0,
         extra_config: str | None = None,
         service_config: str | None = None,
         env: dict[str, str] | None = None,
     ):
         self.run_dir = os.path.abspath(run_dir)
         self.ip = ip
-        self.port = port or free_port()
-        self.hub_port = free_port()  # the Hub's own API, behind the proxy
-        self.service_port = free_port()  # the service itself, behind the proxy
-        self.s3_url = f"http://127.0.0.1:{free_port()}"  # the workspaces' object storage (object_storage.py)
+        self._given_ports = (port, hub_port)
+        self.choose_ports()
         self.extra_config = extra_config  # more Hub configuration, loaded last
         self.service_config = service_config  # instead of the demo's service configuration
         self.env = env or {}
         self.process: subprocess.Popen | None = None
         self.log_path = os.path.join(self.run_dir, "jupyterhub.log")
         self.output = f"see {self.log_path}"  # where the Hub's output goes, for error messages
+
+    def choose_ports(self) -> None:
+        """The ports the Hub hands its parts; those given to the constructor stay."""
+        port, hub_port = self._given_ports
+        self.port = port or free_port()  # the proxy's public port
+        self.hub_port = hub_port or free_port()  # the Hub's own API, behind the proxy
+        self.proxy_api_port = free_port()
+        self.service_port = free_port()  # the service itself, behind the proxy
+        self.s3_url = f"http://127.0.0.1:{free_port()}"  # the workspaces' object storage (object_storage.py)
 
     @property
     def url(self) -> str:
@@ -135,7 +133,7 @@ class DemoHub:
             NOTEBOOKS_DEMO_IP=self.ip,
             NOTEBOOKS_DEMO_PORT=str(self.port),
             NOTEBOOKS_DEMO_HUB_PORT=str(self.hub_port),
-            NOTEBOOKS_DEMO_PROXY_API_PORT=str(free_port()),
+            NOTEBOOKS_DEMO_PROXY_API_PORT=str(self.proxy_api_port),
             NOTEBOOKS_DEMO_SERVICE_PORT=str(self.service_port),
             NOTEBOOKS_DEMO_PROXY_COMMAND=proxy,
             NOTEBOOKS_DEMO_EXTRA_CONFIG=self.extra_config or "",
@@ -146,6 +144,7 @@ class DemoHub:
         # the Hub must find jupyterhub-singleuser and node next to this Python
         env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
         output = open(self.log_path, "ab") if log_to_file else None
+        self._log_offset = output.tell() if output else None  # where this start's output begins
         if not log_to_file:
             self.output = "see the Hub's output above"
         self.process = subprocess.Popen(
@@ -166,12 +165,44 @@ class DemoHub:
             ("the service", lambda: _answers(f"{self.service_url}health")),
             (f"the workspaces' object storage ({self.s3_url})", self._buckets_ready),
         ):
+            polls = 0
             while not ready():
                 if self.process and self.process.poll() is not None:
                     raise RuntimeError(f"JupyterHub exited with {self.process.returncode}; {self.output}")
+                polls += 1
+                if polls % 10 == 0 and (taken := self.taken_port()):  # the Hub would wait for it in vain
+                    raise PortTaken(taken)
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{what} is not ready after {timeout}s; {self.output}")
                 time.sleep(0.1)
+
+    def start_ready(self, timeout: float = 60) -> None:
+        """start() (output to ``log_path``) and wait_ready(). Once more, on new ports, where a part
+        of the Hub found its port taken (another program bound it between choice and bind): the
+        reason goes to the log. Any other failure is raised as it is."""
+        for attempt in (1, 2):
+            self.start()
+            try:
+                return self.wait_ready(timeout)
+            except (RuntimeError, TimeoutError):
+                taken = self.taken_port()
+                if attempt == 2 or not taken:
+                    raise
+                self.stop()
+                with open(self.log_path, "a") as log:
+                    log.write(f"[notebooks-service demo] a port was taken ({taken}): starting again on new ports\n")
+                self.choose_ports()
+
+    def taken_port(self) -> str | None:
+        """The first line of this start's output that says a port was in use, if any."""
+        if getattr(self, "_log_offset", None) is None:
+            return None
+        with open(self.log_path, "rb") as log:
+            log.seek(self._log_offset)
+            for line in log:
+                if _PORT_TAKEN.search(line):
+                    return _ANSI.sub("", line.decode(errors="replace")).strip()[:300]
+        return None
 
     def _buckets_ready(self) -> bool:
         from .object_storage import filled
@@ -236,6 +267,10 @@ class DemoHub:
             self.remember_descendants()
             time.sleep(interval)
         return self.process.returncode
+
+
+class PortTaken(RuntimeError):
+    """A part of the Hub could not listen on the port it was given: another program had it."""
 
 
 class DemoError(Exception):

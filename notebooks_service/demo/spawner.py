@@ -9,6 +9,7 @@ from jupyterhub.spawner import SimpleLocalProcessSpawner
 from traitlets import Unicode, default
 
 from ..logs import start_local_log
+from .ports import free_port
 
 #: the demo's "image": the Jupyter configuration its servers load (docs/workspace-data.rst shows it)
 IMAGE_CONFIG_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "image")
@@ -69,6 +70,9 @@ class DemoSpawner(SimpleLocalProcessSpawner):
 
     async def start(self):
         self.prepare_workspace()
+        # as LocalProcessSpawner does when port is 0, but through the demo's allocator (ports.py)
+        if self.port == 0:
+            self.port = free_port()
         if self.logs_dir:
             output = start_local_log(self.logs_dir, self.user.name, self.name)  # the process keeps its own copy
             self.popen_kwargs = {**self.popen_kwargs, "stdout": output, "stderr": subprocess.STDOUT}
