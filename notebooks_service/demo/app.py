@@ -326,8 +326,10 @@ class DemoApp(Application):
             service_config=self._service_config(),
             env={"NOTEBOOKS_DEMO_ADMIN_TOKEN": token},
         )
-        # SIGTERM must stop the Hub too, or its proxy and servers outlive us
+        # SIGTERM must stop the Hub too, or its proxy and servers outlive us; and Ctrl-C must stop
+        # it even where we were started in the background of a script, which ignores SIGINT
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         hub.start(log_to_file=False, own_session=True)
         try:
             try:
