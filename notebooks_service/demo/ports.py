@@ -80,4 +80,7 @@ def _from_registry(path: str) -> int:
                 registry.flush()
                 _handed_out.add(port)
                 return port
-    raise RuntimeError(f"every port of {first}-{last} was handed out in this run ({REGISTRY_ENV}={path})")
+    raise RuntimeError(
+        f"no free port left in {first}-{last}: each was handed out in this run ({REGISTRY_ENV}={path}) "
+        "or another program holds it"
+    )
