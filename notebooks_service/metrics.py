@@ -59,6 +59,19 @@ KUBERNETES_ERRORS = Counter(
     registry=REGISTRY,
 )
 
+MEMBERSHIP_CHECKS = Counter(
+    "notebooks_service_membership_checks_total",
+    "Checks of another user's membership of a workspace (share recipients, kept groups), by outcome: "
+    "member, left, or unknown (the Hub or identity provider could not answer: nothing was changed)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+SHARES_REVOKED = Counter(
+    "notebooks_service_shares_revoked_total",
+    "Shares the service removed because their recipient is no longer a member of the workspace",
+    registry=REGISTRY,
+)
+
 # path segments after these are names, not parts of the endpoint: a share's path names its owner, then
 # the server (/shares/<owner>/<server>, /users/<name>/shared/<owner>/<server>)
 _NAMED_AFTER = {

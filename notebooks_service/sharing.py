@@ -16,11 +16,12 @@ from typing import Any
 from traitlets import Bool, Float, Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
-from .errors import InvalidRequest, NotFound, ServiceError
+from .errors import InvalidRequest, NotFound, ServiceError, ServiceUnavailable
 from .hubshares import HubGroups, HubShares
 from .hubstream import retrieve
+from .metrics import MEMBERSHIP_CHECKS, SHARES_REVOKED
 from .naming import display_name, server_name
-from .workspaces import HubGroupsWorkspacePolicy
+from .workspaces import LEFT, UNKNOWN, HubGroupsWorkspacePolicy, Membership, recorded_membership
 
 #: the longest user name a share request may name (JupyterHub's own limit is the database's)
 MAX_NAME = 255
@@ -97,8 +98,15 @@ class Sharing(LoggingConfigurable):
                 "(Operators: see Sharing.manage_workspace_groups.)",
                 403,
             )
-        members = await asyncio.gather(*(self.is_member(n, request.workspace) for n in names))
-        outsiders = [n for n, member in zip(names, members, strict=True) if not member]
+        verdicts = await asyncio.gather(*(self.membership(n, request.workspace) for n in names))
+        unknown = [n for n, verdict in zip(names, verdicts, strict=True) if verdict.state == UNKNOWN]
+        if unknown:  # neither granted nor refused on a guess: the user tries again
+            raise ServiceUnavailable(
+                f"Cannot check whether {unknown[0][:80]!r} is a member of workspace {request.workspace} "
+                "right now: nothing was shared. Try again in a moment.",
+                retry_after=10,
+            )
+        outsiders = [n for n, verdict in zip(names, verdicts, strict=True) if verdict.left]
         if outsiders:
             listed = ", ".join(repr(n[:80]) for n in outsiders)
             raise InvalidRequest(
@@ -149,16 +157,24 @@ class Sharing(LoggingConfigurable):
 
     # -- membership ----------------------------------------------------------------------------
 
-    async def is_member(self, name: str, workspace: str) -> bool:
-        """Whether user ``name`` is a member of ``workspace``, as the Hub's records say now."""
+    async def membership(self, name: str, workspace: str) -> Membership:
+        """Whether user ``name`` is a member of ``workspace`` as the Hub's records say now: member, left
+        (a deleted user has left), or unknown (the Hub or the identity provider did not answer)."""
         try:
-            model = await self.hub.get_user(name)
-            return workspace in await self.policy.recorded_workspaces(model)
+            verdict = await recorded_membership(self.policy, await self.hub.get_user(name), workspace)
         except NotFound:
-            return False
-        except ServiceError as e:  # cannot be verified: not a member, for sharing
-            self.log.info("Cannot check %s's membership of %s: %s", name, workspace, e.message)
-            return False
+            verdict = Membership(LEFT, "no such user")
+        except ServiceError as e:
+            verdict = Membership(UNKNOWN, e.message)
+        MEMBERSHIP_CHECKS.labels(verdict.state).inc()
+        if verdict.state == UNKNOWN:
+            self.log.warning(
+                "Cannot check %s's membership of %s: %s (nothing changes until a check can)",
+                name,
+                workspace,
+                verdict.reason,
+            )
+        return verdict
 
     async def keep_group(self, workspace: str, seen: set[str] = frozenset()) -> None:
         """A kept workspace group's members: add the members known (and ``seen``), remove those who left.
@@ -170,9 +186,9 @@ class Sharing(LoggingConfigurable):
         if current is None:
             return
         candidates = sorted(current | await self.policy.known_members(workspace) | set(seen))
-        verdicts = await asyncio.gather(*(self.is_member(n, workspace) for n in candidates))
-        joining = [n for n, member in zip(candidates, verdicts, strict=True) if member and n not in current]
-        leaving = [n for n, member in zip(candidates, verdicts, strict=True) if not member and n in current]
+        verdicts = await asyncio.gather(*(self.membership(n, workspace) for n in candidates))
+        joining = [n for n, verdict in zip(candidates, verdicts, strict=True) if verdict.member and n not in current]
+        leaving = [n for n, verdict in zip(candidates, verdicts, strict=True) if verdict.left and n in current]
         if joining:
             await self.groups.add(group, joining)
         if leaving:
@@ -180,12 +196,16 @@ class Sharing(LoggingConfigurable):
             await self.groups.remove(group, leaving)
 
     async def _keep_members(self, owner: str, server: str, workspace: str, names: list[str]) -> list[str]:
-        members = await asyncio.gather(*(self.is_member(n, workspace) for n in names))
-        for name, member in zip(names, members, strict=True):
-            if not member:
-                self.log.info("Revoking %s's share of %s/%s: not a member of %s now", name, owner, server, workspace)
+        """Revoke the shares of those who have left; those who could not be checked keep theirs."""
+        verdicts = await asyncio.gather(*(self.membership(n, workspace) for n in names))
+        for name, verdict in zip(names, verdicts, strict=True):
+            if verdict.left:
+                self.log.info(
+                    "Revoking %s's share of %s/%s: %s (workspace %s)", name, owner, server, verdict.reason, workspace
+                )
                 await self.hub_shares.revoke(owner, server, name)
-        return [n for n, member in zip(names, members, strict=True) if member]
+                SHARES_REVOKED.inc()
+        return [n for n, verdict in zip(names, verdicts, strict=True) if not verdict.left]
 
     # -- what others shared with the caller -----------------------------------------------------
 

@@ -7,13 +7,49 @@ resolved the caller before they are asked. The code has no dependency on the
 service process, so the Hub side can import it too.
 """
 
+from dataclasses import dataclass
 from typing import Any
 
 from traitlets import Dict, Instance, List, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
-from .errors import NotAMember
+from .errors import NotAMember, ServiceError
 from .idp import IdentityProvider
+
+#: what a membership check may answer: only "left" may ever take anything away
+MEMBER, LEFT, UNKNOWN = "member", "left", "unknown"
+
+
+@dataclass(frozen=True)
+class Membership:
+    """A check's answer: ``state`` is MEMBER, LEFT (the records say no) or UNKNOWN (they could not
+    be read: the Hub or the identity provider did not answer, a token could not be verified), and
+    why, in words for the log."""
+
+    state: str
+    reason: str = ""
+
+    @property
+    def left(self) -> bool:
+        return self.state == LEFT
+
+    @property
+    def member(self) -> bool:
+        return self.state == MEMBER
+
+
+async def recorded_membership(policy: "WorkspacePolicy", user: dict[str, Any], workspace: str) -> Membership:
+    """Whether ``user`` (a Hub user model, not the caller) is a member of ``workspace`` as the records
+    say now. A policy that cannot answer makes it UNKNOWN, never LEFT."""
+    try:
+        workspaces = await policy.recorded_workspaces(user)
+    except NotAMember as e:  # a definite no (the token is not one for us, or there is none)
+        return Membership(LEFT, e.message)
+    except ServiceError as e:  # 5xx, 429, a token that cannot be verified (401): not an answer
+        return Membership(UNKNOWN, e.message)
+    if workspace in workspaces:
+        return Membership(MEMBER)
+    return Membership(LEFT, f"not a member of {workspace}")
 
 
 class WorkspacePolicy(LoggingConfigurable):

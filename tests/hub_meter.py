@@ -3,13 +3,16 @@
 The service is pointed at it (``NotebooksService.hub_api_url``) so that tests
 and benchmarks can see, from outside the service, how many Hub calls it makes
 and how many upstream progress streams it holds. It can also hold answers back
-(``delay``) to keep requests in flight. It speaks just enough HTTP/1.1 to find
+(``delay``) to keep requests in flight, and answer some requests itself with an
+error (``refuse``), as a Hub under load or behind a failing proxy does. It speaks just enough HTTP/1.1 to find
 request boundaries on keep-alive connections; responses pass through as bytes.
 """
 
 import asyncio
+import json
 import re
 import threading
+import time
 from collections import Counter
 
 _CONTENT_LENGTH = re.compile(rb"^content-length:\s*(\d+)", re.IGNORECASE | re.MULTILINE)
@@ -23,6 +26,8 @@ class HubMeter:
         self.requests: Counter = Counter()  # (method, path) -> count
         self.open_streams = 0  # progress streams open now
         self.delay = 0.0  # seconds each request waits before it is forwarded
+        self.refusals: dict[str, int] = {}  # path pattern -> the status answered instead of the Hub
+        self.refused: dict[str, list[float]] = {}  # path pattern -> when requests were answered so (monotonic)
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -38,6 +43,21 @@ class HubMeter:
 
     def count(self, path_pattern: str) -> int:
         return sum(n for (_, path), n in self.requests.items() if re.search(path_pattern, path))
+
+    def refuse(self, path_pattern: str, status: int) -> None:
+        """Answer every request whose path (without the query) matches with ``status``, until ``allow``;
+        ``refused[path_pattern]`` counts them from now."""
+        self.refused[path_pattern] = []
+        self.refusals[path_pattern] = status
+
+    def allow(self) -> None:
+        self.refusals = {}
+
+    def _refusal(self, path: str) -> tuple[str, int] | None:
+        for pattern, status in list(self.refusals.items()):
+            if re.search(pattern, path):
+                return pattern, status
+        return None
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -67,6 +87,16 @@ class HubMeter:
                     await asyncio.sleep(self.delay)
                 length = _CONTENT_LENGTH.search(head)
                 body = await client_reader.readexactly(int(length.group(1))) if length else b""
+                refusal = self._refusal(key[1])
+                if refusal:  # HTTP/1.1 without pipelining: no answer of the Hub's is on its way now
+                    self.refused.setdefault(refusal[0], []).append(time.monotonic())
+                    answer = json.dumps({"status": refusal[1], "message": "refused by the test"}).encode()
+                    client_writer.write(
+                        b"HTTP/1.1 %d Refused\r\nContent-Type: application/json\r\nRetry-After: 0\r\n"
+                        b"Content-Length: %d\r\n\r\n%s" % (refusal[1], len(answer), answer)
+                    )
+                    await client_writer.drain()
+                    continue
                 upstream_writer.write(head + body)
                 await upstream_writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):

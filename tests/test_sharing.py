@@ -23,11 +23,16 @@ DEMO_MEMBERS = {"alice": ["alpha", "beta"], "bob": ["alpha"]}
 
 
 def hub_shares(hub, owner: str, server: str | None = None) -> list[str]:
-    """``user/server`` of each of ``owner``'s shares, as the Hub has them."""
+    """``user/server`` (``group:name/server``) of each of ``owner``'s shares, as the Hub has them."""
     path = f"/shares/{owner}" + (f"/{server}" if server else "")
     code, shares = admin_request(hub, "GET", path)
     assert code in (200, 404), shares
-    return sorted(f"{s['user']['name']}/{s['server']['name']}" for s in shares["items"]) if code == 200 else []
+    if code == 404:
+        return []
+    return sorted(
+        f"{s['user']['name'] if s.get('user') else 'group:' + s['group']['name']}/{s['server']['name']}"
+        for s in shares["items"]
+    )
 
 
 async def share(client, path: str, users) -> tuple[int, dict]:
@@ -146,6 +151,51 @@ async def test_a_recipient_who_leaves_the_workspace_loses_the_share(client, hub)
     began = time.monotonic()
     wait_for(lambda: hub_shares(hub, "alice") == [], timeout=20, message="the periodic check to revoke the share")
     assert time.monotonic() - began < 20
+
+
+@pytest.mark.parametrize("status", [503, 429])
+async def test_a_hub_that_cannot_answer_about_a_recipient_takes_nothing_away(client, hub, status):
+    """A blip is not a departure: while the Hub refuses every read of bob's model, the periodic check
+    and alice's reads cannot tell whether bob is a member. His share and his place in the workspace's
+    group stay, a new share to him is refused as "cannot check" (not as "not a member"), and once the
+    Hub answers again a real departure is acted on."""
+    alice = client("alice")
+    await alice.json("POST", "alpha/minimal")
+    await alice.wait_ready("alpha/minimal")
+    assert (await share(alice, "alpha/minimal", ["bob"]))[0] == 200
+    code, _ = await alice.json("POST", "alpha/minimal/-/shares", body=b'{"workspace": true}', headers=JSON)
+    assert code == 200
+    group = "notebooks-workspace-alpha"
+    shared = ["bob/alpha-minimal", f"group:{group}/alpha-minimal"]
+    assert hub_shares(hub, "alice", "alpha-minimal") == shared
+    assert group_members(hub, group) == ["alice", "bob"]
+    await alice.json("POST", "beta/minimal")
+    await alice.wait_ready("beta/minimal")
+
+    bob_model = r"/users/bob$"
+    hub.meter.refuse(bob_model, status)
+    try:
+        # the periodic check (3 s here) and alice's reads ask about bob, again and again, until the
+        # service's last good read of bob (before the first refusal) is older than its cache (1 s)
+        def refused_long_enough() -> bool:
+            times = hub.meter.refused.get(bob_model, [])
+            return len(times) >= 10 and times[-1] - times[0] > 2
+
+        wait_for(refused_long_enough, timeout=60, interval=0.5, message="the checks to ask about bob")
+        assert (await alice.json("GET", ""))[0] == 200
+        assert hub_shares(hub, "alice", "alpha-minimal") == shared
+        assert group_members(hub, group) == ["alice", "bob"]
+        # a new share cannot be checked: said so, and nothing is shared (nor refused as a non-member)
+        code, body = await share(alice, "beta/minimal", ["bob"])
+        assert code == 503, body
+        assert body["message"].startswith("Cannot check whether 'bob' is a member of workspace beta right now")
+        assert hub_shares(hub, "alice", "beta-minimal") == []
+    finally:
+        hub.meter.allow()
+    # the Hub answers again, and bob has really left: his share and his place in the group go
+    set_members(hub, {"alice": ["alpha", "beta"], "bob": []})
+    wait_for(lambda: hub_shares(hub, "alice") == shared[1:], timeout=30, message="bob's share to be revoked")
+    wait_for(lambda: group_members(hub, group) == ["alice"], timeout=30, message="bob to leave the group")
 
 
 async def test_removing_a_server_removes_its_shares(client, hub):
