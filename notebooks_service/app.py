@@ -73,6 +73,10 @@ class NotebooksService(SharedConfig, Application):
     }
     subcommands = {
         "demo": ("notebooks_service.demo.app.DemoApp", "Run a local JupyterHub with this service and demo data."),
+        "reconcile": (
+            "notebooks_service.reconciler.ReconcilerApp",
+            "Check every active workspace server's members over time: one per deployment, as a Hub-managed service.",
+        ),
     }
 
     _log_formatter_cls = LogFormatter
@@ -340,9 +344,9 @@ class NotebooksService(SharedConfig, Application):
 
     share_reconcile_interval = Float(
         300,
-        help="""Seconds between checks of every active server's shares: a recipient who has left
-        the server's workspace loses the share by the next check (and at once when the owner's
-        list or server is read, or the recipient's list of what is shared with them).""",
+        help="""Deprecated: the shares are checked by ``notebooks-service reconcile`` (one per
+        deployment), every ``Reconciler.membership_check_interval``; set that. Read by the
+        reconciler, with a warning, where that is not set.""",
     ).tag(config=True)
 
     security_headers = Dict(
@@ -451,9 +455,7 @@ class NotebooksService(SharedConfig, Application):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        reconciling = asyncio.ensure_future(app.settings["components"].sharing.run(stop))
         await stop.wait()
-        await reconciling
         if metrics_server is not None:
             metrics_server.stop()
         await self._drain(app, server)

@@ -150,9 +150,7 @@ def build_components(app: "NotebooksService") -> Components:
         diagnostics=diagnostics,
         server_logs=make_server_logs(app, diagnostics),
         log_follows=FollowSlots(app.max_log_follows, app.max_log_follows_per_user),
-        sharing=Sharing(
-            parent=app, hub=hub_client, policy=launcher.policy, reconcile_interval=app.share_reconcile_interval
-        ),
+        sharing=Sharing(parent=app, hub=hub_client, policy=launcher.policy),
         pages=Pages(app.template_paths),
         prefix=app.service_prefix,
         hub_prefix=app.hub_prefix,

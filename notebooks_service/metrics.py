@@ -71,6 +71,11 @@ SHARES_REVOKED = Counter(
     "Shares the service removed because their recipient is no longer a member of the workspace",
     registry=REGISTRY,
 )
+SERVERS_STOPPED_FOR_LEAVING = Counter(
+    "notebooks_service_servers_stopped_for_leaving_total",
+    "Servers the reconciler stopped because their owner is no longer a member of the workspace",
+    registry=REGISTRY,
+)
 
 # path segments after these are names, not parts of the endpoint: a share's path names its owner, then
 # the server (/shares/<owner>/<server>, /users/<name>/shared/<owner>/<server>)

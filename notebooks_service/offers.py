@@ -73,7 +73,7 @@ def workspace_offers(
 ) -> dict[str, Any]:
     """The caller's workspaces with what may start there, each one's room, and the caller's own."""
     quotas: Quotas = launcher.quotas
-    mine = launcher.servers(user)
+    mine = launcher.servers(user, workspaces)
     listed = []
     for workspace in workspaces:
         try:

@@ -16,6 +16,7 @@ import posixpath
 import re
 import time
 import weakref
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -322,23 +323,32 @@ class Launcher(LoggingConfigurable):
         """The last events of the server's pod: after a failed start it may be gone, its events not."""
         return await self.diagnostics.past_events(request.workspace, request.user["name"], request.name)
 
-    def servers(self, user_model: dict[str, Any]) -> list[dict[str, Any]]:
+    def servers(self, user_model: dict[str, Any], member_of: Iterable[str]) -> list[dict[str, Any]]:
         """The user's servers that this service started, active and stopped, as our models.
 
         A stopped one (e.g. a failed start) still takes one of the Hub's named-server
-        slots until it is removed (DELETE), so it is listed with ``stopped: true``.
+        slots until it is removed (DELETE), so it is listed with ``stopped: true``. One in a
+        workspace the user is no member of now (``member_of``) is listed with ``member: false``
+        and no URL: only Stop works on it (the reconciler stops it).
         """
+        member_of = set(member_of)
         views = []
         for group in ("servers", "stopped_servers"):
             for name, server in sorted((user_model.get(group) or {}).items()):
                 options = server.get("user_options") or {}
                 workspace, image = options.get("workspace"), options.get("image")
                 if isinstance(workspace, str) and isinstance(image, str) and server_name(workspace, image) == name:
-                    views.append(self.model(name, server))
+                    views.append(self.model(name, server, member=workspace in member_of))
         return views
 
     def model(
-        self, name: str, server: dict[str, Any], notebook: str | None = None, status: dict[str, Any] | None = None
+        self,
+        name: str,
+        server: dict[str, Any],
+        notebook: str | None = None,
+        status: dict[str, Any] | None = None,
+        *,
+        member: bool = True,
     ) -> dict[str, Any]:
         """Our JSON model of one of the user's servers, from the Hub's model (and Kubernetes' view)."""
         options = server.get("user_options") or {}
@@ -353,7 +363,8 @@ class Launcher(LoggingConfigurable):
             "ready": bool(server.get("ready")),
             "pending": server.get("pending"),
             "stopped": bool(server.get("stopped")),
-            "url": server.get("url"),
+            "member": member,
+            "url": server.get("url") if member else None,
             "progress_url": status_url + "/-/progress",  # ours: follows with the service's login
             "logs_url": status_url + "/-/logs",
             "hub_progress_url": server.get("progress_url"),

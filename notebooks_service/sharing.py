@@ -3,22 +3,20 @@
 Built on JupyterHub's own sharing (``hubshares.py``): a share is the Hub's, and the
 Hub's proxy and the server's own login decide who gets in. The service adds the
 workspace's rule: only members may receive a share. A recipient who leaves the
-workspace loses it: the shares of every active server are checked every
-``NotebooksService.share_reconcile_interval`` seconds, and those of an owner's
-servers as soon as the owner's list or server is read (in the background, at most
-every ``reconcile_on_read_seconds``), and a recipient's own list checks theirs.
+workspace loses it: the reconciler (``reconciler.py``, one per deployment) checks
+the shares of every active server every ``Reconciler.membership_check_interval``,
+and a recipient's own list drops what they may no longer open at once. A read
+costs no Hub call about other users.
 """
 
 import asyncio
-import time
 from typing import Any
 
-from traitlets import Bool, Float, Integer, Unicode
+from traitlets import Bool, Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
 from .errors import InvalidRequest, NotFound, ServiceError, ServiceUnavailable
 from .hubshares import HubGroups, HubShares
-from .hubstream import retrieve
 from .metrics import MEMBERSHIP_CHECKS, SHARES_REVOKED
 from .naming import display_name, server_name
 from .workspaces import LEFT, UNKNOWN, HubGroupsWorkspacePolicy, Membership, recorded_membership
@@ -47,21 +45,13 @@ class Sharing(LoggingConfigurable):
         "notebooks-workspace-{workspace}",
         help="The Hub group of a workspace's members that the service keeps, for workspace-wide shares.",
     ).tag(config=True)
-    reconcile_on_read_seconds = Float(
-        10,
-        help="""An owner's reads (their list, a server's page or model) check their servers'
-        shares in the background at most this often.""",
-    ).tag(config=True)
 
-    def __init__(self, *, hub: Any, policy: Any, reconcile_interval: float, **kwargs: Any):
+    def __init__(self, *, hub: Any, policy: Any, **kwargs: Any):
         super().__init__(**kwargs)
         self.hub = hub
         self.policy = policy
-        self.reconcile_interval = reconcile_interval  # NotebooksService.share_reconcile_interval
         self.hub_shares = HubShares(hub)
         self.groups = HubGroups(hub)
-        self._checked: dict[str, float] = {}  # owner -> when their shares were last checked on a read
-        self._tasks: set[asyncio.Task] = set()
 
     # -- one server's shares, for its owner ------------------------------------------------------
 
@@ -214,7 +204,7 @@ class Sharing(LoggingConfigurable):
         just checked) only."""
         if self.manage_workspace_groups:  # a member who joined since: into the groups of their workspaces
             for workspace in sorted(mine):
-                await self.keep_group(workspace, seen={user["name"]})
+                await self.join_group(workspace, user["name"])
         shares = await self.hub_shares.received(user["name"])
         found = []
         for share in shares:
@@ -247,6 +237,36 @@ class Sharing(LoggingConfigurable):
             )
         return sorted(found, key=lambda s: (s["owner"], s["name"]))
 
+    async def join_group(self, workspace: str, name: str) -> None:
+        """Add ``name`` (a member, just checked) to the kept group of ``workspace``, if there is one:
+        one Hub call, whatever the size of the workspace (the reconciler removes those who leave)."""
+        group, managed = self.workspace_group(workspace)
+        if managed:
+            current = await self.groups.members(group)
+            if current is not None and name not in current:
+                await self.groups.add(group, [name])
+
+    async def revoke_received(self, name: str, workspace: str) -> None:
+        """Take away what was shared with ``name`` in ``workspace`` (they left it): direct shares, and
+        their place in the kept workspace group."""
+        group, managed = self.workspace_group(workspace)
+        for share in await self.hub_shares.received(name):
+            server = share.get("server") or {}
+            owner, server_name_ = (server.get("user") or {}).get("name"), server.get("name")
+            if not owner or not server_name_:
+                continue
+            if (await self._options_of(owner, server_name_)).get("workspace") != workspace:
+                continue
+            via = (share.get("group") or {}).get("name")
+            if via is None:
+                self.log.info(
+                    "Revoking %s's share of %s/%s: they left workspace %s", name, owner, server_name_, workspace
+                )
+                await self.hub_shares.revoke(owner, server_name_, name)
+                SHARES_REVOKED.inc()
+            elif via == group and managed:
+                await self.groups.remove(group, [name])
+
     async def _options_of(self, owner: str, name: str) -> dict[str, Any]:
         try:
             model = await self.hub.get_user(owner)
@@ -255,7 +275,7 @@ class Sharing(LoggingConfigurable):
         server = (model.get("servers") or {}).get(name) or (model.get("stopped_servers") or {}).get(name) or {}
         return server.get("user_options") or {}
 
-    # -- checking shares as time goes by ----------------------------------------------------------
+    # -- checking shares as time goes by (the reconciler calls these) ----------------------------
 
     async def reconcile_owner(self, owner: str) -> None:
         """Check the recipients of every share of ``owner``'s workspace servers; revoke non-members."""
@@ -270,48 +290,6 @@ class Sharing(LoggingConfigurable):
             workspace = (await self._options_of(owner, name)).get("workspace")
             if isinstance(workspace, str):
                 await self._keep_members(owner, name, workspace, sorted(names))
-
-    def reconcile_soon(self, owner: str) -> None:
-        """After a read by ``owner``: check their shares in the background (at most every few seconds)."""
-        now = time.monotonic()
-        if now - self._checked.get(owner, -1e9) < self.reconcile_on_read_seconds:
-            return
-        self._checked = {o: t for o, t in self._checked.items() if now - t < self.reconcile_on_read_seconds}
-        self._checked[owner] = now
-        task = asyncio.ensure_future(self._reconcile_quietly(owner))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        task.add_done_callback(retrieve)
-
-    async def _reconcile_quietly(self, owner: str) -> None:
-        try:
-            await self.reconcile_owner(owner)
-        except ServiceError as e:
-            self.log.warning("Could not check %s's shares: %s", owner, e.message)
-
-    async def reconcile_all(self) -> None:
-        """The shares of every owner with an active workspace server, and their workspaces' groups."""
-        running = await self.hub.running_servers(fresh=True)
-        for owner in sorted({s.user for s in running}):
-            await self._reconcile_quietly(owner)
-        for workspace in sorted({s.workspace for s in running}) if self.manage_workspace_groups else ():
-            try:
-                await self.keep_group(workspace)
-            except ServiceError as e:
-                self.log.warning("Could not check the members of workspace %s's group: %s", workspace, e.message)
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Check every active server's shares every ``reconcile_interval`` seconds until ``stop``."""
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), self.reconcile_interval)
-                return
-            except asyncio.TimeoutError:
-                pass
-            try:
-                await self.reconcile_all()
-            except ServiceError as e:
-                self.log.warning("Could not check the shares of active servers: %s", e.message)
 
 
 def _require_server(request: Any) -> None:

@@ -119,6 +119,8 @@ class HubGroupsWorkspacePolicy(WorkspacePolicy):
         return proposal.value
 
     async def workspaces(self, user: dict[str, Any]) -> set[str]:
+        if "groups" not in user:  # the Hub shows groups only to a role with read:users(:groups)
+            raise ServiceError("The Hub did not say which groups this user is in (the role lacks read:users).", 503)
         prefix, suffix = self.group_template.split("{workspace}")
         found = set()
         for group in user.get("groups") or []:
@@ -169,6 +171,8 @@ class ClaimsWorkspacePolicy(WorkspacePolicy):
     async def recorded_workspaces(self, user: dict[str, Any]) -> set[str]:
         # the Hub renews a user's token only while they are active: read the last one it kept,
         # expired or not (still signed by the provider), rather than drop every idle recipient
+        if "auth_state" not in user:  # the Hub shows it only to a role with admin:auth_state
+            raise ServiceError("The Hub did not show this user's auth_state (the role lacks admin:auth_state).", 503)
         token = (user.get("auth_state") or {}).get(self.auth_state_token_key)
         if not token:
             return set()

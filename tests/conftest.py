@@ -245,7 +245,7 @@ def hub(tmp_path_factory, cluster):
         # members a test can change (set_members), for the service and the Hub-side guard alike
         f"import sys; sys.path.insert(0, {HERE!r})\n"
         "c.NotebooksService.workspace_policy_class = 'changing_members.ChangingMembersPolicy'\n"
-        "c.NotebooksService.share_reconcile_interval = 3\n"  # a test sees a left member's share go
+        "c.Reconciler.membership_check_interval = 3\n"  # a test sees a leaver's server and shares go
         # a user quota a test sets (set_user_quota): the Hub-side guard reads this file at every spawn
         "import json, os\n"
         "_quota = os.path.join(os.environ['NOTEBOOKS_DEMO_RUN_DIR'], 'user-quota.json')\n"

@@ -1,7 +1,14 @@
 # The test Hub, with the claims policy: auth_state on, and the roles that reading it needs.
 import os
 
-from notebooks_service.demo import CULLER_SCOPES, SERVICE_NAME, SERVICE_SCOPES, USER_SCOPES  # noqa: E402
+from notebooks_service.demo import (  # noqa: E402
+    CULLER_SCOPES,
+    RECONCILER_NAME,
+    RECONCILER_SCOPES,
+    SERVICE_NAME,
+    SERVICE_SCOPES,
+    USER_SCOPES,
+)
 
 c = get_config()  # noqa: F821
 c.Authenticator.enable_auth_state = True  # needs $JUPYTERHUB_CRYPT_KEY
@@ -18,6 +25,8 @@ c.JupyterHub.load_roles = [
     {"name": "user", "scopes": [s for s in USER_SCOPES if s not in ACCESS]},
     {"name": "notebooks-users", "scopes": ACCESS, "users": ["alice", "bob", "dave", "erin"]},
     {"name": "jupyterhub-idle-culler", "scopes": CULLER_SCOPES, "services": ["jupyterhub-idle-culler"]},
+    # the reconciler reads the same claims, in the users' auth_state
+    {"name": RECONCILER_NAME, "scopes": [*RECONCILER_SCOPES, "admin:auth_state"], "services": [RECONCILER_NAME]},
 ]
 # after the list above: its roles are appended to it
 load_subconfig(os.path.join(os.path.dirname(__file__), "hub_test_config.py"))  # noqa: F821

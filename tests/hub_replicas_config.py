@@ -2,7 +2,8 @@
 import os
 import sys
 
-from notebooks_service.demo import object_storage
+from notebooks_service.demo import RECONCILER_NAME, object_storage
+from notebooks_service.demo.app import SERVICE_CONFIG
 
 load_subconfig(os.path.join(os.path.dirname(__file__), "hub_test_config.py"))  # noqa: F821
 
@@ -22,6 +23,19 @@ c.JupyterHub.services = [
     # the demo's culler keeps its role, so it keeps its entry (idle for an hour: it culls nothing here)
     {"name": "jupyterhub-idle-culler", "command": [sys.executable, "-m", "jupyterhub_idle_culler", "--timeout=3600"]},
     object_storage.hub_service(env["NOTEBOOKS_DEMO_S3_URL"]),  # the workspaces' buckets, as in the demo
+    # one reconciler for the deployment, however many replicas serve (test_replicas)
+    {
+        "name": RECONCILER_NAME,
+        "command": [
+            sys.executable,
+            "-m",
+            "notebooks_service",
+            "reconcile",
+            "--config",
+            env.get("NOTEBOOKS_DEMO_SERVICE_CONFIG") or SERVICE_CONFIG,
+        ],
+        "environment": {"NOTEBOOKS_DEMO_RUN_DIR": env["NOTEBOOKS_DEMO_RUN_DIR"]},
+    },
 ]
 # the Hub's periodic health check would be one more request through the balancer, shifting its turns
 c.JupyterHub.service_check_interval = 0

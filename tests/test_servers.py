@@ -64,8 +64,12 @@ def test_the_model_and_the_list_hold_only_this_services_servers():
         "other": {"user_options": {"workspace": "alpha", "image": "python"}},  # not the name of that pair
         "": {"user_options": {}},  # the default server
     }
-    [model] = launcher().servers({"servers": servers})
+    [model] = launcher().servers({"servers": servers}, ["alpha"])
     assert model["status_url"] == "/services/notebooks/alpha/python"
+    assert (model["member"], model["url"]) == (True, "/user/alice/alpha-python/")
+    # in a workspace she has left: listed, without the way in
+    [left] = launcher().servers({"servers": servers}, ["beta"])
+    assert (left["member"], left["url"], left["ready"]) == (False, None, True)
     assert model["progress_url"] == "/services/notebooks/alpha/python/-/progress"
     assert launcher().model("alpha-python", servers["alpha-python"], "a b.ipynb")["notebook_url"] == (
         "/user/alice/alpha-python/lab/tree/a%20b.ipynb"

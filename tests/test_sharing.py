@@ -306,7 +306,7 @@ async def test_a_workspace_share_where_none_may_be_made_is_refused_before_anythi
         def __getattr__(self, name):
             raise AssertionError(f"the Hub was asked ({name})")
 
-    sharing = Sharing(hub=NoHub(), policy=StaticWorkspacePolicy(), reconcile_interval=300)
+    sharing = Sharing(hub=NoHub(), policy=StaticWorkspacePolicy())
     assert not sharing.manage_workspace_groups  # off by default: it needs admin:groups
     alice = {"name": "alice", "servers": {"alpha-minimal": {}}, "stopped_servers": {}}
     request = ServerRequest(alice, "alpha", {"name": "minimal"}, None, "alpha-minimal")
@@ -332,7 +332,7 @@ async def test_with_the_hub_groups_policy_a_workspace_share_goes_to_the_workspac
     client = HubClient(api_url=f"{hub.url}/hub/api", api_token=ADMIN_TOKEN)  # as the service's role may
     try:
         policy = HubGroupsWorkspacePolicy(group_template="ws-{workspace}")
-        sharing = Sharing(hub=client, policy=policy, reconcile_interval=300)
+        sharing = Sharing(hub=client, policy=policy)
         assert sharing.workspace_group("gamma") == ("ws-gamma", False)  # the policy's own group, not kept by us
         request = ServerRequest(
             await client.get_user("alice", fresh=True), "gamma", {"name": "minimal"}, None, "gamma-minimal"

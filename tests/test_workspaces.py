@@ -78,7 +78,7 @@ def every_policy(idp):
 )
 async def test_a_hub_that_cannot_answer_is_unknown_for_every_policy(idp, hub_error):
     for policy in every_policy(idp):
-        sharing = Sharing(hub=AnsweringHub(hub_error), policy=policy, reconcile_interval=300)
+        sharing = Sharing(hub=AnsweringHub(hub_error), policy=policy)
         verdict = await sharing.membership("bob", "alpha")
         assert (verdict.state, verdict.left, verdict.member) == ("unknown", False, False), policy
         assert verdict.reason.startswith("The Hub")
@@ -86,7 +86,7 @@ async def test_a_hub_that_cannot_answer_is_unknown_for_every_policy(idp, hub_err
 
 async def test_a_deleted_user_has_left_for_every_policy(idp):
     for policy in every_policy(idp):
-        sharing = Sharing(hub=AnsweringHub(NotFound("No such Hub user: 'bob'")), policy=policy, reconcile_interval=300)
+        sharing = Sharing(hub=AnsweringHub(NotFound("No such Hub user: 'bob'")), policy=policy)
         assert (await sharing.membership("bob", "alpha")).left
 
 
@@ -98,9 +98,7 @@ async def test_claims_whose_keys_cannot_be_fetched_are_unknown_and_a_token_witho
     )
     verdict = await recorded_membership(down, bob, "alpha")
     assert verdict.state == "unknown" and verdict.reason
-    assert (
-        await Sharing(hub=AnsweringHub(bob), policy=down, reconcile_interval=300).membership("bob", "alpha")
-    ).state == ("unknown")
+    assert (await Sharing(hub=AnsweringHub(bob), policy=down).membership("bob", "alpha")).state == ("unknown")
     up = ClaimsWorkspacePolicy(identity_provider=IdentityProvider(jwks_url=idp.jwks_url, issuer=ISSUER))
     assert (await recorded_membership(up, bob, "alpha")).member
     assert (await recorded_membership(up, bob, "beta")).left
@@ -117,3 +115,12 @@ async def test_static_and_hub_group_policies_answer_member_or_left():
     groups = HubGroupsWorkspacePolicy(group_template="ws-{workspace}")
     assert (await recorded_membership(groups, {"name": "bob", "groups": ["ws-alpha"]}, "alpha")).member
     assert (await recorded_membership(groups, {"name": "bob", "groups": ["ws-alpha"]}, "beta")).left
+
+
+async def test_a_model_the_hub_showed_without_what_the_policy_reads_is_unknown_not_left(idp):
+    """A role without read:users (groups) or admin:auth_state gets models without those keys: that is
+    no evidence that anyone left."""
+    groups = HubGroupsWorkspacePolicy(group_template="ws-{workspace}")
+    assert (await recorded_membership(groups, {"name": "bob"}, "alpha")).state == "unknown"
+    claims = ClaimsWorkspacePolicy(identity_provider=IdentityProvider(jwks_url=idp.jwks_url, issuer=ISSUER))
+    assert (await recorded_membership(claims, {"name": "bob", "groups": []}, "alpha")).state == "unknown"

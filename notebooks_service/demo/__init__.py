@@ -16,6 +16,17 @@ SERVICE_SCOPES = [
     "admin:groups",  # ... or with the whole workspace: a Hub group per workspace (Sharing.manage_workspace_groups)
 ]
 
+#: the reconciler (notebooks-service reconcile, one per deployment, beside the Hub as the culler is):
+#: membership over time, a leaver's servers stopped and shares removed
+RECONCILER_NAME = "notebooks-reconciler"
+RECONCILER_SCOPES = [
+    "list:users",  # every active server, paged
+    "read:users",  # owners' and recipients' models (groups: the hub-groups policy)
+    "servers",  # stop a leaver's server (not remove it)
+    "shares",  # remove shares of and to leavers
+    "admin:groups",  # the kept workspace groups lose their leavers (Sharing.manage_workspace_groups)
+]
+
 #: the demo's idle culler stops servers idle this long (z2jh's cull.timeout default); the service shows when
 CULL_TIMEOUT = 3600
 

@@ -175,6 +175,8 @@ class DemoHub:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{what} is not ready after {timeout}s; {self.output}")
                 time.sleep(0.1)
+        # the proxy and the managed services, to stop should the Hub leave them behind (stop())
+        self.remember_descendants()
 
     def start_ready(self, timeout: float = 60) -> None:
         """start() (output to ``log_path``) and wait_ready(). Once more, on new ports, where a part
@@ -210,15 +212,15 @@ class DemoHub:
         return filled(self.s3_url)
 
     def stop(self, timeout: float = 30) -> None:
-        """SIGTERM and wait: the Hub then stops the proxy, the service and the servers it started."""
-        if not self.process or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        """SIGTERM and wait: the Hub then stops the proxy, the service and the servers it started;
+        what it left running of what it had started by wait_ready() is stopped after it."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
         self.stop_orphans()
 
     # -- when the Hub dies -----------------------------------------------------

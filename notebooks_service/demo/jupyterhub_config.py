@@ -6,6 +6,8 @@ import sys
 from notebooks_service.demo import (
     CULL_TIMEOUT,
     CULLER_SCOPES,
+    RECONCILER_NAME,
+    RECONCILER_SCOPES,
     SERVICE_NAME,
     SERVICE_SCOPES,
     USER_SCOPES,
@@ -61,19 +63,26 @@ c.Spawner.http_timeout = 60
 if os.getuid() == 0:
     c.Spawner.args = ["--allow-root"]  # CI and these machines run as root
 
+# where the servers' output is; how long the culler lets them idle; where the buckets are
+service_environment = {
+    "NOTEBOOKS_DEMO_RUN_DIR": run_dir,
+    "NOTEBOOKS_DEMO_CULL_TIMEOUT": cull_timeout,
+    "NOTEBOOKS_DEMO_S3_URL": env.get("NOTEBOOKS_DEMO_S3_URL", ""),
+}
 c.JupyterHub.services = [
     {
         "name": SERVICE_NAME,
         "url": f"http://127.0.0.1:{env['NOTEBOOKS_DEMO_SERVICE_PORT']}",
         "command": [sys.executable, "-m", "notebooks_service", "--config", service_config],
-        # where the servers' output is; how long the culler lets them idle; where the buckets are
-        "environment": {
-            "NOTEBOOKS_DEMO_RUN_DIR": run_dir,
-            "NOTEBOOKS_DEMO_CULL_TIMEOUT": cull_timeout,
-            "NOTEBOOKS_DEMO_S3_URL": env.get("NOTEBOOKS_DEMO_S3_URL", ""),
-        },
+        "environment": service_environment,
         "oauth_no_confirm": True,
-    }
+    },
+    # membership over time, once for the deployment, from the service's own configuration
+    {
+        "name": RECONCILER_NAME,
+        "command": [sys.executable, "-m", "notebooks_service", "reconcile", "--config", service_config],
+        "environment": service_environment,
+    },
 ]
 # the workspaces' object storage: a local S3 API with a bucket per workspace, started and stopped
 # by the Hub; its servers reach it with the demo's keys (on Kubernetes: the workspace's identity)
@@ -100,6 +109,7 @@ c.JupyterHub.load_roles = [
     {"name": "notebooks-service", "scopes": SERVICE_SCOPES, "services": [SERVICE_NAME]},
     {"name": "user", "scopes": USER_SCOPES},
     {"name": "jupyterhub-idle-culler", "scopes": CULLER_SCOPES, "services": ["jupyterhub-idle-culler"]},
+    {"name": RECONCILER_NAME, "scopes": RECONCILER_SCOPES, "services": [RECONCILER_NAME]},
 ]
 
 # `notebooks-service demo` removes the demo's servers when it stops (and stale ones when it starts),

@@ -18,6 +18,8 @@ c.NotebooksService.workspace_members = WORKSPACE_MEMBERS
 c.NotebooksService.workspace_quotas = WORKSPACE_QUOTAS
 # members may share a server with their whole workspace: the service keeps a Hub group per workspace
 c.Sharing.manage_workspace_groups = True
+# the reconciler (notebooks-service reconcile) stops a leaver's servers within 10 s here (60 by default)
+c.Reconciler.membership_check_interval = 10
 # the demo Hub's culler stops servers idle this long: pages say when, and offer "Keep running"
 c.NotebooksService.idle_timeout = float(os.environ.get("NOTEBOOKS_DEMO_CULL_TIMEOUT", CULL_TIMEOUT))
 

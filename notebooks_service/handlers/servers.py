@@ -85,12 +85,12 @@ class ServerListHandler(StartingHandler):
     refresh_seconds = 5  # the list page keeps its states current by reading its own JSON this often
 
     async def get(self) -> None:
-        servers = self.launcher.servers(await self.caller_model())
-        self.components.sharing.reconcile_soon(self.current_user.name)  # a recipient who left loses it now
+        user, workspaces = await self.launcher.workspaces(self)
+        # one in a workspace they have left is listed without its URL: only Stop works on it
+        servers = self.launcher.servers(user, workspaces)
         if self.wants_json():
             self.write_json(servers)
             return
-        user, workspaces = await self.launcher.workspaces(self)
         shared = await self.components.sharing.received(user, workspaces)
         warning = self.components.idle_warning
         rooms = await self.launcher.rooms(workspaces)
@@ -136,7 +136,6 @@ class ServerHandler(StartingHandler):
             self.render_status_page(request, server=None, failure=failure, past_events=events)
             return
         model = await self.launcher.status(request)
-        self.components.sharing.reconcile_soon(request.user["name"])
         if self.wants_json():
             self.write_json(model)
         elif model["ready"]:

@@ -1,0 +1,102 @@
+"""Membership over time (notebooks_service/reconciler.py), through the session's real Hub, whose
+reconciler (`notebooks-service reconcile`, a Hub-managed service) checks every 3 s.
+
+A member removed from a workspace loses their server there (stopped, not removed) and what was
+shared with them there; a Hub that cannot answer about them changes nothing; added back, they
+start the server again.
+"""
+
+import json
+
+import pytest
+
+from conftest import admin_request, set_members, wait_for
+
+pytestmark = [pytest.mark.hub_version, pytest.mark.usefixtures("clean_servers")]
+
+JSON = {"Content-Type": "application/json"}
+ALICE_LEFT_ALPHA = {"alice": ["beta"], "bob": ["alpha"]}
+
+
+def servers_of(hub, user: str) -> tuple[dict, dict]:
+    """(active, stopped) servers of ``user``, by name, as the Hub has them."""
+    code, model = admin_request(hub, "GET", f"/users/{user}?include_stopped_servers=1")
+    assert code == 200, model
+    servers = model.get("servers") or {}
+    active = {n: s for n, s in servers.items() if n and (s.get("ready") or s.get("pending"))}
+    stopped = {n: s for n, s in servers.items() if n and n not in active}
+    return active, stopped
+
+
+def shares_of(hub, owner: str) -> list[str]:
+    code, shares = admin_request(hub, "GET", f"/shares/{owner}")
+    assert code == 200, shares
+    return sorted(f"{(s.get('user') or {}).get('name')}/{s['server']['name']}" for s in shares["items"])
+
+
+async def share(client, path: str, users: list[str]) -> None:
+    code, body = await client.json("POST", path + "/-/shares", body=json.dumps({"users": users}), headers=JSON)
+    assert code == 200, body
+
+
+async def test_a_member_who_leaves_loses_their_server_and_their_shares_and_comes_back(client, hub):
+    alice, bob = client("alice"), client("bob")
+    for who in (alice, bob):
+        await who.json("POST", "alpha/minimal")
+        await who.wait_ready("alpha/minimal")
+    await alice.json("POST", "beta/minimal")
+    await alice.wait_ready("beta/minimal")
+    await share(alice, "alpha/minimal", ["bob"])
+    await share(bob, "alpha/minimal", ["alice"])
+
+    set_members(hub, ALICE_LEFT_ALPHA)
+    # within an interval or two: her alpha server stops (and stays, stopped, with its options)
+    wait_for(lambda: "alpha-minimal" in servers_of(hub, "alice")[1], timeout=30, message="alice's alpha server to stop")
+    active, stopped = servers_of(hub, "alice")
+    assert set(active) == {"beta-minimal"}  # her other workspace's server runs on
+    assert stopped["alpha-minimal"]["user_options"]["workspace"] == "alpha"
+    # her list shows it stopped, as hers, without its way in; bob's list still has his
+    code, listed = await alice.json("GET", "")
+    assert code == 200
+    row = next(s for s in listed if s["name"] == "alpha-minimal")
+    assert (row["member"], row["url"], row["stopped"]) == (False, None, True)
+    assert next(s for s in listed if s["name"] == "beta-minimal")["member"] is True
+    # every action on it but Stop is refused: it is not hers to open, keep running or share now
+    for method, path in [
+        ("GET", "alpha/minimal"),
+        ("POST", "alpha/minimal/-/activity"),
+        ("GET", "alpha/minimal/-/shares"),
+    ]:
+        code, body = await alice.json(method, path)
+        assert code == 403 and "not a member of workspace 'alpha'" in body["message"], (path, body)
+    # the shares of it are gone, and bob's share to her too; bob's server runs on
+    wait_for(lambda: shares_of(hub, "bob") == [] and shares_of(hub, "alice") == [], timeout=15, message="shares")
+    assert set(servers_of(hub, "bob")[0]) == {"alpha-minimal"}
+
+    # added back, she starts it again, with its name and options
+    set_members(hub, None)
+    code, _ = await alice.json("POST", "alpha/minimal")
+    assert code in (201, 202)
+    assert (await alice.wait_ready("alpha/minimal"))["workspace"] == "alpha"
+
+
+@pytest.mark.parametrize("status", [503, 429])
+async def test_a_hub_that_cannot_answer_about_an_owner_stops_nothing(client, hub, status):
+    alice = client("alice")
+    await alice.json("POST", "alpha/minimal")
+    await alice.wait_ready("alpha/minimal")
+    alice_model = r"/users/alice$"
+    hub.meter.refuse(alice_model, status)
+    try:
+        set_members(hub, ALICE_LEFT_ALPHA)  # she has left, but nobody can tell
+
+        def checked_for_long() -> bool:  # several checks, each refused
+            times = hub.meter.refused.get(alice_model, [])
+            return len(times) >= 10 and times[-1] - times[0] > 7
+
+        wait_for(checked_for_long, timeout=60, interval=0.5, message="the reconciler to ask about alice")
+        assert set(servers_of(hub, "alice")[0]) == {"alpha-minimal"}
+    finally:
+        hub.meter.allow()
+    # the Hub answers again: she has left, and her server stops
+    wait_for(lambda: "alpha-minimal" in servers_of(hub, "alice")[1], timeout=30, message="alice's server to stop")
