@@ -22,6 +22,7 @@ import signal
 import time
 from typing import Any
 
+from tornado import web
 from traitlets import Float, Integer, validate
 from traitlets.config import LoggingConfigurable
 
@@ -30,6 +31,7 @@ from .errors import ServiceError
 from .hub import HubClient
 from .metrics import SERVERS_STOPPED_FOR_LEAVING
 from .naming import server_name
+from .routes import metrics_port_routes
 from .sharing import Sharing
 
 
@@ -50,6 +52,12 @@ class Reconciler(LoggingConfigurable):
     concurrency = Integer(10, help="Hub calls this makes at once at most (the idle culler's --concurrency).").tag(
         config=True
     )
+    metrics_port = Integer(
+        0,
+        help="""Serve this process's counters (membership checks by outcome, servers stopped and
+        shares removed for leaving) at http://<NotebooksService.metrics_ip>:<port>/metrics for
+        in-cluster scrapers; 0: not served.""",
+    ).tag(config=True)
 
     @validate("membership_check_interval", "concurrency")
     def _positive(self, proposal):
@@ -76,6 +84,8 @@ class Reconciler(LoggingConfigurable):
                 await self.check_once()
             except ServiceError as e:  # the Hub did not answer the listing: next time
                 self.log.warning("Could not check the active servers: %s", e.message)
+            except Exception:  # a bug must not stop the checks for good (nor restart-loop the service)
+                self.log.exception("The membership check failed; trying again next interval")
             try:
                 await asyncio.wait_for(stop.wait(), self.membership_check_interval)
             except asyncio.TimeoutError:
@@ -160,6 +170,10 @@ class ReconcilerApp(NotebooksService):
             reconciler.leaver_grace,
             self.hub_api_url,
         )
+        metrics_server = None
+        if reconciler.metrics_port:
+            metrics_server = web.Application(metrics_port_routes()).listen(reconciler.metrics_port, self.metrics_ip)
+            self.log.info("Metrics on http://%s:%i/metrics", self.metrics_ip, reconciler.metrics_port)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -171,5 +185,7 @@ class ReconcilerApp(NotebooksService):
             await checking
         except asyncio.CancelledError:
             pass
+        if metrics_server is not None:
+            metrics_server.stop()
         hub.close()
         self.log.info("Stopped")

@@ -324,13 +324,9 @@ class Launcher(LoggingConfigurable):
         return await self.diagnostics.past_events(request.workspace, request.user["name"], request.name)
 
     def servers(self, user_model: dict[str, Any], member_of: Iterable[str]) -> list[dict[str, Any]]:
-        """The user's servers that this service started, active and stopped, as our models.
-
-        A stopped one (e.g. a failed start) still takes one of the Hub's named-server
-        slots until it is removed (DELETE), so it is listed with ``stopped: true``. One in a
-        workspace the user is no member of now (``member_of``) is listed with ``member: false``
-        and no URL: only Stop works on it (the reconciler stops it).
-        """
+        """The user's servers that this service started, active and stopped, as our models. A stopped
+        one (a failed start) takes a named-server slot until removed: listed with ``stopped: true``.
+        One in a workspace not in ``member_of`` has ``member: false`` and no URL: only Stop works."""
         member_of = set(member_of)
         views = []
         for group in ("servers", "stopped_servers"):

@@ -226,7 +226,7 @@ def hub(tmp_path_factory, cluster):
     The service reaches the Hub's API through ``hub.meter`` (counts calls and open progress streams).
     """
     run_dir = tmp_path_factory.mktemp("hub")
-    hub_port = free_port()
+    hub_port, reconciler_metrics_port = free_port(), free_port()
     meter = HubMeter(hub_port)
     web_presence = serve_web_presence()
     service_config = run_dir / "notebooks_service_config.py"
@@ -246,6 +246,7 @@ def hub(tmp_path_factory, cluster):
         f"import sys; sys.path.insert(0, {HERE!r})\n"
         "c.NotebooksService.workspace_policy_class = 'changing_members.ChangingMembersPolicy'\n"
         "c.Reconciler.membership_check_interval = 3\n"  # a test sees a leaver's server and shares go
+        f"c.Reconciler.metrics_port = {reconciler_metrics_port}\n"
         # a user quota a test sets (set_user_quota): the Hub-side guard reads this file at every spawn
         "import json, os\n"
         "_quota = os.path.join(os.environ['NOTEBOOKS_DEMO_RUN_DIR'], 'user-quota.json')\n"
@@ -256,6 +257,7 @@ def hub(tmp_path_factory, cluster):
         with running_hub(run_dir, service_config=str(service_config), hub_port=hub_port) as hub:
             hub.meter = meter
             hub.web_presence = web_presence
+            hub.reconciler_metrics = f"http://127.0.0.1:{reconciler_metrics_port}/metrics"
             yield hub
     finally:
         meter.close()

@@ -33,6 +33,7 @@ c.JupyterHub.services = [
             "reconcile",
             "--config",
             env.get("NOTEBOOKS_DEMO_SERVICE_CONFIG") or SERVICE_CONFIG,
+            "--Reconciler.membership_check_interval=1",
         ],
         "environment": {"NOTEBOOKS_DEMO_RUN_DIR": env["NOTEBOOKS_DEMO_RUN_DIR"]},
     },

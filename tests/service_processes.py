@@ -35,6 +35,8 @@ def start_replica(port: int, hub_port: int, token: str, cookie_secret: str, log_
         log_path,
         "--config",
         DEMO_SERVICE_CONFIG,
+        # the setting that made every replica check all shares on its own (now the reconciler's)
+        "--NotebooksService.share_reconcile_interval=1",
         JUPYTERHUB_API_TOKEN=token,
         JUPYTERHUB_API_URL=f"http://127.0.0.1:{hub_port}/hub/api",
         JUPYTERHUB_CLIENT_ID="service-notebooks",

@@ -7,8 +7,10 @@ start the server again.
 """
 
 import json
+import urllib.request
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import admin_request, set_members, wait_for
 
@@ -34,6 +36,18 @@ def shares_of(hub, owner: str) -> list[str]:
     return sorted(f"{(s.get('user') or {}).get('name')}/{s['server']['name']}" for s in shares["items"])
 
 
+def reconciler_counts(hub) -> dict[tuple[str, tuple], float]:
+    """The reconciler's counters: (sample name, labels) -> value, from its metrics port."""
+    with urllib.request.urlopen(hub.reconciler_metrics, timeout=10) as r:
+        text = r.read().decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name.endswith("_total")
+    }
+
+
 async def share(client, path: str, users: list[str]) -> None:
     code, body = await client.json("POST", path + "/-/shares", body=json.dumps({"users": users}), headers=JSON)
     assert code == 200, body
@@ -49,6 +63,7 @@ async def test_a_member_who_leaves_loses_their_server_and_their_shares_and_comes
     await share(alice, "alpha/minimal", ["bob"])
     await share(bob, "alpha/minimal", ["alice"])
 
+    before = reconciler_counts(hub)
     set_members(hub, ALICE_LEFT_ALPHA)
     # within an interval or two: her alpha server stops (and stays, stopped, with its options)
     wait_for(lambda: "alpha-minimal" in servers_of(hub, "alice")[1], timeout=30, message="alice's alpha server to stop")
@@ -72,6 +87,16 @@ async def test_a_member_who_leaves_loses_their_server_and_their_shares_and_comes
     # the shares of it are gone, and bob's share to her too; bob's server runs on
     wait_for(lambda: shares_of(hub, "bob") == [] and shares_of(hub, "alice") == [], timeout=15, message="shares")
     assert set(servers_of(hub, "bob")[0]) == {"alpha-minimal"}
+    # operators see it: a check that found her gone, a server stopped, bob's share to her removed
+    after = reconciler_counts(hub)
+
+    def grew(name: str, **labels) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert grew("notebooks_service_servers_stopped_for_leaving_total") == 1
+    assert grew("notebooks_service_membership_checks_total", outcome="left") >= 1
+    assert grew("notebooks_service_shares_revoked_total") >= 1
 
     # added back, she starts it again, with its name and options
     set_members(hub, None)

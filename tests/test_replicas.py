@@ -2,9 +2,12 @@
 
 A login started on one replica finishes on the other, and a launch whose XSRF
 token one replica made is accepted by the other: they share the cookie secret,
-and the OAuth state travels with the login (notebooks_service.oauth).
+and the OAuth state travels with the login (notebooks_service.oauth). Membership
+over time is checked once, by the Hub's reconciler, not by each replica.
 """
 
+import os
+import re
 import secrets
 
 import pytest
@@ -81,3 +84,22 @@ def test_launch_across_replicas(replicated):
     landed = browser.get(hub.url + location)  # the server's own OAuth with the Hub, then its page
     assert landed.status_code == 200 and landed.url.startswith(hub.url + location)
     assert {i for i, _, _ in balancer.served} == {0, 1}
+
+
+def test_with_two_replicas_one_reconciler_checks_the_active_servers(replicated):
+    """Every check starts with the active servers' listing: the reconciler's, every second here, and
+    none by either replica, though each is configured with the setting that made it sweep every second."""
+    hub, _ = replicated
+    log_in(hub, "alice")  # a user, so that the listing has someone to find
+    with open(hub.log_path, "rb") as log:
+        log.seek(0, os.SEEK_END)
+        since = log.tell()
+
+    def listings_by(service: str) -> int:
+        with open(hub.log_path, "rb") as log:
+            log.seek(since)
+            text = log.read().decode(errors="replace")
+        return len(re.findall(rf"GET /hub/api/users\?state=\S* \({re.escape(service)}@", text))
+
+    wait_for(lambda: listings_by("notebooks-reconciler") >= 3, timeout=30, message="three checks by the reconciler")
+    assert listings_by("notebooks") == 0

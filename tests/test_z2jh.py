@@ -21,7 +21,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from notebooks_service.demo import CULLER_SCOPES
+from notebooks_service.demo import CULLER_SCOPES, RECONCILER_SCOPES
 
 from chart_render import EXAMPLES, KUBERNETES, NAMESPACE, RELEASE, Z2JH, load_values, one, render
 from identity_provider import ISSUER
@@ -237,6 +237,11 @@ def test_the_hub_registers_the_service_with_its_roles(z2jh_hub, z2jh_values):
     assert "access:services!service=notebooks" in z2jh_hub["user_role"]
     assert "jupyterhub-idle-culler" in z2jh_hub["services"]  # z2jh's culler, beside it
     assert z2jh_hub["culler_role"] == sorted(CULLER_SCOPES)  # the role the demo gives its culler
+    # one reconciler, beside the culler, reading the service's configuration as the guard does
+    command = z2jh_hub["reconciler_command"]
+    assert command[:4] == ["python3", "-m", "notebooks_service", "reconcile"] and command[4] == "--config"
+    assert command[5].endswith("/etc/notebooks-service/notebooks_service_config.py")
+    assert set(z2jh_hub["reconciler_role"]) >= set(RECONCILER_SCOPES) - {"admin:groups"}
 
 
 def test_the_service_knows_the_idle_timeout_z2jhs_culler_is_given(z2jh_hub, service):

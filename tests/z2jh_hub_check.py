@@ -67,6 +67,8 @@ async def main(config_file: str, service_token: str, identity_token: str) -> dic
         "services": sorted(hub._service_map),
         "culler_role": sorted(orm.Role.find(hub.db, "jupyterhub-idle-culler").scopes),
         "culler_command": hub._service_map["jupyterhub-idle-culler"].command,
+        "reconciler_role": sorted(orm.Role.find(hub.db, "notebooks-reconciler").scopes),
+        "reconciler_command": hub._service_map["notebooks-reconciler"].command,
     }
     orm_user = orm.User(name="alice")
     hub.db.add(orm_user)
