@@ -28,6 +28,7 @@ def bench_hub() -> tuple[DemoHub, HubMeter, str]:
         f.write(
             f"load_subconfig({DEMO_SERVICE_CONFIG!r})\n"
             "c = get_config()\n"
+            "c.NotebooksService.workspace_policy_class = 'static'\n"
             f"c.NotebooksService.workspace_members = {dict.fromkeys(users, ['bench'])!r}\n"
             f"c.NotebooksService.hub_api_url = {meter.url!r}\n"
             "c.NotebooksService.log_level = 'WARN'\n"

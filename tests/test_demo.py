@@ -131,3 +131,46 @@ def test_ctrl_c_stops_once_and_quietly_and_the_next_start_lists_no_stale_servers
         assert listed.status_code == 200 and listed.json() == []  # no stopped row left from the last run
     finally:
         again.kill()
+
+
+def as_hub_admin(browser: requests.Session, url: str, method: str, path: str, body=None) -> requests.Response:
+    """The Hub's REST API with a logged-in browser's cookie (and the XSRF token the Hub asks of it)."""
+    xsrf = browser.cookies.get("_xsrf", path="/hub/")
+    return browser.request(method, f"{url}/hub/api{path}", json=body, headers={"X-XSRFToken": xsrf}, timeout=30)
+
+
+def test_the_admin_removes_a_member_and_their_server_stops_then_comes_back(demo):
+    """The demo's workspaces are Hub groups: its admin removes alice from alpha through the Hub's
+    groups API (as the admin page does), her alpha server stops within the demo's check interval
+    (10 s) and her list says why; added back, she starts it again."""
+    hub = SimpleNamespace(url=demo.url, service_url=demo.service_url)
+    alice = log_in(hub, "alice")
+    headers = {"Accept": "application/json", "X-XSRFToken": hidden_field(alice.get(demo.service_url).text, "_xsrf")}
+
+    def alpha_server() -> dict | None:
+        listed = alice.get(demo.service_url, headers={"Accept": "application/json"}, timeout=30).json()
+        return next((s for s in listed if s["name"] == "alpha-minimal"), None)
+
+    assert alice.post(demo.service_url + "alpha/minimal", headers=headers).status_code in (201, 202)
+    wait_for(lambda: (alpha_server() or {}).get("ready"), timeout=90, interval=0.5, message="alice's server")
+    admin = log_in(hub, "admin")
+    removed = as_hub_admin(admin, demo.url, "DELETE", "/groups/alpha/users", {"users": ["alice"]})
+    assert removed.status_code == 200 and "alice" not in removed.json()["users"], removed.text
+
+    def stopped_as_a_leavers() -> bool:
+        server = alpha_server()
+        return bool(server) and server["stopped"] and not server["member"] and server["url"] is None
+
+    wait_for(stopped_as_a_leavers, timeout=40, interval=0.5, message="her alpha server to stop")
+    assert "You are no longer a member of alpha" in alice.get(demo.service_url, timeout=30).text
+
+    added = as_hub_admin(admin, demo.url, "POST", "/groups/alpha/users", {"users": ["alice"]})
+    assert added.status_code == 200, added.text
+    # the service reads her model again within HubClient.user_cache_seconds (1 s)
+    wait_for(
+        lambda: alice.post(demo.service_url + "alpha/minimal", headers=headers).status_code in (201, 202),
+        timeout=10,
+        interval=0.5,
+        message="her start to be taken",
+    )
+    wait_for(lambda: (alpha_server() or {}).get("ready"), timeout=90, interval=0.5, message="it to start again")

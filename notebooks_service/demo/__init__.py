@@ -37,15 +37,20 @@ USER_SCOPES = ["self", f"access:services!service={SERVICE_NAME}"]
 CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
 
 USERS = ["alice", "bob"]
+#: the demo's Hub admin: changes who is in which workspace (a Hub group) on /hub/admin or the groups API
+ADMIN_USER = "admin"
 
 #: beta is a small team's: one server at a time (the Hub-side guard holds it to that too)
 WORKSPACE_QUOTAS = {"beta": {"servers": 1}}
 
+#: who starts in which workspace: each workspace is a Hub group of that name (the hub-groups policy,
+#: as OAuthenticator's manage_groups keeps them from an identity provider); loaded at each Hub start
 WORKSPACE_MEMBERS = {
     "alice": ["alpha", "beta"],
     "bob": ["alpha"],
 }
 WORKSPACES = sorted({w for workspaces in WORKSPACE_MEMBERS.values() for w in workspaces})
+WORKSPACE_GROUPS = {w: sorted(u for u, ws in WORKSPACE_MEMBERS.items() if w in ws) for w in WORKSPACES}
 
 #: each workspace's bucket in the demo's local S3 (object_storage.py), as WorkspacePlacement names it
 S3_BUCKET_TEMPLATE = "workspace-{workspace}"

@@ -4,6 +4,7 @@ import os
 import sys
 
 from notebooks_service.demo import (
+    ADMIN_USER,
     CULL_TIMEOUT,
     CULLER_SCOPES,
     RECONCILER_NAME,
@@ -12,6 +13,7 @@ from notebooks_service.demo import (
     SERVICE_SCOPES,
     USER_SCOPES,
     USERS,
+    WORKSPACE_GROUPS,
     object_storage,
     select_local_image,
 )
@@ -47,9 +49,12 @@ c.JupyterHub.allow_named_servers = True
 # the Hub's front door (/hub/, and after login) leads to the service, where workspace servers start
 c.JupyterHub.default_url = f"/services/{SERVICE_NAME}/"
 
-# any password logs in as alice or bob
+# any password logs in as alice, bob or admin (who changes the workspaces' members on /hub/admin)
 c.JupyterHub.authenticator_class = "dummy"
-c.Authenticator.allowed_users = set(USERS)
+c.Authenticator.allowed_users = {*USERS, ADMIN_USER}
+c.Authenticator.admin_users = {ADMIN_USER}
+# each workspace is a Hub group (the hub-groups policy); a restart of the demo restores these members
+c.JupyterHub.load_groups = {workspace: {"users": members} for workspace, members in WORKSPACE_GROUPS.items()}
 
 c.JupyterHub.spawner_class = "notebooks_service.demo.spawner.DemoSpawner"
 # a home per server, as z2jh gives named servers; workspace/ in it is the workspace's shared folder

@@ -6,17 +6,17 @@ from notebooks_service.demo import (
     IMAGES,
     RESOURCE_CLASSES,
     S3_BUCKET_TEMPLATE,
-    WORKSPACE_MEMBERS,
     WORKSPACE_QUOTAS,
 )
 
 c = get_config()  # noqa: F821
 c.NotebooksService.images = IMAGES
 c.NotebooksService.resource_classes = RESOURCE_CLASSES
-c.NotebooksService.workspace_policy_class = "static"
-c.NotebooksService.workspace_members = WORKSPACE_MEMBERS
+# a workspace's members are its Hub group's (jupyterhub_config.py loads them; admin changes them)
+c.NotebooksService.workspace_policy_class = "hub-groups"
 c.NotebooksService.workspace_quotas = WORKSPACE_QUOTAS
-# members may share a server with their whole workspace: the service keeps a Hub group per workspace
+# members may share a server with their whole workspace: with hub-groups, the workspace's own group
+# (the tests' Hubs use a static policy, and then a group per workspace that the service keeps)
 c.Sharing.manage_workspace_groups = True
 # the reconciler (notebooks-service reconcile) stops a leaver's servers within 10 s here (60 by default)
 c.Reconciler.membership_check_interval = 10
