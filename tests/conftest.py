@@ -22,6 +22,7 @@ from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from notebooks_service.demo.app import SERVICE_CONFIG as DEMO_SERVICE_CONFIG
+from notebooks_service.demo import WORKSPACE_MEMBERS
 from notebooks_service.demo.app import DemoHub, free_port, hub_api
 from notebooks_service.demo.ports import REGISTRY_ENV
 from notebooks_service.logs import local_log_path
@@ -245,6 +246,7 @@ def hub(tmp_path_factory, cluster):
         # members a test can change (set_members), for the service and the Hub-side guard alike
         f"import sys; sys.path.insert(0, {HERE!r})\n"
         "c.NotebooksService.workspace_policy_class = 'changing_members.ChangingMembersPolicy'\n"
+        f"c.NotebooksService.workspace_members = {WORKSPACE_MEMBERS!r}\n"  # the demo's, unless a test changes them
         "c.Reconciler.membership_check_interval = 3\n"  # a test sees a leaver's server and shares go
         f"c.Reconciler.metrics_port = {reconciler_metrics_port}\n"
         # a user quota a test sets (set_user_quota): the Hub-side guard reads this file at every spawn
