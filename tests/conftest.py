@@ -21,8 +21,8 @@ import requests
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
-from notebooks_service.demo.app import SERVICE_CONFIG as DEMO_SERVICE_CONFIG
 from notebooks_service.demo import WORKSPACE_MEMBERS
+from notebooks_service.demo.app import SERVICE_CONFIG as DEMO_SERVICE_CONFIG
 from notebooks_service.demo.app import DemoHub, free_port, hub_api
 from notebooks_service.demo.ports import REGISTRY_ENV
 from notebooks_service.logs import local_log_path
@@ -227,8 +227,8 @@ def hub(tmp_path_factory, cluster):
     The service reaches the Hub's API through ``hub.meter`` (counts calls and open progress streams).
     """
     run_dir = tmp_path_factory.mktemp("hub")
-    hub_port, reconciler_metrics_port = free_port(), free_port()
-    meter = HubMeter(hub_port)
+    reconciler_metrics_port = free_port()
+    meter = HubMeter(0)  # its upstream: the Hub's API port, once chosen (again, should a start be retried)
     web_presence = serve_web_presence()
     service_config = run_dir / "notebooks_service_config.py"
     service_config.write_text(
@@ -256,7 +256,9 @@ def hub(tmp_path_factory, cluster):
         "    c.NotebooksService.user_quota = json.load(open(_quota))\n"
     )
     try:
-        with running_hub(run_dir, service_config=str(service_config), hub_port=hub_port) as hub:
+        with running_hub(
+            run_dir, service_config=str(service_config), ports_chosen=lambda h: meter.follow(h.hub_port)
+        ) as hub:
             hub.meter = meter
             hub.web_presence = web_presence
             hub.reconciler_metrics = f"http://127.0.0.1:{reconciler_metrics_port}/metrics"

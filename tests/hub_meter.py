@@ -44,6 +44,10 @@ class HubMeter:
     def count(self, path_pattern: str) -> int:
         return sum(n for (_, path), n in self.requests.items() if re.search(path_pattern, path))
 
+    def follow(self, upstream_port: int) -> None:
+        """Forward to this port from now on (the Hub's API, chosen after the meter was made)."""
+        self.upstream = (self.upstream[0], upstream_port)
+
     def refuse(self, path_pattern: str, status: int) -> None:
         """Answer every request whose path (without the query) matches with ``status``, until ``allow``;
         ``refused[path_pattern]`` counts them from now."""

@@ -83,10 +83,12 @@ class DemoHub:
         extra_config: str | None = None,
         service_config: str | None = None,
         env: dict[str, str] | None = None,
+        ports_chosen=None,
     ):
         self.run_dir = os.path.abspath(run_dir)
         self.ip = ip
         self._given_ports = (port, hub_port)
+        self._ports_chosen = ports_chosen  # called with this Hub after each choice (a meter follows the API port)
         self.choose_ports()
         self.extra_config = extra_config  # more Hub configuration, loaded last
         self.service_config = service_config  # instead of the demo's service configuration
@@ -103,6 +105,8 @@ class DemoHub:
         self.proxy_api_port = free_port()
         self.service_port = free_port()  # the service itself, behind the proxy
         self.s3_url = f"http://127.0.0.1:{free_port()}"  # the workspaces' object storage (object_storage.py)
+        if self._ports_chosen:
+            self._ports_chosen(self)
 
     @property
     def url(self) -> str:
