@@ -37,6 +37,7 @@ from .quotas import RunningServer
 
 log = logging.getLogger(__name__)
 
+JSON = "application/json"
 # methods whose repetition cannot do harm, so we may retry them blindly
 _SAFE_METHODS = {"GET", "HEAD", "DELETE"}
 _RETRYABLE_STATUS = {500, 502, 503, 504}
@@ -140,7 +141,7 @@ class HubClient(HubProgress, LoggingConfigurable):
             self._http.close()
             self._http = None
 
-    def _headers(self, accept: str = "application/json") -> dict[str, str]:
+    def _headers(self, accept: str = JSON) -> dict[str, str]:
         return {"Authorization": f"token {self.api_token}", "Accept": accept}
 
     def _backoff(self, attempt: int) -> float:
@@ -151,7 +152,7 @@ class HubClient(HubProgress, LoggingConfigurable):
         left = time_left()
         return self.request_timeout if left is None else min(self.request_timeout, left)
 
-    async def _fetch(self, method: str, url: str, body: Any) -> HTTPResponse:
+    async def _fetch(self, method: str, url: str, body: Any, accept: str) -> HTTPResponse:
         http = self.http
         # wait for a free connection only as long as the request may still take
         if not await acquire_within(self._slots, self._time_left()):
@@ -163,7 +164,7 @@ class HubClient(HubProgress, LoggingConfigurable):
             request = HTTPRequest(
                 url,
                 method=method,
-                headers={**self._headers(), "Content-Type": "application/json"},
+                headers={**self._headers(accept), "Content-Type": "application/json"},
                 body=None if body is None else json.dumps(body),
                 request_timeout=timeout,
                 connect_timeout=timeout,
@@ -178,7 +179,7 @@ class HubClient(HubProgress, LoggingConfigurable):
         response.error = None
         return response
 
-    async def api_request(self, method: str, path: str, body: Any = None) -> HubResponse:
+    async def api_request(self, method: str, path: str, body: Any = None, *, accept: str = JSON) -> HubResponse:
         """Call the Hub API; retry what is safe to retry; never raise on an HTTP status.
 
         Raises HubUnavailable (503) when the Hub cannot be reached or does not
@@ -193,7 +194,7 @@ class HubClient(HubProgress, LoggingConfigurable):
         while True:
             began = time.monotonic()
             try:
-                response = await self._fetch(method, url, body)
+                response = await self._fetch(method, url, body, accept)
             except _TRANSPORT_ERRORS as e:
                 HUB_REQUESTS.labels(method, endpoint, "error").observe(time.monotonic() - began)
                 log.warning("Hub API %s %s failed: %s", method, path, e)

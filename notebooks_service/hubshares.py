@@ -10,13 +10,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .errors import InvalidRequest, NotFound
+from .hubpages import every_item
 
 if TYPE_CHECKING:
     from .hub import HubClient
-
-
-#: JupyterHub's largest page
-PAGE = 200
 
 
 def _q(segment: str) -> str:
@@ -33,21 +30,8 @@ class HubShares:
         return f"/shares/{_q(owner)}/{_q(server)}"
 
     async def _listed(self, path: str, what: str) -> list[dict[str, Any]]:
-        """Every item of a list the Hub pages (its share lists always are: {"items", "_pagination"});
-        none if the Hub has no such user or server."""
-        items: list[dict[str, Any]] = []
-        while True:
-            response = await self.hub.api_request("GET", f"{path}?offset={len(items)}&limit={PAGE}")
-            if response.code == 404:
-                return []
-            body = response.body
-            page = body.get("items") if isinstance(body, dict) else body
-            if response.code != 200 or not isinstance(page, list):
-                raise self.hub.unexpected_answer(what, response)
-            items.extend(page)
-            following = (body.get("_pagination") or {}).get("next") if isinstance(body, dict) else None
-            if not following or not page:
-                return items
+        """Every share of a list the Hub pages; none if the Hub has no such user or server."""
+        return await every_item(self.hub, path, what, missing_ok=True)
 
     async def of_server(self, owner: str, server: str) -> list[dict[str, Any]]:
         """The server's shares."""

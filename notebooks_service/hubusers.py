@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from .deadline import out_of_time, time_left
 from .errors import HubError, NotFound
+from .hubpages import every_item
 from .hubstream import retrieve
 from .quotas import RunningServer, running_from_models
 
@@ -151,8 +152,6 @@ class ActiveServers:
     with an active server (the service's role needs ``list:users``), paged, shared by concurrent
     readers and kept for ``HubClient.usage_cache_seconds``."""
 
-    page = 200  # JupyterHub's largest page
-
     def __init__(self, hub: "HubClient"):
         self.hub = hub
         self._listing = UserModels(self._read, lambda: hub.usage_cache_seconds)  # one entry: ""
@@ -164,11 +163,5 @@ class ActiveServers:
         self._listing.forget("")
 
     async def _read(self, _: str) -> dict[str, Any]:
-        users: list[dict[str, Any]] = []
-        while True:
-            response = await self.hub.api_request("GET", f"/users?state=active&offset={len(users)}&limit={self.page}")
-            if response.code != 200 or not isinstance(response.body, list):
-                raise self.hub.unexpected_answer("a list of active users", response)
-            users.extend(response.body)
-            if len(response.body) < self.page:
-                return {"running": running_from_models(users)}
+        users = await every_item(self.hub, "/users?state=active", "a list of active users")
+        return {"running": running_from_models(users)}

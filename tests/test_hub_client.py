@@ -7,6 +7,7 @@ import asyncio
 import gc
 import json
 import logging
+import os
 
 import pytest
 from tornado import web
@@ -468,3 +469,44 @@ async def test_the_readiness_probe_has_its_own_time_limit(fake_hub):
     with pytest.raises(HubUnavailable, match="not reachable"):
         await asyncio.wait_for(client.check_ready(timeout=0.3), 10)
     fake_hub.release.set()
+
+
+@pytest.mark.hub_version
+async def test_lists_are_read_to_their_end_where_the_hub_pages_them_shorter_than_asked(tmp_path):
+    """With api_page_max_limit 1, every page of the active users holds one: a short page is not the
+    last one, ``_pagination.next`` says. Both users' servers are counted, and both shares listed."""
+    from notebooks_service.hubshares import HubShares
+
+    from conftest import ADMIN_TOKEN, admin_request, running_hub, start_body, wait_for
+
+    config = tmp_path / "one_per_page.py"
+    config.write_text(
+        f"load_subconfig({os.path.join(os.path.dirname(__file__), 'hub_test_config.py')!r})\n"
+        "get_config().JupyterHub.api_page_max_limit = 1\n"
+    )
+    with running_hub(tmp_path / "hub", extra_config=str(config)) as hub:
+        for user in ("alice", "bob"):
+            code, body = admin_request(
+                hub,
+                "POST",
+                f"/users/{user}/servers/alpha-minimal",
+                start_body(hub, {"workspace": "alpha", "image": "minimal"}),
+            )
+            assert code in (201, 202), body
+        for user in ("alice", "bob"):
+            wait_for(
+                lambda u=user: admin_request(hub, "GET", f"/users/{u}")[1]["servers"]["alpha-minimal"]["ready"],
+                message=f"{user}'s server to be ready",
+            )
+        assert admin_request(hub, "POST", "/groups/readers")[0] in (201, 409)
+        for whom in ({"user": "bob"}, {"group": "readers"}):
+            code, body = admin_request(hub, "POST", "/shares/alice/alpha-minimal", whom)
+            assert code == 200, body
+        client = HubClient(api_url=f"{hub.url}/hub/api", api_token=ADMIN_TOKEN)
+        try:
+            running = await client.running_servers(fresh=True)
+            assert sorted(s.user for s in running) == ["alice", "bob"]
+            shares = await HubShares(client).of_server("alice", "alpha-minimal")
+            assert sorted((s.get("user") or s.get("group"))["name"] for s in shares) == ["bob", "readers"]
+        finally:
+            client.close()
