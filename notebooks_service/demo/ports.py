@@ -12,6 +12,7 @@ under a lock: no two processes of the run are ever handed the same port.
 import contextlib
 import fcntl
 import os
+import random
 import socket
 
 REGISTRY_ENV = "NOTEBOOKS_PORT_REGISTRY"
@@ -70,7 +71,9 @@ def _from_registry(path: str) -> int:
         fcntl.flock(registry, fcntl.LOCK_EX)  # released when the file closes
         registry.seek(0)
         taken = [int(line) for line in registry.read().split()]
-        start = taken[-1] + 1 if taken else first
+        # a new run starts at a random place: another run on this machine (its own registry) is
+        # unlikely to be handed the same ports while both are young
+        start = taken[-1] + 1 if taken else random.randint(first, last)
         taken = set(taken)
         size = last - first + 1
         for offset in range(size):
