@@ -123,6 +123,12 @@ def test_notes_print_the_hub_services_entry_and_role():
         "shares",
         "admin:auth_state",
     ]
+    # one reconciler beside the Hub, with its role, as in examples/z2jh-values.yaml (test_z2jh runs that)
+    with open(os.path.join(EXAMPLES, "z2jh-values.yaml")) as f:
+        example = yaml.safe_load(f)["hub"]
+    assert hub["services"]["notebooks-reconciler"] == example["services"]["notebooks-reconciler"]
+    assert hub["loadRoles"]["notebooks-reconciler"]["scopes"] == example["loadRoles"]["notebooks-reconciler"]["scopes"]
+    assert hub["loadRoles"]["notebooks-reconciler"]["services"] == ["notebooks-reconciler"]
     # the token z2jh generates for the service, read from z2jh's Secret: nothing to copy by hand
     assert "apiToken" not in service
     assert "read from Secret hub, key hub.services.notebooks.apiToken" in notes
