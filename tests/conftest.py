@@ -170,6 +170,19 @@ def browser():
         browser.close()
 
 
+@pytest.fixture
+def page(browser, hub):
+    """A fresh Chromium page at desktop width, its console messages kept (``page.console_messages``)."""
+    from in_browser import DESKTOP
+
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.console_messages = []
+    page.on("console", lambda message: page.console_messages.append(message.text))
+    yield page
+    context.close()
+
+
 @pytest.fixture(scope="module")
 def idp():
     """A local identity provider: JWKS and token endpoint over HTTP, tokens signed as a test asks."""

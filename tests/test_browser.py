@@ -29,16 +29,6 @@ from in_browser import ARTIFACTS, DESKTOP, log_in, other_site, screenshot
 pytestmark = pytest.mark.usefixtures("clean_servers")
 
 
-@pytest.fixture
-def page(browser, hub):
-    context = browser.new_context(viewport=DESKTOP)
-    page = context.new_page()
-    page.console_messages = []
-    page.on("console", lambda message: page.console_messages.append(message.text))
-    yield page
-    context.close()
-
-
 def progress_seen(page) -> list[int]:
     return [int(m.split()[1]) for m in page.console_messages if m.startswith("progress ")]
 
