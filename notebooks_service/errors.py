@@ -46,6 +46,12 @@ class NotAMember(ServiceError):
     status_code = 403
 
 
+class UnsupportedMediaType(ServiceError):
+    """A request body of a type this route does not read."""
+
+    status_code = 415
+
+
 class NotFound(ServiceError):
     status_code = 404
 

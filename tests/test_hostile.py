@@ -181,3 +181,41 @@ def test_a_thousand_odd_methods_add_no_metric_label_and_no_long_log_line(send, h
         f.seek(start)
         longest = max((len(line) for line in f), default=0)
     assert longest < 4096  # what the access log writes of a method and a path is bounded
+
+
+# 60,000 bytes, within the body limit, and nested past the JSON parser's depth (a RecursionError)
+DEEP = b"[" * 30000 + b"]" * 30000
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "alpha/python"),
+        ("POST", "alpha/python/-/restart"),
+        ("POST", "alpha/python/-/shares"),
+        ("DELETE", "alpha/python/-/shares"),
+    ],
+)
+def test_a_deeply_nested_body_is_a_400_that_says_so(send, method, path):
+    code, _, body = send(method, path, body=DEEP, headers={"Content-Type": "application/json"})
+    assert (code, json.loads(body)) == (400, {"status": 400, "message": "The request body nests too deeply."})
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "alpha/python"), ("POST", "alpha/python/-/shares"), ("DELETE", "alpha/python/-/shares")],
+)
+@pytest.mark.parametrize("content_type", ["text/plain", "application/merge-patch+json", None])
+def test_a_body_of_another_type_is_a_415_not_an_empty_one(send, method, path, content_type):
+    """A JSON body labelled text/plain was read as no body: a DELETE of shares then revoked them all."""
+    headers = {"Content-Type": content_type} if content_type else {}
+    code, _, body = send(method, path, body=b'{"users": ["alice"]}', headers=headers)
+    said = repr(content_type) if content_type else "no Content-Type"
+    assert (code, json.loads(body)) == (
+        415,
+        {
+            "status": 415,
+            "message": "A request body must be application/json or a form "
+            f"(application/x-www-form-urlencoded), not {said}.",
+        },
+    )

@@ -4,7 +4,7 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from ..errors import InvalidRequest, SpawnFailed
+from ..errors import InvalidRequest, SpawnFailed, UnsupportedMediaType
 from ..naming import server_name
 from ..servers import ClassConflict, ServerRequest, near_idle_stop, not_running, utc_now
 from .base import BaseHandler
@@ -19,8 +19,8 @@ class StartingHandler(BaseHandler):
     def requested_class(self) -> str | None:
         """The resource class a start asks for: a JSON body's, a form field's or the query's; two that disagree are a 400."""
         in_query = self.get_query_argument("resource_class", None) or None
-        if _media_type(self.request.headers.get("Content-Type", "")) == "application/json":
-            body = _json_object(self.request.body)
+        body = json_body(self.request)
+        if body is not None:
             unknown = sorted(set(body) - set(START_FIELDS))
             if unknown:
                 raise InvalidRequest(
@@ -62,8 +62,23 @@ class StartingHandler(BaseHandler):
             self.redirect(status_page, status=303)
 
 
-def _media_type(content_type: str) -> str:
-    return content_type.split(";", 1)[0].strip().lower()
+#: what a request body may be: JSON, or a form (read with get_body_argument)
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+
+def json_body(request: Any) -> dict[str, Any] | None:
+    """A request body read by the type its Content-Type names: a JSON object for application/json, None
+    for a form or no body at all; any other type with a body is a 415 (a JSON body labelled
+    text/plain is not "no body": read as none, a DELETE of shares would revoke them all)."""
+    media = request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+    if media == "application/json":
+        return _json_object(request.body)
+    if media in FORM_TYPES or not request.body:
+        return None
+    said = repr(media[:80]) if media else "no Content-Type"
+    raise UnsupportedMediaType(
+        f"A request body must be application/json or a form (application/x-www-form-urlencoded), not {said}."
+    )
 
 
 def _json_object(body: bytes) -> dict[str, Any]:
@@ -74,6 +89,8 @@ def _json_object(body: bytes) -> dict[str, Any]:
         value = json.loads(body)
     except ValueError:
         raise InvalidRequest("The request body is not valid JSON.") from None
+    except RecursionError:  # the C parser's depth limit: a hostile body, never a 500
+        raise InvalidRequest("The request body nests too deeply.") from None
     if not isinstance(value, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     return value
@@ -288,8 +305,8 @@ class ServerSharesHandler(BaseHandler):
 
     def _recipients(self) -> tuple[Any, bool]:
         """(users or None, whether the whole workspace) from a JSON body or a form."""
-        if _media_type(self.request.headers.get("Content-Type", "")) == "application/json":
-            body = _json_object(self.request.body)
+        body = json_body(self.request)
+        if body is not None:
             unknown = sorted(set(body) - {"users", "workspace"})
             if unknown:
                 raise InvalidRequest(f'A share takes only "users" and "workspace", not {unknown[0][:80]!r}.')
