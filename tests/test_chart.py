@@ -326,4 +326,6 @@ def test_quotas_reach_the_service_and_the_guard_and_kubernetes_as_defence_in_dep
     scopes = yaml.safe_load(notes.split("\n\n")[1])["hub"]["loadRoles"]["notebooks-service"]["scopes"]
     assert scopes == ["read:users", "servers", "users:activity", "shares", "list:users"]
     assert not [d for d in render(None)[0] if d["kind"] == "ResourceQuota"]
-    assert "list:users" not in render(None)[1]
+    without_quotas = yaml.safe_load(render(None)[1].split("\n\n")[1])["hub"]["loadRoles"]
+    assert "list:users" not in without_quotas["notebooks-service"]["scopes"]
+    assert "list:users" in without_quotas["notebooks-reconciler"]["scopes"]  # it lists the active servers
