@@ -2,11 +2,32 @@
 
 import os
 
+import requests
 from tornado import web
 
+from conftest import wait_for
 from threaded_server import ThreadedServer
 
 ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "test-artifacts")
+
+
+def start_as(hub, token: str, path: str) -> None:
+    """Start a server through the service's JSON API with a user's token, and wait until it is ready."""
+    started = requests.post(
+        hub.service_url + path, headers={"Authorization": f"token {token}", "Accept": "application/json"}
+    )
+    assert started.status_code in (201, 202), started.text
+    wait_for(
+        lambda: (
+            requests.get(
+                hub.service_url + path, headers={"Authorization": f"token {token}", "Accept": "application/json"}
+            )
+            .json()
+            .get("ready")
+        ),
+        timeout=30,
+        message=f"{path} ready",
+    )
 
 
 def log_in(page, hub, user: str) -> None:

@@ -24,7 +24,7 @@ from conftest import (
     stop_all_servers,
     wait_for,
 )
-from in_browser import ARTIFACTS, DESKTOP, log_in, other_site, screenshot
+from in_browser import ARTIFACTS, DESKTOP, log_in, other_site, screenshot, start_as
 
 pytestmark = pytest.mark.usefixtures("clean_servers")
 
@@ -264,24 +264,6 @@ def test_a_failed_start_page_says_what_kubernetes_said(page, hub, cluster):
 
 
 # -- day two: a running server's page, the culler's deadline, restart, its log ---------------------
-
-
-def start_as(hub, token: str, path: str) -> None:
-    started = requests.post(
-        hub.service_url + path, headers={"Authorization": f"token {token}", "Accept": "application/json"}
-    )
-    assert started.status_code in (201, 202), started.text
-    wait_for(
-        lambda: (
-            requests.get(
-                hub.service_url + path, headers={"Authorization": f"token {token}", "Accept": "application/json"}
-            )
-            .json()
-            .get("ready")
-        ),
-        timeout=30,
-        message=f"{path} ready",
-    )
 
 
 def test_a_server_near_its_idle_stop_warns_and_keep_running_moves_the_stop(page, hub, tokens):

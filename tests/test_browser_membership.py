@@ -5,24 +5,19 @@ row's membership changes). Screenshots go to test-artifacts/.
 """
 
 import pytest
-import requests
 
 from conftest import set_members, wait_for
-from in_browser import log_in, screenshot
+from in_browser import log_in, screenshot, start_as
 
 pytestmark = [pytest.mark.usefixtures("clean_servers")]
 
 
 def test_a_member_removed_from_a_workspace_sees_their_server_stop_and_why(page, hub, tokens):
     log_in(page, hub, "alice")
-    started = requests.post(
-        hub.service_url + "alpha/minimal",
-        headers={"Authorization": f"token {tokens['alice']}", "Accept": "application/json"},
-    )
-    assert started.status_code in (201, 202)
+    start_as(hub, tokens["alice"], "alpha/minimal")
     page.reload()
     row = page.locator("tr[data-server=alpha-minimal]")
-    wait_for(lambda: "running" in row.locator(".state").inner_text(), timeout=60, interval=0.5, message="running")
+    assert "running" in row.locator(".state").inner_text()
 
     set_members(hub, {"alice": ["beta"], "bob": ["alpha"]})  # what an admin does on the Hub's admin page
     wait_for(
