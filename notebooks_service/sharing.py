@@ -217,12 +217,7 @@ class Sharing(LoggingConfigurable):
             if not isinstance(workspace, str) or not isinstance(image, str) or server_name(workspace, image) != name:
                 continue  # not one of this service's servers
             if workspace not in mine:  # they left the workspace: no share of it, theirs or their group's
-                group, managed = self.workspace_group(workspace)
-                via = (share.get("group") or {}).get("name")
-                if via is None:
-                    await self.hub_shares.revoke(owner, name, user["name"])
-                elif via == group and managed:
-                    await self.groups.remove(group, [user["name"]])
+                await self._take_back(share, user["name"], owner, name, workspace)
                 continue
             found.append(
                 {
@@ -247,25 +242,24 @@ class Sharing(LoggingConfigurable):
                 await self.groups.add(group, [name])
 
     async def revoke_received(self, name: str, workspace: str) -> None:
-        """Take away what was shared with ``name`` in ``workspace`` (they left it): direct shares, and
-        their place in the kept workspace group."""
-        group, managed = self.workspace_group(workspace)
+        """Take away what was shared with ``name`` in ``workspace`` (they left it)."""
         for share in await self.hub_shares.received(name):
             server = share.get("server") or {}
             owner, server_name_ = (server.get("user") or {}).get("name"), server.get("name")
-            if not owner or not server_name_:
-                continue
-            if (await self._options_of(owner, server_name_)).get("workspace") != workspace:
-                continue
-            via = (share.get("group") or {}).get("name")
-            if via is None:
-                self.log.info(
-                    "Revoking %s's share of %s/%s: they left workspace %s", name, owner, server_name_, workspace
-                )
-                await self.hub_shares.revoke(owner, server_name_, name)
-                SHARES_REVOKED.inc()
-            elif via == group and managed:
-                await self.groups.remove(group, [name])
+            if owner and server_name_ and (await self._options_of(owner, server_name_)).get("workspace") == workspace:
+                await self._take_back(share, name, owner, server_name_, workspace)
+
+    async def _take_back(self, share: dict[str, Any], name: str, owner: str, server: str, workspace: str) -> None:
+        """One share ``name`` received of ``owner``'s ``server`` in a workspace they left: a direct share
+        is revoked, their place in the kept workspace group it came through is taken away."""
+        group, managed = self.workspace_group(workspace)
+        via = (share.get("group") or {}).get("name")
+        if via is None:
+            self.log.info("Revoking %s's share of %s/%s: they left workspace %s", name, owner, server, workspace)
+            await self.hub_shares.revoke(owner, server, name)
+            SHARES_REVOKED.inc()
+        elif via == group and managed:
+            await self.groups.remove(group, [name])
 
     async def _options_of(self, owner: str, name: str) -> dict[str, Any]:
         try:

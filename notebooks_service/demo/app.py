@@ -95,6 +95,7 @@ class DemoHub:
         self.env = env or {}
         self.process: subprocess.Popen | None = None
         self.log_path = os.path.join(self.run_dir, "jupyterhub.log")
+        self._log_offset: int | None = None  # where the last start's output begins in log_path
         self.output = f"see {self.log_path}"  # where the Hub's output goes, for error messages
 
     def choose_ports(self) -> None:
@@ -148,7 +149,7 @@ class DemoHub:
         # the Hub must find jupyterhub-singleuser and node next to this Python
         env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
         output = open(self.log_path, "ab") if log_to_file else None
-        self._log_offset = output.tell() if output else None  # where this start's output begins
+        self._log_offset = output.tell() if output else None
         if not log_to_file:
             self.output = "see the Hub's output above"
         self.process = subprocess.Popen(
@@ -201,7 +202,7 @@ class DemoHub:
 
     def taken_port(self) -> str | None:
         """The first line of this start's output that says a port was in use, if any."""
-        if getattr(self, "_log_offset", None) is None:
+        if self._log_offset is None:
             return None
         with open(self.log_path, "rb") as log:
             log.seek(self._log_offset)

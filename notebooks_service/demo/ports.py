@@ -20,7 +20,7 @@ REGISTRY_ENV = "NOTEBOOKS_PORT_REGISTRY"
 RANGE_ENV = "NOTEBOOKS_PORT_RANGE"
 DEFAULT_RANGE = (20000, 32000)
 
-_handed_out: set[int] = set()
+_handed_out: set[int] = set()  # without a registry: what this process handed out
 
 
 def free_port() -> int:
@@ -81,7 +81,6 @@ def _from_registry(path: str) -> int:
             if port not in taken and _bindable(port):
                 registry.write(f"{port}\n")
                 registry.flush()
-                _handed_out.add(port)
                 return port
     raise RuntimeError(
         f"no free port left in {first}-{last}: each was handed out in this run ({REGISTRY_ENV}={path}) "
