@@ -57,3 +57,7 @@ class RenewingAuthenticator(DummyAuthenticator):
 
 c.JupyterHub.authenticator_class = RenewingAuthenticator
 c.Authenticator.refresh_pre_spawn = True  # as OAuthenticator deployments set it: a start renews the login first
+
+# the real servers ask the Hub again about open connections as often as the test reconciler checks
+# members (3 s): a test sees a revoked recipient's terminal close (tests/test_revocation.py)
+c.Spawner.environment.update({"NOTEBOOKS_ACCESS_RECHECK_SECONDS": "3"})

@@ -7,17 +7,16 @@ start the server again.
 """
 
 import asyncio
-import json
 import urllib.request
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import admin_request, set_members, wait_for
+from hub_shares import hub_shares, share
 
 pytestmark = [pytest.mark.hub_version, pytest.mark.usefixtures("clean_servers")]
 
-JSON = {"Content-Type": "application/json"}
 ALICE_LEFT_ALPHA = {"alice": ["beta"], "bob": ["alpha"]}
 
 
@@ -29,12 +28,6 @@ def servers_of(hub, user: str) -> tuple[dict, dict]:
     active = {n: s for n, s in servers.items() if n and (s.get("ready") or s.get("pending"))}
     stopped = {n: s for n, s in servers.items() if n and n not in active}
     return active, stopped
-
-
-def shares_of(hub, owner: str) -> list[str]:
-    code, shares = admin_request(hub, "GET", f"/shares/{owner}")
-    assert code == 200, shares
-    return sorted(f"{(s.get('user') or {}).get('name')}/{s['server']['name']}" for s in shares["items"])
 
 
 def reconciler_counts(hub) -> dict[tuple[str, tuple], float]:
@@ -49,11 +42,6 @@ def reconciler_counts(hub) -> dict[tuple[str, tuple], float]:
     }
 
 
-async def share(client, path: str, users: list[str]) -> None:
-    code, body = await client.json("POST", path + "/-/shares", body=json.dumps({"users": users}), headers=JSON)
-    assert code == 200, body
-
-
 async def test_a_member_who_leaves_loses_their_server_and_their_shares_and_comes_back(client, hub):
     alice, bob = client("alice"), client("bob")
     for who in (alice, bob):
@@ -61,8 +49,8 @@ async def test_a_member_who_leaves_loses_their_server_and_their_shares_and_comes
         await who.wait_ready("alpha/minimal")
     await alice.json("POST", "beta/minimal")
     await alice.wait_ready("beta/minimal")
-    await share(alice, "alpha/minimal", ["bob"])
-    await share(bob, "alpha/minimal", ["alice"])
+    assert (await share(alice, "alpha/minimal", ["bob"]))[0] == 200
+    assert (await share(bob, "alpha/minimal", ["alice"]))[0] == 200
 
     before = reconciler_counts(hub)
     set_members(hub, ALICE_LEFT_ALPHA)
@@ -98,7 +86,7 @@ async def test_a_member_who_leaves_loses_their_server_and_their_shares_and_comes
         code, body = await alice.json(method, path)
         assert code == 403 and "not a member of workspace 'alpha'" in body["message"], (path, body)
     # the shares of it are gone, and bob's share to her too; bob's server runs on
-    wait_for(lambda: shares_of(hub, "bob") == [] and shares_of(hub, "alice") == [], timeout=15, message="shares")
+    wait_for(lambda: hub_shares(hub, "bob") == [] and hub_shares(hub, "alice") == [], timeout=15, message="shares")
     assert set(servers_of(hub, "bob")[0]) == {"alpha-minimal"}
     # operators see it: a check that found her gone, a server stopped, bob's share to her removed
     after = reconciler_counts(hub)

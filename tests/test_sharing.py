@@ -15,28 +15,11 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import ADMIN_TOKEN, admin_request, hidden_field, log_in, set_members, start_body, wait_for
+from hub_shares import JSON, hub_shares, share
 
 pytestmark = [pytest.mark.hub_version, pytest.mark.usefixtures("clean_servers")]
 
-JSON = {"Content-Type": "application/json"}
 DEMO_MEMBERS = {"alice": ["alpha", "beta"], "bob": ["alpha"]}
-
-
-def hub_shares(hub, owner: str, server: str | None = None) -> list[str]:
-    """``user/server`` (``group:name/server``) of each of ``owner``'s shares, as the Hub has them."""
-    path = f"/shares/{owner}" + (f"/{server}" if server else "")
-    code, shares = admin_request(hub, "GET", path)
-    assert code in (200, 404), shares
-    if code == 404:
-        return []
-    return sorted(
-        f"{s['user']['name'] if s.get('user') else 'group:' + s['group']['name']}/{s['server']['name']}"
-        for s in shares["items"]
-    )
-
-
-async def share(client, path: str, users) -> tuple[int, dict]:
-    return await client.json("POST", path + "/-/shares", body=json.dumps({"users": users}), headers=JSON)
 
 
 @pytest.mark.usefixtures("real_servers")  # a real JupyterLab, behind its own login through the Hub

@@ -27,6 +27,10 @@ RECONCILER_SCOPES = [
     "admin:groups",  # the kept workspace groups lose their leavers (Sharing.manage_workspace_groups)
 ]
 
+#: the demo's reconciler checks members every this many seconds (60 by default), and its servers
+#: ask the Hub again about open connections as often (NOTEBOOKS_ACCESS_RECHECK_SECONDS)
+MEMBERSHIP_CHECK_INTERVAL = 10
+
 #: the demo's idle culler stops servers idle this long (z2jh's cull.timeout default); the service shows when
 CULL_TIMEOUT = 3600
 

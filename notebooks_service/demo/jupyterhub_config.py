@@ -7,6 +7,7 @@ from notebooks_service.demo import (
     ADMIN_USER,
     CULL_TIMEOUT,
     CULLER_SCOPES,
+    MEMBERSHIP_CHECK_INTERVAL,
     RECONCILER_NAME,
     RECONCILER_SCOPES,
     SERVICE_NAME,
@@ -89,11 +90,14 @@ c.JupyterHub.services = [
         "environment": service_environment,
     },
 ]
+# access that ends on the Hub ends in the servers within the reconciler's interval, open terminals too
+# (the image's jupyter_server_config.py reads it; docs/security.rst)
+c.Spawner.environment = {"NOTEBOOKS_ACCESS_RECHECK_SECONDS": str(MEMBERSHIP_CHECK_INTERVAL)}
 # the workspaces' object storage: a local S3 API with a bucket per workspace, started and stopped
 # by the Hub; its servers reach it with the demo's keys (on Kubernetes: the workspace's identity)
 if env.get("NOTEBOOKS_DEMO_S3_URL"):
     c.JupyterHub.services.append(object_storage.hub_service(env["NOTEBOOKS_DEMO_S3_URL"]))
-    c.Spawner.environment = DEMO_CREDENTIALS
+    c.Spawner.environment.update(DEMO_CREDENTIALS)
 # stop servers idle for an hour, as z2jh does (its cull.timeout); removed servers are z2jh's cull.removeNamedServers
 c.JupyterHub.services.append(
     {

@@ -4,6 +4,7 @@ import os
 from notebooks_service.demo import (
     CULL_TIMEOUT,
     IMAGES,
+    MEMBERSHIP_CHECK_INTERVAL,
     RESOURCE_CLASSES,
     S3_BUCKET_TEMPLATE,
     WORKSPACE_QUOTAS,
@@ -18,8 +19,8 @@ c.NotebooksService.workspace_quotas = WORKSPACE_QUOTAS
 # members may share a server with their whole workspace: with hub-groups, the workspace's own group
 # (the tests' Hubs use a static policy, and then a group per workspace that the service keeps)
 c.Sharing.manage_workspace_groups = True
-# the reconciler (notebooks-service reconcile) stops a leaver's servers within 10 s here (60 by default)
-c.Reconciler.membership_check_interval = 10
+# the reconciler (notebooks-service reconcile) stops a leaver's servers within MEMBERSHIP_CHECK_INTERVAL (10 s) here (60 by default)
+c.Reconciler.membership_check_interval = MEMBERSHIP_CHECK_INTERVAL
 # the demo Hub's culler stops servers idle this long: pages say when, and offer "Keep running"
 c.NotebooksService.idle_timeout = float(os.environ.get("NOTEBOOKS_DEMO_CULL_TIMEOUT", CULL_TIMEOUT))
 

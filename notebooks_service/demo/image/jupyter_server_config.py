@@ -29,3 +29,12 @@ if bucket:
     c.MountedContentsManager.manager_classes = {"": LargeFileManager, "s3": S3ContentsManager}
     # the home's files as before; the server starts in the home
     c.MountedContentsManager.manager_kwargs = {"": {"root_dir": os.getcwd()}, "s3": s3}
+
+# Access that ends on the Hub (a share revoked, a member gone from the workspace) ends here within
+# NOTEBOOKS_ACCESS_RECHECK_SECONDS (default 60; the demo sets 10), open terminals and kernels included:
+# the Hub's answers are kept that long, not JupyterHub's 300 s, and open connections are asked about
+# again as often (notebooks_service.singleuser.access). docs/security.rst has the figures.
+recheck = int(os.environ.get("NOTEBOOKS_ACCESS_RECHECK_SECONDS") or 60)
+c.ServerApp.authorizer_class = "notebooks_service.singleuser.access.RevocableAuthorizer"
+c.RevocableAuthorizer.recheck_interval = recheck
+c.HubOAuth.cache_max_age = recheck
