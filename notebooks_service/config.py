@@ -98,7 +98,7 @@ class SharedConfig(Configurable):
             raise TraitError(f"NotebooksService.user_quota: {e}") from None
 
     def make_quotas(self) -> Quotas:
-        return Quotas(self.workspace_quotas, self.user_quota, self.resource_classes)
+        return Quotas(self.workspace_quotas, self.user_quota, self.resource_classes, self.images)
 
     workspace_members = Dict(
         value_trait=List(Unicode()),

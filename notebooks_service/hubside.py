@@ -104,6 +104,17 @@ class WorkspaceGuard(LoggingConfigurable):
         resource_class = resources.choose(entry, self.service.resource_classes, options.get("resource_class"), narrowed)
         return workspace, entry, resource_class
 
+    def record_class(self, spawner: Any, checked: Checked | None) -> None:
+        """Write the class this spawn is placed at into its ``user_options``, where every quota count
+        (this guard's, the service's, the reconciler's) reads it: a start asked of the Hub without a
+        class runs at the image's default and is counted as such. The Hub shows and keeps them."""
+        if checked is None or checked[2] is None:
+            return
+        name = checked[2]["name"]
+        if spawner.user_options.get("resource_class") != name:
+            spawner.user_options = {**spawner.user_options, "resource_class": name}
+            spawner.orm_spawner.user_options = spawner.user_options  # what a start without options reuses
+
     async def admit(self, spawner: Any, checked: Checked | None) -> None:
         """Admit a checked workspace spawn under the quotas (quotas.py: one lock for the whole Hub)."""
         if checked is not None:
@@ -281,6 +292,7 @@ def _wrap_run_pre_spawn_hook() -> None:
             checked = await guard.check(spawner, spawner.user_options)  # refuse before any hook acts on the options
         except ServiceError as e:
             raise with_link_to_the_service(e, spawner, guard) from None
+        guard.record_class(spawner, checked)  # before admission: once admitted, others count it
         try:
             await guard.admit(spawner, checked)
         except ServiceError as e:

@@ -19,7 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ServiceError
+from . import resources
+from .errors import InvalidRequest, ServiceError
 
 #: what a quota may limit
 QUOTA_KEYS = ("servers", "cpu", "memory", "gpus")
@@ -151,10 +152,12 @@ class Quotas:
         workspace_quotas: dict[str, dict[str, float]],
         user_quota: dict[str, float],
         resource_classes: dict[str, dict[str, Any]],
+        images: dict[str, dict[str, Any]] | None = None,
     ):
         self.workspace_quotas = workspace_quotas
         self.user_quota = user_quota
         self.resource_classes = resource_classes
+        self.images = images or {}
 
     @property
     def configured(self) -> bool:
@@ -168,10 +171,21 @@ class Quotas:
         """The workspace's limits ({} for none)."""
         return self.workspace_quotas.get(workspace, self.workspace_quotas.get("*", {}))
 
+    def placed_class(self, server: RunningServer) -> str | None:
+        """The class ``server`` runs with: the one in its user_options (the guard records the one it
+        places); for a server started before the guard recorded it, its image's default, as placed."""
+        if server.resource_class or server.image not in self.images:
+            return server.resource_class
+        try:
+            chosen = resources.choose(self.images[server.image], self.resource_classes, None)
+        except InvalidRequest:
+            return None
+        return chosen["name"] if chosen else None
+
     def usage(self, servers: Iterable[RunningServer]) -> Usage:
         total = Usage()
         for server in servers:
-            total += class_usage(self.resource_classes.get(server.resource_class or ""))
+            total += class_usage(self.resource_classes.get(self.placed_class(server) or ""))
         return total
 
     def check(self, user: str, workspace: str, resource_class: str | None, running: list[RunningServer]) -> None:

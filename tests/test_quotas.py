@@ -17,6 +17,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from notebooks_service.app import NotebooksService
 from notebooks_service.demo import RESOURCE_CLASSES
+from notebooks_service.images import normalise_catalogue
 from notebooks_service.quotas import QuotaExceeded, Quotas, RunningServer, normalise_quota, parse_bytes
 from notebooks_service.resources import normalise_classes
 
@@ -358,3 +359,85 @@ async def test_a_start_the_hub_refused_for_the_quota_is_a_403_once_the_room_is_s
     request = ServerRequest({"name": "alice", "servers": {}}, "beta", catalogue["minimal"], None, "beta-minimal")
     with pytest.raises(QuotaExceeded, match="alice's beta/python runs"):
         await launcher.start(request, None)
+
+
+# -- counted as placed: a start that names no class runs at its image's default, and counts so -------
+
+
+@pytest.mark.hub_version
+@pytest.mark.usefixtures("clean_servers")
+@pytest.mark.parametrize(
+    "quota, says",
+    [
+        (
+            {"cpu": 1},
+            "You may have 1 CPU in running servers: 1 CPU taken (alice's alpha/python), and Small needs 1 CPU.",
+        ),
+        (
+            {"memory": "2G"},
+            "You may have 2 GiB of memory in running servers: 2 GiB of memory taken (alice's alpha/python),"
+            " and Small needs 2 GiB of memory.",
+        ),
+    ],
+)
+async def test_a_start_through_the_hub_without_a_class_counts_at_the_class_it_runs_with(
+    client, hub, tokens, quota, says
+):
+    set_user_quota(hub, quota)  # the guard reads it at each spawn
+    http = AsyncHTTPClient(force_instance=True)
+    try:
+        response = await http.fetch(
+            HTTPRequest(
+                f"{hub.url}/hub/api/users/alice/servers/alpha-python",
+                method="POST",
+                headers={"Authorization": f"token {tokens['alice']}"},
+                body=json.dumps(start_body(hub, PYTHON_IN_ALPHA)),  # no resource_class
+            ),
+            raise_error=False,
+        )
+    finally:
+        http.close()
+    assert response.code in (201, 202), response.body
+    wait_for(lambda: active(hub, "alice").get("alpha-python", {}).get("ready"), message="ready")
+    # what the Hub shows (and the service counts from) is the class it was placed at
+    assert active(hub, "alice")["alpha-python"]["user_options"] == {**PYTHON_IN_ALPHA, "resource_class": "small"}
+    model = await client("alice").wait_ready("alpha/python")  # once its cached view of alice (1 s) is renewed
+    assert model["resource_class"] == "small", model
+    # so the next start, again without a class, finds the room taken, and so does one of another image
+    for name, options in (
+        ("alpha-minimal", {"workspace": "alpha", "image": "minimal"}),
+        ("beta-python", {"workspace": "beta", "image": "python"}),
+    ):
+        refused = await start_around_the_service(hub, tokens["alice"], "alice", name, options)
+        assert says in refused, refused
+    assert sorted(active(hub, "alice")) == ["alpha-python"]
+
+
+@pytest.mark.hub_version
+@pytest.mark.usefixtures("clean_servers")
+@pytest.mark.parametrize(
+    "resource_class, says",
+    [
+        ("huge", "Resource class 'huge' is not offered for 'minimal' here"),
+        ("large", "'large' is not offered for 'minimal'"),
+    ],
+)
+async def test_a_start_through_the_hub_with_a_class_not_offered_is_refused(hub, tokens, resource_class, says):
+    options = {"workspace": "alpha", "image": "minimal", "resource_class": resource_class}  # large: python's
+    refused = await start_around_the_service(hub, tokens["alice"], "alice", "alpha-minimal", options)
+    assert says in refused, refused
+    assert active(hub, "alice") == {}
+
+
+def test_a_server_started_before_classes_were_recorded_counts_at_its_images_default():
+    images = normalise_catalogue(
+        {"gpu-lab": {"image": "x/gpu", "resource_classes": ["small", "gpu"], "default_resource_class": "gpu"}}
+    )
+    quotas = Quotas({"*": normalise_quota("*", {"gpus": 1})}, {}, CLASSES, images)
+    before = RunningServer("carl", "alpha", "gpu-lab", None)  # user_options from before the guard recorded classes
+    assert quotas.usage([before]).gpus == 1
+    assert refusal(quotas, "bob", "alpha", "gpu", [before]) == (
+        "Workspace alpha allows 1 GPU in running servers: 1 GPU taken (carl's alpha/gpu-lab), and GPU needs 1 GPU."
+        " Stop one, or choose a smaller size."
+    )
+    assert quotas.usage([RunningServer("carl", "alpha", "gone-image", None)]).gpus == 0  # no longer in the catalogue
