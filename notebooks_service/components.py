@@ -89,6 +89,8 @@ class Components:
     start_on_visit: bool
     #: seconds before the idle culler's stop within which pages warn and offer "Keep running"
     idle_warning: float
+    #: the longest a leaver's server runs on (the reconciler's interval and grace): pages say it
+    leaver_stops_within: float
 
     # -- the process's lifecycle ------------------------------------------------
     in_flight: RequestsInFlight = field(default_factory=RequestsInFlight)
@@ -127,6 +129,8 @@ def make_server_logs(app: "NotebooksService", kube) -> Union["KubeLogs", LocalLo
 
 def build_components(app: "NotebooksService") -> Components:
     """The service's parts, each configured from its own traits (and this application's)."""
+    from .reconciler import leaver_stop_bound  # it imports the application, which imports this
+
     hub_client = HubClient(parent=app, api_url=app.hub_api_url, api_token=app.hub_api_token)
     diagnostics = make_diagnostics(app)
     launcher = Launcher(
@@ -163,4 +167,5 @@ def build_components(app: "NotebooksService") -> Components:
         metrics_scope=app.metrics_scope,
         start_on_visit=app.start_on_visit,
         idle_warning=app.idle_warning,
+        leaver_stops_within=leaver_stop_bound(app.config),
     )

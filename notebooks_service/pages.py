@@ -20,4 +20,15 @@ class Pages:
 
             loader = jinja2.FileSystemLoader(self.paths)
             self._environment = jinja2.Environment(loader=loader, autoescape=True)
+            self._environment.filters["duration"] = in_words
         return self._environment.get_template(name).render(**context)
+
+
+def in_words(seconds: float) -> str:
+    """A duration as a page says it: "10 seconds", "a minute", "5 minutes", "2 hours"."""
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = round(seconds / size)
+            return f"an {unit}" if count == 1 and unit == "hour" else "a minute" if count == 1 else f"{count} {unit}s"
+    count = max(1, round(seconds))
+    return "a second" if count == 1 else f"{count} seconds"

@@ -35,6 +35,13 @@ from .routes import metrics_port_routes
 from .sharing import Sharing
 
 
+def leaver_stop_bound(config) -> float:
+    """The longest a leaver's server runs on once they have left: the reconciler's interval and
+    grace, as the deployment's configuration sets them (the service's pages say it)."""
+    settings = Reconciler(config=config, hub=None, sharing=None)
+    return settings.membership_check_interval + settings.leaver_grace
+
+
 class Reconciler(LoggingConfigurable):
     """Checks every active workspace server's owner and share recipients, and acts on leavers."""
 

@@ -167,3 +167,11 @@ def test_free_ports_are_never_handed_out_twice(monkeypatch):
 
     ports = [free_port() for _ in range(200)]
     assert len(set(ports)) == len(ports)
+
+
+def test_durations_read_as_people_say_them():
+    from notebooks_service.pages import in_words
+
+    said = {0: "a second", 1: "a second", 3: "3 seconds", 59: "59 seconds", 60: "a minute", 70: "a minute"}
+    said |= {90: "2 minutes", 660: "11 minutes", 3600: "an hour", 7200: "2 hours"}
+    assert {seconds: in_words(seconds) for seconds in said} == said

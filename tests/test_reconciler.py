@@ -11,8 +11,11 @@ import urllib.request
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from traitlets.config import Config
 
-from conftest import admin_request, set_members, wait_for
+from notebooks_service.pages import in_words
+
+from conftest import ADMIN_TOKEN, admin_request, set_members, wait_for
 from hub_shares import hub_shares, share
 
 pytestmark = [pytest.mark.hub_version, pytest.mark.usefixtures("clean_servers")]
@@ -126,3 +129,33 @@ async def test_a_hub_that_cannot_answer_about_an_owner_stops_nothing(client, hub
         hub.meter.allow()
     # the Hub answers again: she has left, and her server stops
     wait_for(lambda: "alpha-minimal" in servers_of(hub, "alice")[1], timeout=30, message="alice's server to stop")
+
+
+async def test_a_leavers_server_runs_on_for_the_grace_and_is_stopped_after_it(client, hub):
+    """Reconciler.leaver_grace, with a reconciler of the test's own against the session's Hub (whose
+    own reconciler, without a grace, still sees alice as a member): her server runs on while the
+    grace lasts, check after check, and is stopped at the first check after it."""
+    from notebooks_service.hub import HubClient
+    from notebooks_service.reconciler import Reconciler, leaver_stop_bound
+    from notebooks_service.sharing import Sharing
+    from notebooks_service.workspaces import StaticWorkspacePolicy
+
+    alice = client("alice")
+    await alice.json("POST", "alpha/minimal")
+    await alice.wait_ready("alpha/minimal")
+    hub_client = HubClient(api_url=f"{hub.url}/hub/api/", api_token=ADMIN_TOKEN)
+    left = StaticWorkspacePolicy(members=ALICE_LEFT_ALPHA)  # as this reconciler's policy says
+    reconciler = Reconciler(hub=hub_client, sharing=Sharing(hub=hub_client, policy=left), leaver_grace=600)
+    try:
+        for _ in range(2):
+            await reconciler.check_once()
+            assert "alpha-minimal" in servers_of(hub, "alice")[0]  # within the grace: runs on
+        # as if the grace had passed since the first check found her gone
+        reconciler._left_since = {key: since - 600 for key, since in reconciler._left_since.items()}
+        await reconciler.check_once()
+        wait_for(lambda: "alpha-minimal" in servers_of(hub, "alice")[1], timeout=30, message="her server to stop")
+    finally:
+        hub_client.close()
+    # what the service's pages tell a leaver: the interval and the grace
+    config = Config({"Reconciler": {"membership_check_interval": 60, "leaver_grace": 600}})
+    assert leaver_stop_bound(config) == 660 and in_words(660) == "11 minutes"

@@ -118,6 +118,7 @@ class ServerListHandler(StartingHandler):
             # those the culler stops soon if they stay idle: their rows offer "Keep running"
             warned={s["name"] for s in servers if near_idle_stop(s, warning)},
             idle_warning=warning,
+            leaver_stops_within=self.components.leaver_stops_within,
             now=utc_now(),
             # the start form preselects the class a server of (workspace, image) last ran with
             rooms=rooms,  # how much of each workspace's quota is in use
