@@ -14,15 +14,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 N_USERS = 60
 
 
-def bench_hub() -> tuple[DemoHub, HubMeter, str]:
+def user_names(count: int) -> list[str]:
+    """The bench's users: u00, u01, ... (hub_bench_config.py allows the same)."""
+    return [f"u{i:02d}" for i in range(count)]
+
+
+def bench_hub(n_users: int = N_USERS, service_config_extra: str = "") -> tuple[DemoHub, HubMeter, str]:
     """The Hub (not started), the meter between its service and its API, and an admin token of it.
 
-    ``BENCH_SERVICE_CONFIG`` in the environment is added to the service's configuration (an
-    experiment's; ``HUB_PORT`` in it becomes the Hub's own port)."""
+    ``BENCH_SERVICE_CONFIG`` in the environment (an experiment's; ``HUB_PORT`` in it becomes the
+    Hub's own port) and ``service_config_extra`` are added to the service's configuration."""
     run_dir = tempfile.mkdtemp(prefix="notebooks-bench-")
     hub_port = free_port()
     meter = HubMeter(hub_port)
-    users = [f"u{i:02d}" for i in range(N_USERS)]
+    users = user_names(n_users)
     service_config = os.path.join(run_dir, "notebooks_service_config.py")
     with open(service_config, "w") as f:
         f.write(
@@ -33,6 +38,7 @@ def bench_hub() -> tuple[DemoHub, HubMeter, str]:
             f"c.NotebooksService.hub_api_url = {meter.url!r}\n"
             "c.NotebooksService.log_level = 'WARN'\n"
             + os.environ.get("BENCH_SERVICE_CONFIG", "").replace("HUB_PORT", str(hub_port))
+            + service_config_extra
         )
     admin_token = secrets.token_hex(16)
     hub = DemoHub(
@@ -42,7 +48,7 @@ def bench_hub() -> tuple[DemoHub, HubMeter, str]:
         service_config=service_config,
         env={
             "NOTEBOOKS_BENCH_ADMIN_TOKEN": admin_token,
-            "NOTEBOOKS_BENCH_USERS": str(N_USERS),
+            "NOTEBOOKS_BENCH_USERS": str(n_users),
             "NOTEBOOKS_BENCH_FLOOR_PORT": str(free_port()),
         },
     )

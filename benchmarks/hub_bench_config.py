@@ -11,12 +11,16 @@ from tornado import web
 
 c = get_config()  # noqa: F821
 run_dir = os.environ["NOTEBOOKS_DEMO_RUN_DIR"]
-USERS = [f"u{i:02d}" for i in range(int(os.environ["NOTEBOOKS_BENCH_USERS"]))]
+USERS = [f"u{i:02d}" for i in range(int(os.environ["NOTEBOOKS_BENCH_USERS"]))]  # bench_hub.user_names
 
 c.Authenticator.allowed_users = set(USERS)
 c.JupyterHub.services.append({"name": "bench-admin", "api_token": os.environ["NOTEBOOKS_BENCH_ADMIN_TOKEN"]})
 c.JupyterHub.load_roles.append(
-    {"name": "bench-admin", "scopes": ["admin:users", "admin:servers", "tokens"], "services": ["bench-admin"]}
+    {
+        "name": "bench-admin",
+        "scopes": ["admin:users", "admin:servers", "tokens", "shares", "admin:groups"],
+        "services": ["bench-admin"],
+    }
 )
 # the floor: a bare Tornado handler behind the same proxy (benchmarks/floor.py)
 c.JupyterHub.services.append(

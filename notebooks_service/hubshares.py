@@ -6,6 +6,7 @@ with the server. The service's role needs ``shares`` (which holds ``access:serve
 JupyterHub lets only who may reach a server share it).
 """
 
+import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -14,6 +15,10 @@ from .hubpages import every_item
 
 if TYPE_CHECKING:
     from .hub import HubClient
+
+
+#: the Hub's refusal of a group change naming a user it does not know (apihandlers/groups.py)
+_NO_SUCH_USER = re.compile(r"No such user: (.+)")
 
 
 def _q(segment: str) -> str:
@@ -89,10 +94,19 @@ class HubGroups:
         if response.code not in (201, 409):  # 409: made already (by another replica, say)
             raise self.hub.unexpected_answer("a new group", response)
 
-    async def add(self, group: str, users: list[str]) -> None:
-        response = await self.hub.api_request("POST", f"/groups/{_q(group)}/users", {"users": users})
-        if response.code != 200:
-            raise self.hub.unexpected_answer("a change of a group's members", response)
+    async def add(self, group: str, users: list[str]) -> list[str]:
+        """Add ``users`` in one call; those the Hub does not know yet (members named in a policy
+        who never logged in) are left out, one more call each. Returns those added."""
+        users = list(users)
+        while users:
+            response = await self.hub.api_request("POST", f"/groups/{_q(group)}/users", {"users": users})
+            if response.code == 200:
+                return users
+            unknown = _NO_SUCH_USER.fullmatch(response.message or "") if response.code == 400 else None
+            if unknown is None or unknown.group(1) not in users:
+                raise self.hub.unexpected_answer("a change of a group's members", response)
+            users.remove(unknown.group(1))
+        return users
 
     async def remove(self, group: str, users: list[str]) -> None:
         response = await self.hub.api_request("DELETE", f"/groups/{_q(group)}/users", {"users": users})

@@ -32,7 +32,7 @@ from .hub import HubClient
 from .metrics import SERVERS_STOPPED_FOR_LEAVING
 from .naming import server_name
 from .routes import metrics_port_routes
-from .sharing import Sharing
+from .sharing import Directory, Sharing
 
 
 def leaver_stop_bound(config) -> float:
@@ -125,8 +125,9 @@ class Reconciler(LoggingConfigurable):
         staying = sorted({s.user for s in active if not verdicts[(s.user, s.workspace)].left})
         await asyncio.gather(*(bounded(self._quietly(self.sharing.reconcile_owner(o))) for o in staying))
         if self.sharing.manage_workspace_groups:
+            directory = Directory(self.hub)  # read once, if a policy needs it, for every workspace
             for workspace in sorted({s.workspace for s in active}):
-                await self._quietly(self.sharing.keep_group(workspace))
+                await self._quietly(self.sharing.keep_group(workspace, directory=directory))
 
     async def stop_leavers_server(self, owner: str, workspace: str, name: str, reason: str) -> None:
         """Stop (not remove) ``owner``'s server ``name``: its shares go, and the owner's in the workspace."""

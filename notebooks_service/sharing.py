@@ -10,12 +10,14 @@ costs no Hub call about other users.
 """
 
 import asyncio
+import time
 from typing import Any
 
 from traitlets import Bool, Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
 from .errors import InvalidRequest, NotFound, ServiceError, ServiceUnavailable
+from .hubpages import every_item
 from .hubshares import HubGroups, HubShares
 from .metrics import MEMBERSHIP_CHECKS, SHARES_REVOKED
 from .naming import display_name, server_name
@@ -23,6 +25,10 @@ from .workspaces import LEFT, UNKNOWN, HubGroupsWorkspacePolicy, Membership, rec
 
 #: the longest user name a share request may name (JupyterHub's own limit is the database's)
 MAX_NAME = 255
+
+
+#: how long a member the Hub does not know (never logged in) is not offered to a kept group again
+NOT_IN_HUB_SECONDS = 600
 
 
 class Sharing(LoggingConfigurable):
@@ -52,6 +58,7 @@ class Sharing(LoggingConfigurable):
         self.policy = policy
         self.hub_shares = HubShares(hub)
         self.groups = HubGroups(hub)
+        self._not_in_hub: dict[str, float] = {}  # name -> until when a kept group does not try to add them
 
     # -- one server's shares, for its owner ------------------------------------------------------
 
@@ -114,7 +121,7 @@ class Sharing(LoggingConfigurable):
         if group is not None:
             if managed:
                 await self.groups.create(group)
-                await self.keep_group(request.workspace, seen={owner})
+                await self.keep_group(request.workspace, seen={owner})  # flat in members: see keep_group
             await self.hub_shares.grant(owner, request.name, group=group)
             self.log.info("%s shared %s with workspace %s (group %s)", owner, request.name, request.workspace, group)
         return await self.shared_with(request)
@@ -151,11 +158,20 @@ class Sharing(LoggingConfigurable):
         """Whether user ``name`` is a member of ``workspace`` as the Hub's records say now: member, left
         (a deleted user has left), or unknown (the Hub or the identity provider did not answer)."""
         try:
-            verdict = await recorded_membership(self.policy, await self.hub.get_user(name), workspace)
+            model = await self.hub.get_user(name)
         except NotFound:
-            verdict = Membership(LEFT, "no such user")
+            model = None
         except ServiceError as e:
-            verdict = Membership(UNKNOWN, e.message)
+            return self._counted(Membership(UNKNOWN, e.message), name, workspace)
+        return await self.membership_in(model, name, workspace)
+
+    async def membership_in(self, model: dict[str, Any] | None, name: str, workspace: str) -> Membership:
+        """``membership`` from ``name``'s model as read already (None: no such user)."""
+        if model is None:
+            return self._counted(Membership(LEFT, "no such user"), name, workspace)
+        return self._counted(await recorded_membership(self.policy, model, workspace), name, workspace)
+
+    def _counted(self, verdict: Membership, name: str, workspace: str) -> Membership:
         MEMBERSHIP_CHECKS.labels(verdict.state).inc()
         if verdict.state == UNKNOWN:
             self.log.warning(
@@ -166,21 +182,37 @@ class Sharing(LoggingConfigurable):
             )
         return verdict
 
-    async def keep_group(self, workspace: str, seen: set[str] = frozenset()) -> None:
+    async def keep_group(
+        self, workspace: str, seen: set[str] = frozenset(), directory: "Directory | None" = None
+    ) -> None:
         """A kept workspace group's members: add the members known (and ``seen``), remove those who left.
-        Nothing if the service keeps no group for the workspace, or none was made yet."""
+        Nothing if the service keeps no group for the workspace, or none was made yet.
+
+        With a policy that names every member (static), from its records alone: a few Hub calls
+        whatever the workspace's size. Otherwise each member of the group is asked about, from one
+        paged listing of the Hub's users (``directory``, shared by a sweep's workspaces)."""
         group, managed = self.workspace_group(workspace)
         if not managed:
             return
         current = await self.groups.members(group)
         if current is None:
             return
-        candidates = sorted(current | await self.policy.known_members(workspace) | set(seen))
-        verdicts = await asyncio.gather(*(self.membership(n, workspace) for n in candidates))
-        joining = [n for n, verdict in zip(candidates, verdicts, strict=True) if verdict.member and n not in current]
-        leaving = [n for n, verdict in zip(candidates, verdicts, strict=True) if verdict.left and n in current]
+        known = await self.policy.known_members(workspace) | set(seen)
+        if self.policy.knows_every_member:
+            joining, leaving = sorted(known - current), sorted(current - known)
+        else:
+            candidates = sorted(current | known)
+            directory = directory or Directory(self.hub)
+            verdicts = [await self.membership_in(await directory.model(n), n, workspace) for n in candidates]
+            joining = [n for n, v in zip(candidates, verdicts, strict=True) if v.member and n not in current]
+            leaving = [n for n, v in zip(candidates, verdicts, strict=True) if v.left and n in current]
+        now = time.monotonic()
+        joining = [n for n in joining if self._not_in_hub.get(n, 0) <= now]
         if joining:
-            await self.groups.add(group, joining)
+            added = await self.groups.add(group, joining)
+            # members the Hub does not know yet (they never logged in): not asked about again for a while
+            self._not_in_hub = {n: t for n, t in self._not_in_hub.items() if t > now}
+            self._not_in_hub.update(dict.fromkeys(set(joining) - set(added), now + NOT_IN_HUB_SECONDS))
         if leaving:
             self.log.info("Removing %s from %s: no members of %s now", leaving, group, workspace)
             await self.groups.remove(group, leaving)
@@ -290,3 +322,20 @@ def _require_server(request: Any) -> None:
     """A share needs the server to exist in the Hub (running, or stopped and not removed)."""
     if request.server is None and request.name not in (request.user.get("stopped_servers") or {}):
         raise NotFound(f"You have no server for {request.display_name}: start it, then share it.")
+
+
+class Directory:
+    """Every Hub user's model, read once (paged) when first asked and kept for one sweep: what
+    keeping a workspace group costs a policy that cannot name its members (O(users / page) calls)."""
+
+    def __init__(self, hub: Any):
+        self.hub = hub
+        self._models: dict[str, dict[str, Any]] | None = None
+        self._reading: asyncio.Lock = asyncio.Lock()
+
+    async def model(self, name: str) -> dict[str, Any] | None:
+        async with self._reading:
+            if self._models is None:
+                users = await every_item(self.hub, "/users", "the list of users")
+                self._models = {u["name"]: u for u in users if isinstance(u, dict) and "name" in u}
+        return self._models.get(name)

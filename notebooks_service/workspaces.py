@@ -77,6 +77,10 @@ class WorkspacePolicy(LoggingConfigurable):
         say now: for the recipients of shares. Policies whose evidence expires may be lenient."""
         return await self.workspaces(user)
 
+    #: whether ``known_members`` names every member (the policy's own records, as the static one's):
+    #: then a kept workspace group is kept from them, without reading any user
+    knows_every_member = False
+
     async def known_members(self, workspace: str) -> set[str]:
         """The members of ``workspace`` this policy can name without being asked about each user
         (a workspace-wide share adds them to its group). Most policies cannot: none."""
@@ -98,6 +102,8 @@ class StaticWorkspacePolicy(WorkspacePolicy):
 
     async def workspaces(self, user: dict[str, Any]) -> set[str]:
         return set(self.members.get(user["name"], []))
+
+    knows_every_member = True
 
     async def known_members(self, workspace: str) -> set[str]:
         return {name for name, workspaces in self.members.items() if workspace in workspaces}

@@ -12,9 +12,15 @@ from notebooks_service.workspaces import StaticWorkspacePolicy
 
 
 class ChangingMembersPolicy(StaticWorkspacePolicy):
-    async def workspaces(self, user):
+    def _members(self) -> dict:
         path = os.path.join(os.environ["NOTEBOOKS_DEMO_RUN_DIR"], "members.json")
         if os.path.exists(path):
             with open(path) as f:
-                return set(json.load(f).get(user["name"], []))
-        return await super().workspaces(user)
+                return json.load(f)
+        return self.members
+
+    async def workspaces(self, user):
+        return set(self._members().get(user["name"], []))
+
+    async def known_members(self, workspace):
+        return {name for name, workspaces in self._members().items() if workspace in workspaces}

@@ -25,6 +25,7 @@ class HubMeter:
         self.upstream = (upstream_host, upstream_port)
         self.requests: Counter = Counter()  # (method, path) -> count
         self.open_streams = 0  # progress streams open now
+        self.bytes_answered = 0  # bytes the Hub sent back, heads included
         self.delay = 0.0  # seconds each request waits before it is forwarded
         self.refusals: dict[str, int] = {}  # path pattern -> the status answered instead of the Hub
         self.refused: dict[str, list[float]] = {}  # path pattern -> when requests were answered so (monotonic)
@@ -115,6 +116,7 @@ class HubMeter:
     async def _pipe(self, reader, writer) -> None:
         try:
             while chunk := await reader.read(65536):
+                self.bytes_answered += len(chunk)
                 writer.write(chunk)
                 await writer.drain()
         except (ConnectionError, asyncio.CancelledError):

@@ -329,3 +329,49 @@ async def test_with_the_hub_groups_policy_a_workspace_share_goes_to_the_workspac
     finally:
         client.close()
         admin_request(hub, "DELETE", "/groups/ws-gamma")
+
+
+async def test_a_kept_group_is_kept_from_the_records_or_from_one_listing_of_users(hub):
+    """How a kept workspace group finds its members without a Hub read per member: a policy that
+    names every member (static) adds them in one call, leaving out those the Hub does not know
+    yet (and not trying them again at once); another policy (claims, say) is asked about each
+    member of the group from one paged listing of the Hub's users."""
+    from notebooks_service.hub import HubClient
+    from notebooks_service.sharing import Sharing
+    from notebooks_service.workspaces import StaticWorkspacePolicy, WorkspacePolicy
+
+    group = "notebooks-workspace-zeta"
+    admin_request(hub, "DELETE", f"/groups/{group}")
+    assert admin_request(hub, "POST", f"/groups/{group}")[0] == 201
+    client = HubClient(api_url=f"{hub.url}/hub/api", api_token=ADMIN_TOKEN)
+    asked = []
+    real_request = client.api_request
+
+    async def counted(method, path, *args, **kwargs):
+        asked.append((method, path.split("?")[0]))
+        return await real_request(method, path, *args, **kwargs)
+
+    client.api_request = counted
+    try:
+        static = StaticWorkspacePolicy(members={"alice": ["zeta"], "bob": ["zeta"], "never-logged-in": ["zeta"]})
+        sharing = Sharing(hub=client, policy=static, manage_workspace_groups=True)
+        await sharing.keep_group("zeta")
+        assert group_members(hub, group) == ["alice", "bob"]
+        assert not any(path.startswith("/users") for _, path in asked)  # no user read
+        asked.clear()
+        await sharing.keep_group("zeta")  # nothing to change, and the unknown member is not tried again
+        assert asked == [("GET", f"/groups/{group}")]
+
+        class Claims(WorkspacePolicy):
+            """Members only the user models say (as claims in auth_state do): bob has left zeta."""
+
+            async def workspaces(self, user):
+                return {"zeta"} if user["name"] == "alice" else set()
+
+        asked.clear()
+        await Sharing(hub=client, policy=Claims(), manage_workspace_groups=True).keep_group("zeta")
+        assert group_members(hub, group) == ["alice"]
+        assert [path for _, path in asked if path.startswith("/users")] == ["/users"]  # one listing (one page here)
+    finally:
+        client.close()
+        admin_request(hub, "DELETE", f"/groups/{group}")
