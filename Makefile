@@ -64,9 +64,11 @@ FUZZ_EXAMPLES ?= 1000
 fuzz: $(VENV)/.installed $(PROXY)
 	NOTEBOOKS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/test_openapi.py
 
-# the service side by side with the Hub's own API: ratios, not absolute times (docs/benchmarks.rst)
+# the service side by side with the Hub's own API: ratios, not absolute times (docs/benchmarks.rst);
+# then what a request costs the Hub at 20, 200 and 2,000 users (S; SCALE_ARGS="--sizes 20 200" is quicker)
 bench: $(VENV)/.installed $(PROXY)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/scale.py $(SCALE_ARGS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check notebooks_service tests benchmarks

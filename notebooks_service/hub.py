@@ -124,6 +124,7 @@ class HubClient(HubProgress, LoggingConfigurable):
         self._user_models = UserModels(self._read_user, lambda: self.user_cache_seconds)
         self._scope_checks = ScopeChecks(self)
         self._active = ActiveServers(self)
+        self.changes = 0  # starts and stops of this service so far
         self._hub_version: tuple[tuple[int, ...], float] | None = None  # (version, until when it is trusted)
 
     # -- transport --------------------------------------------------------
@@ -313,6 +314,7 @@ class HubClient(HubProgress, LoggingConfigurable):
         in flight still answers its callers, not the cache."""
         self._user_models.forget(name)
         self._active.forget()
+        self.changes += 1  # what quotas counted (hubusers.QuotaUsage) is not current either
 
     async def running_servers(self, *, fresh: bool = False) -> list[RunningServer]:
         """Every active workspace server on the Hub, as quotas count them (hubusers.ActiveServers)."""

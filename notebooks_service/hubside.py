@@ -20,6 +20,7 @@ import html
 import inspect
 import logging
 import os
+import time
 from typing import Any
 
 from traitlets import Bool, default
@@ -213,6 +214,7 @@ class GuardLoader:
         self.hub_config = hub_config
         self.loaded: Config | None = None  # what the current guard was built from
         self.guard: WorkspaceGuard | None = None
+        self.loaded_at = 0.0  # when the file was last read (monotonic)
 
     def __call__(self) -> WorkspaceGuard:
         try:
@@ -226,6 +228,7 @@ class GuardLoader:
                     len(guard.service.images),
                 )
                 self.guard, self.loaded = guard, config
+            self.loaded_at = time.monotonic()
         except SyntaxError as e:
             raise self._refuse(f"line {e.lineno}: {e.msg}") from None
         except OSError as e:
@@ -243,6 +246,17 @@ class GuardLoader:
 
 
 _installed: dict[str, Any] = {}
+
+#: how long the Hub's quota-usage answers reuse the guard before reading the file again (spawns always do)
+GUARD_REUSE_SECONDS = 5.0
+
+
+def current_guard() -> "WorkspaceGuard":
+    """The guard for the service's configuration as it is now, read again at most every few seconds."""
+    loader = _installed["get_guard"]
+    if loader.guard is not None and time.monotonic() - loader.loaded_at < GUARD_REUSE_SECONDS:
+        return loader.guard
+    return loader()
 
 
 def setup_workspace_guard(c: Config, service_config: str) -> None:
@@ -264,6 +278,14 @@ def setup_workspace_guard(c: Config, service_config: str) -> None:
     """
     _installed["get_guard"] = GuardLoader(os.path.abspath(service_config), c)
     _wrap_run_pre_spawn_hook()
+    # what quotas hold, counted here, for the service (hubquotas.py)
+    from .hubquotas import HOLD_ROUTE, ROUTE, QuotaUsageHandler, RoomHoldHandler
+
+    c.JupyterHub.extra_handlers = [
+        *c.JupyterHub.get("extra_handlers", []),
+        (ROUTE, QuotaUsageHandler),
+        (HOLD_ROUTE, RoomHoldHandler),
+    ]
 
     configured = c.Spawner.get("apply_user_options")  # the trait exists from JupyterHub 5.3; we require 5.5
 

@@ -14,13 +14,13 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlencode
 
 from .deadline import out_of_time, time_left
 from .errors import HubError, NotFound
 from .hubpages import every_item
 from .hubstream import retrieve
-from .quotas import RunningServer, running_from_models
+from .quotas import RunningServer, Tally, running_from_models
 
 if TYPE_CHECKING:
     from .hub import HubClient
@@ -165,3 +165,73 @@ class ActiveServers:
     async def _read(self, _: str) -> dict[str, Any]:
         users = await every_item(self.hub, "/users?state=active", "a list of active users")
         return {"running": running_from_models(users)}
+
+
+class QuotaUsage:
+    """What a quota check counts: a workspace's and a user's tallies, summed by the Hub-side guard
+    (hubquotas.py), one small answer whatever the number of users; shared by concurrent readers,
+    kept for ``HubClient.usage_cache_seconds`` until this service starts or stops a server. Where
+    the Hub has no such endpoint (the guard is not set up there), counted from the active users."""
+
+    def __init__(self, hub: "HubClient", quotas: Any):
+        self.hub, self.quotas = hub, quotas
+        self._answers = UserModels(self._read, lambda: hub.usage_cache_seconds)
+        self._changes = -1  # the hub's count of this service's starts and stops when _answers began
+        self._asks_the_hub = True  # until it answers 404
+
+    async def get(
+        self, workspaces: list[str], user: str, excluding: str = "", *, fresh: bool = False
+    ) -> tuple[dict[str, "Tally"], "Tally"]:
+        """({workspace: tally}, the user's tally), leaving out the user's own server ``excluding``."""
+        if self._changes != self.hub.changes:  # a start or a stop since: nothing kept is current
+            self._answers, self._changes = (
+                UserModels(self._read, lambda: self.hub.usage_cache_seconds),
+                self.hub.changes,
+            )
+        query = urlencode([("workspace", w) for w in sorted(set(workspaces))] + [("user", user), ("server", excluding)])
+        answer = await self._answers.get(query, fresh=fresh)
+        return answer["workspaces"], answer["user"]
+
+    async def hold(self, user: str, server: str, resource_class: str | None) -> bool:
+        """Ask the Hub-side guard to count ``user``'s ``server`` (being restarted, at ``resource_class``)
+        until it starts again, so that no other start takes its room; False where it cannot."""
+        path = f"/notebooks/room-holds/{quote(user, safe='')}/{quote(server, safe='')}"
+        response = await self.hub.api_request("POST", path, {"resource_class": resource_class})
+        if response.code == 204:
+            return True
+        if response.code == 404:  # no such endpoint here (see _read), or the server is gone already
+            return False
+        raise self.hub.unexpected_answer("holding a restart's room", response)
+
+    async def _read(self, query: str) -> dict[str, Any]:
+        asked = parse_qs(query, keep_blank_values=True)
+        workspaces, user, excluding = asked.get("workspace", []), asked["user"][0], asked["server"][0]
+        if self._asks_the_hub:
+            response = await self.hub.api_request("GET", f"/notebooks/quota-usage?{query}")
+            if response.code == 200:
+                try:
+                    body = response.body
+                    return {
+                        "workspaces": {w: Tally.from_json(body["workspaces"][w]) for w in workspaces},
+                        "user": Tally.from_json(body["user"]),
+                    }
+                except (KeyError, TypeError, ValueError):
+                    raise HubError("The Hub's count of running servers could not be read.") from None
+            if response.code != 404:
+                raise self.hub.unexpected_answer("a count of running servers", response)
+            log.warning(
+                "The Hub has no quota-usage endpoint (the workspace guard is not set up there?): "
+                "quotas are counted from the list of every active user, which grows with them"
+            )
+            self._asks_the_hub = False
+        from .naming import server_name
+
+        running = [
+            s
+            for s in await self.hub.running_servers()
+            if not (s.user == user and server_name(s.workspace, s.image) == excluding)
+        ]
+        return {
+            "workspaces": {w: self.quotas.tally([s for s in running if s.workspace == w]) for w in workspaces},
+            "user": self.quotas.tally([s for s in running if s.user == user]),
+        }

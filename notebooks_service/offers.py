@@ -10,7 +10,7 @@ from typing import Any
 from . import resources
 from .errors import InvalidRequest
 from .naming import check_workspace
-from .quotas import QUOTA_KEYS, Quotas, RunningServer, class_usage, format_bytes
+from .quotas import QUOTA_KEYS, Quotas, Tally, Usage, class_usage, format_bytes
 
 
 def described_class(resource_class: dict[str, Any]) -> dict[str, Any]:
@@ -48,11 +48,11 @@ def images_in(launcher: Any, workspace: str) -> list[dict[str, Any]]:
     return images
 
 
-def room(quotas: Quotas, limits: dict[str, float], holders: list[RunningServer]) -> dict[str, Any] | None:
+def room(limits: dict[str, float], usage: Usage) -> dict[str, Any] | None:
     """A quota and its use: {"quota": {...}, "usage": {...}, "text": "1 of 1 running servers in use"}."""
     if not limits:
         return None
-    used = quotas.usage(holders).as_dict()
+    used = usage.as_dict()
     parts = []
     for key in QUOTA_KEYS:
         if key in limits:
@@ -62,17 +62,18 @@ def room(quotas: Quotas, limits: dict[str, float], holders: list[RunningServer])
     return {"quota": dict(limits), "usage": used, "text": ", ".join(parts) + " in use"}
 
 
-def rooms(quotas: Quotas, workspaces: list[str], running: list[RunningServer]) -> dict[str, str]:
+def rooms(quotas: Quotas, workspaces: list[str], tallies: dict[str, Tally]) -> dict[str, str]:
     """Workspace -> its room in words, for the start forms (only those with a quota)."""
-    found = {w: room(quotas, quotas.for_workspace(w), [s for s in running if s.workspace == w]) for w in workspaces}
+    found = {w: room(quotas.for_workspace(w), tallies[w].usage) for w in workspaces}
     return {w: r["text"] for w, r in found.items() if r}
 
 
 def workspace_offers(
-    launcher: Any, user: dict[str, Any], workspaces: list[str], running: list[RunningServer] | None
+    launcher: Any, user: dict[str, Any], workspaces: list[str], usage: tuple[dict[str, Tally], Tally] | None
 ) -> dict[str, Any]:
     """The caller's workspaces with what may start there, each one's room, and the caller's own."""
     quotas: Quotas = launcher.quotas
+    tallies, own = usage or ({}, Tally())
     mine = launcher.servers(user, workspaces)
     listed = []
     for workspace in workspaces:
@@ -80,15 +81,13 @@ def workspace_offers(
             check_workspace(workspace)
         except InvalidRequest:
             continue  # a claim (say) that no start could use
-        in_workspace = [s for s in running or [] if s.workspace == workspace]
         listed.append(
             {
                 "name": workspace,
                 "images": images_in(launcher, workspace),
-                "room": room(quotas, quotas.for_workspace(workspace), in_workspace),
+                "room": room(quotas.for_workspace(workspace), tallies.get(workspace, Tally()).usage),
                 "storage": launcher.placement.storage(workspace),
                 "servers": [s for s in mine if s["workspace"] == workspace],
             }
         )
-    own = [s for s in running or [] if s.user == user["name"]]
-    return {"workspaces": listed, "room": room(quotas, quotas.user_quota, own)}
+    return {"workspaces": listed, "room": room(quotas.user_quota, own.usage)}

@@ -15,6 +15,7 @@ no dependency on the service process: the guard imports it too.
 
 import asyncio
 import re
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -118,6 +119,31 @@ class RunningServer:
         return f"{self.user}'s {self.workspace}/{self.image}"
 
 
+#: the holders a refusal names at most ("... and 12 more")
+MAX_NAMED = 5
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What some running servers hold together, and the labels of the first few (refusals name them):
+    all a quota check needs, whatever the number of servers (the Hub sends it: hubquotas.py)."""
+
+    usage: Usage = Usage()
+    named: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"usage": self.usage.as_dict(), "named": list(self.named)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> "Tally":
+        """A tally as the Hub sent it; ValueError (or KeyError, TypeError) if it is not one."""
+        usage = data["usage"]
+        amounts = [usage[k] for k in QUOTA_KEYS]
+        if not all(isinstance(a, (int, float)) and not isinstance(a, bool) and a >= 0 for a in amounts):
+            raise ValueError("not a usage")
+        return cls(Usage(*amounts), tuple(str(n)[:200] for n in data["named"][:MAX_NAMED]))
+
+
 def running_from_models(users: Iterable[dict[str, Any]]) -> list[RunningServer]:
     """The active workspace servers in Hub user models (each with ``servers``)."""
     found = []
@@ -140,7 +166,10 @@ def _amount(key: str, value: float) -> str:
     return f"{value:g} {one if value == 1 else many}"
 
 
-def _names(labels: list[str]) -> str:
+def _names(labels: list[str], total: int) -> str:
+    """The holders in words: all of them, or the first few and how many more."""
+    if total > len(labels):
+        return ", ".join(labels) + f" and {total - len(labels)} more"
     return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
 
 
@@ -188,34 +217,39 @@ class Quotas:
             total += class_usage(self.resource_classes.get(self.placed_class(server) or ""))
         return total
 
+    def tally(self, servers: list[RunningServer]) -> Tally:
+        return Tally(self.usage(servers), tuple(s.label for s in servers[:MAX_NAMED]))
+
     def check(self, user: str, workspace: str, resource_class: str | None, running: list[RunningServer]) -> None:
         """Raise QuotaExceeded if one more server of ``resource_class`` for ``user`` in ``workspace``
         would go over the workspace's or the user's quota (``running``: every other active server)."""
+        in_workspace = self.tally([s for s in running if s.workspace == workspace])
+        self.check_tallies(workspace, resource_class, in_workspace, self.tally([s for s in running if s.user == user]))
+
+    def check_tallies(self, workspace: str, resource_class: str | None, in_workspace: Tally, mine: Tally) -> None:
+        """``check``, from what the workspace's and the user's other servers hold."""
         wanted = class_usage(self.resource_classes.get(resource_class or ""))
         label = (self.resource_classes.get(resource_class or "") or {}).get("display_name") or resource_class
-        in_workspace = [s for s in running if s.workspace == workspace]
-        problem = _over(self.for_workspace(workspace), in_workspace, self.usage(in_workspace), wanted, label)
+        problem = _over(self.for_workspace(workspace), in_workspace, wanted, label)
         if problem:
             raise QuotaExceeded(f"Workspace {workspace} allows {problem}")
-        mine = [s for s in running if s.user == user]
-        problem = _over(self.user_quota, mine, self.usage(mine), wanted, label)
+        problem = _over(self.user_quota, mine, wanted, label)
         if problem:
             raise QuotaExceeded(f"You may have {problem}")
 
 
-def _over(
-    limits: dict[str, float], holders: list[RunningServer], used: Usage, wanted: Usage, label: str | None
-) -> str | None:
+def _over(limits: dict[str, float], holders: Tally, wanted: Usage, label: str | None) -> str | None:
     """The first limit the start would pass, in words (after 'allows ...'), or None."""
+    used, count = holders.usage, holders.usage.servers
     for key in QUOTA_KEYS:
         limit = limits.get(key)
         if limit is None or getattr(used, key) + getattr(wanted, key) <= limit:
             continue
-        names = _names([s.label for s in holders]) if holders else ""
+        names = _names(list(holders.named), count) if count else ""
         if key == "servers":
-            runs = f": {names} {'runs' if len(holders) == 1 else 'run'}." if holders else "."
+            runs = f": {names} {'runs' if count == 1 else 'run'}." if count else "."
             return f"{_amount(key, limit)}{runs} Stop one to start another."
-        taken = f"{_amount(key, getattr(used, key))} taken ({names})" if holders else "none taken"
+        taken = f"{_amount(key, getattr(used, key))} taken ({names})" if count else "none taken"
         asks = (
             f"{label} needs {_amount(key, getattr(wanted, key))}"
             if label
@@ -237,14 +271,27 @@ def _admission_lock() -> "asyncio.Lock":
     return _admission
 
 
+#: rooms held for restarts: (user, server name) -> (what it holds, until when: monotonic)
+_held: dict[tuple[str, str], tuple[RunningServer, float]] = {}
+#: how long a restart's room is held for its new start at most
+HOLD_SECONDS = 120.0
+
+
+def hold_room(held: RunningServer, server_name: str, seconds: float = HOLD_SECONDS) -> None:
+    """Count ``held`` (a server being restarted) as running until its next admission, or ``seconds``:
+    so that no other start takes its room between its stop and its start."""
+    _held[(held.user, server_name)] = (held, time.monotonic() + seconds)
+
+
 def hub_running_servers(spawner: Any) -> list[RunningServer]:
     """Every active workspace server the Hub holds but ``spawner``: running, stopping, or starting
-    once admitted (a start waiting for admission is not counted yet)."""
+    once admitted (a start waiting for admission is not counted yet), and the rooms held for
+    restarts (but ``spawner``'s own)."""
     from jupyterhub.app import JupyterHub
 
     if not JupyterHub.initialized():
         raise QuotaExceeded("Quotas are configured, but the Hub's servers cannot be counted here.", 503)
-    found = []
+    found, active = [], set()
     for user in list(JupyterHub.instance().users.values()):
         for other in list(user.spawners.values()):
             if other is spawner or not other.active:
@@ -255,6 +302,13 @@ def hub_running_servers(spawner: Any) -> list[RunningServer]:
             workspace, image = options.get("workspace"), options.get("image")
             if isinstance(workspace, str) and isinstance(image, str):
                 found.append(RunningServer(user.name, workspace, image, options.get("resource_class")))
+                active.add((user.name, other.name))
+    now = time.monotonic()
+    for key, (held, until) in list(_held.items()):
+        if until <= now:
+            del _held[key]
+        elif key not in active and (spawner is None or key != (spawner.user.name, spawner.name)):
+            found.append(held)
     return found
 
 
@@ -267,7 +321,11 @@ async def admit_in_hub(spawner: Any, quotas: Quotas, workspace: str, resource_cl
     """
     spawner._quota_admitted = False
     if not quotas.applies(workspace):
+        _held.pop((spawner.user.name, spawner.name), None)
         return  # counted by others' admissions all the same: it is active, and not pending unadmitted
     async with _admission_lock():
-        quotas.check(spawner.user.name, workspace, resource_class, hub_running_servers(spawner))
-        spawner._quota_admitted = True
+        try:
+            quotas.check(spawner.user.name, workspace, resource_class, hub_running_servers(spawner))
+            spawner._quota_admitted = True
+        finally:
+            _held.pop((spawner.user.name, spawner.name), None)  # a restart's room: taken (or given up)

@@ -7,15 +7,12 @@ server model the API answers with, and counts launches. Handlers parse the
 request, call it, and render what it returns; it never sees a request.
 """
 
-import asyncio
-import contextlib
 import dataclasses
 import datetime
 import math
 import posixpath
 import re
 import time
-import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -25,6 +22,7 @@ from traitlets import Float, Unicode
 from traitlets.config import LoggingConfigurable
 
 from . import resources
+from .admission import Admission
 from .errors import (
     HubError,
     HubUnavailable,
@@ -119,7 +117,7 @@ class Launcher(LoggingConfigurable):
         # the placement the Hub-side guard applies, read from the same file: what storage a workspace has
         self.placement = placement or WorkspacePlacement(parent=self)
         self.quotas = quotas or Quotas({}, {}, resource_classes)
-        self._quota_lock_table: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+        self.admission = Admission(hub, self.quotas)  # starts under the quotas (admission.py)
         self.idle_timeout = idle_timeout  # NotebooksService.idle_timeout: the culler's, 0 if none is known
         self._kept: dict[tuple, float] = {}  # (user, server, started) -> when Keep running last reached the Hub
         self.hub = hub
@@ -148,12 +146,15 @@ class Launcher(LoggingConfigurable):
     async def offers(self, identity: Identity) -> dict[str, Any]:
         """What the caller may start where, with each workspace's room (offers.py: GET /workspaces)."""
         user, workspaces = await self.with_fresh_identity(identity, self.policy.workspaces)
-        running = await self.hub.running_servers() if self.quotas.configured else None
-        return workspace_offers(self, user, sorted(workspaces), running)
+        configured = self.quotas.configured
+        usage = await self.admission.usage.get(sorted(workspaces), user["name"]) if configured else None
+        return workspace_offers(self, user, sorted(workspaces), usage)
 
     async def rooms(self, workspaces: list[str]) -> dict[str, str]:
         """Workspace -> how much of its quota is in use, in words (start forms); {} without quotas."""
-        return rooms(self.quotas, workspaces, await self.hub.running_servers()) if self.quotas.configured else {}
+        if not self.quotas.configured:
+            return {}
+        return rooms(self.quotas, workspaces, (await self.admission.usage.get(workspaces, ""))[0])
 
     async def with_fresh_identity(self, identity: Identity, ask, *args: Any) -> tuple[dict[str, Any], Any]:
         """``ask(user, *args)`` of the policy, with the caller's model; if the identity token it reads
@@ -191,52 +192,7 @@ class Launcher(LoggingConfigurable):
             raise ClassConflict(current, requested_class)
         if running is not None:
             return await self._start(request, options)  # running or starting: nothing new to count
-        return await self._start_within_quota(request, options)
-
-    async def _start_within_quota(self, request: ServerRequest, options: dict[str, Any]) -> dict[str, Any]:
-        """A new start, counted against the quotas that apply (if any)."""
-        if not self.quotas.applies(request.workspace):
-            return await self._start(request, options)
-        # this replica's starts under one quota one at a time, each counting the last one's (pending)
-        # server; starts through other replicas, or straight to the Hub, meet the Hub-side guard's count
-        async with self._quota_locks(request):
-            await self.check_quota(request, options, fresh=True)
-            try:
-                return await self._start(request, options)
-            except SpawnFailed:
-                # another replica's start may have taken the room a moment before, and the Hub-side
-                # guard refused this one: then say so as a refusal (403), not as a broken start
-                await self.check_quota(request, options, fresh=True)
-                raise
-
-    @contextlib.asynccontextmanager
-    async def _quota_locks(self, request: ServerRequest):
-        """The locks of the quotas a start counts against: its workspace's, and its user's."""
-        keys = []
-        if self.quotas.for_workspace(request.workspace):
-            keys.append(("workspace", request.workspace))
-        if self.quotas.user_quota:
-            keys.append(("user", request.user["name"]))
-        async with contextlib.AsyncExitStack() as held:
-            for key in sorted(keys):  # one order for everyone: no two starts wait on each other
-                lock = self._quota_lock_table.get(key)
-                if lock is None:
-                    lock = self._quota_lock_table[key] = asyncio.Lock()
-                await held.enter_async_context(lock)
-            yield
-
-    async def check_quota(self, request: ServerRequest, options: dict[str, Any], *, fresh: bool = False) -> None:
-        """Refuse (403) a start that would pass the workspace's or the user's quota, saying what runs.
-        The Hub-side guard checks again inside the Hub, under one lock: this is the clear answer."""
-        if not self.quotas.applies(request.workspace):
-            return
-        user = request.user["name"]
-        others = [
-            s
-            for s in await self.hub.running_servers(fresh=fresh)
-            if not (s.user == user and server_name(s.workspace, s.image) == request.name)  # it, restarted
-        ]
-        self.quotas.check(user, request.workspace, options.get("resource_class"), others)
+        return await self.admission.start(request, options, self._start)
 
     async def restart(self, request: ServerRequest, requested_class: str | None) -> dict[str, Any]:
         """Stop the server and start it again, with ``requested_class`` or else the class it ran with.
@@ -249,14 +205,18 @@ class Launcher(LoggingConfigurable):
         if running is not None and running.get("pending") == "spawn":
             raise ServerBusy("This server is still starting: restart it once it runs.")
         options = self.start_options(request, requested_class or request.last_class)
-        await self.check_quota(request, options)  # a larger class may not fit: say so before it stops
         user = request.user["name"]
-        if running is not None:
+        if running is None:
+            request = dataclasses.replace(request, user=await self.hub.get_user(user, fresh=True))
+            return await self.admission.start(request, options, self._start)
+
+        async def stop(request: ServerRequest) -> ServerRequest:
             if not await self.hub.stop_server(user, request.name, remove=False):
                 await self.hub.wait_until_stopped(user, request.name)
             self.log.info("Restarting %s/%s with %s", user, request.name, options.get("resource_class") or "no class")
-        request = dataclasses.replace(request, user=await self.hub.get_user(user, fresh=True))
-        return await self._start_within_quota(request, options)
+            return dataclasses.replace(request, user=await self.hub.get_user(user, fresh=True))
+
+        return await self.admission.restart(request, options, stop, self._start)
 
     async def keep_running(self, request: ServerRequest) -> None:
         """Record activity on the server now, through the Hub (the culler counts its idle time from it)."""

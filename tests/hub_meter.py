@@ -27,6 +27,7 @@ class HubMeter:
         self.open_streams = 0  # progress streams open now
         self.bytes_answered = 0  # bytes the Hub sent back, heads included
         self.delay = 0.0  # seconds each request waits before it is forwarded
+        self.delays: dict[tuple[str, str], float] = {}  # (method, path pattern) -> seconds those requests wait
         self.refusals: dict[str, int] = {}  # path pattern -> the status answered instead of the Hub
         self.refused: dict[str, list[float]] = {}  # path pattern -> when requests were answered so (monotonic)
         self._loop = asyncio.new_event_loop()
@@ -90,6 +91,9 @@ class HubMeter:
                     self.open_streams += 1
                 if self.delay:
                     await asyncio.sleep(self.delay)
+                for (method_, pattern), seconds in list(self.delays.items()):
+                    if method_ == key[0] and re.search(pattern, key[1]):
+                        await asyncio.sleep(seconds)
                 length = _CONTENT_LENGTH.search(head)
                 body = await client_reader.readexactly(int(length.group(1))) if length else b""
                 refusal = self._refusal(key[1])

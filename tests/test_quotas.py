@@ -11,20 +11,24 @@ import html
 import json
 import re
 import time
+from types import SimpleNamespace
 
 import pytest
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from notebooks_service.app import NotebooksService
 from notebooks_service.demo import RESOURCE_CLASSES
+from notebooks_service.demo.app import hub_api
 from notebooks_service.images import normalise_catalogue
 from notebooks_service.quotas import QuotaExceeded, Quotas, RunningServer, normalise_quota, parse_bytes
 from notebooks_service.resources import normalise_classes
 
 from conftest import (
     admin_request,
+    eventually,
     hidden_field,
     log_in,
+    set_members,
     set_user_quota,
     start_around_the_service,
     start_body,
@@ -336,12 +340,18 @@ async def test_a_start_the_hub_refused_for_the_quota_is_a_403_once_the_room_is_s
     class RacedHub:
         """The count sees nothing at first; the start fails; then the other replica's server shows."""
 
+        changes, usage_cache_seconds = 0, 0
+
         def __init__(self):
             self.counts = 0
 
-        async def running_servers(self, fresh=False):
+        async def api_request(self, method, path, body=None, **kwargs):
+            """The guard's count (hubquotas.py): nothing at first; then the other replica's server."""
+            assert (method, path) == ("GET", "/notebooks/quota-usage?workspace=beta&user=alice&server=beta-minimal")
             self.counts += 1
-            return [] if self.counts == 1 else [RunningServer("alice", "beta", "python", None)]
+            named = [] if self.counts == 1 else ["alice's beta/python"]
+            tally = {"usage": {"servers": len(named), "cpu": 0, "memory": 0, "gpus": 0}, "named": named}
+            return SimpleNamespace(code=200, body={"workspaces": {"beta": tally}, "user": tally})
 
         async def start_server(self, *args):
             raise SpawnFailed("The server failed to start: Workspace beta allows 1 running server: ...")
@@ -441,3 +451,153 @@ def test_a_server_started_before_classes_were_recorded_counts_at_its_images_defa
         " Stop one, or choose a smaller size."
     )
     assert quotas.usage([RunningServer("carl", "alpha", "gone-image", None)]).gpus == 0  # no longer in the catalogue
+
+
+# -- what the Hub counts for the service: one small answer, whatever the number of users --------------
+
+
+@pytest.mark.hub_version
+@pytest.mark.usefixtures("clean_servers")
+async def test_the_hub_counts_a_workspaces_servers_for_the_service_and_only_for_those_allowed_to_list_users(
+    client, hub, tokens
+):
+    await client("alice").json("POST", "beta/minimal")
+    await client("bob").json("POST", "alpha/minimal")
+    for who, path in (("alice", "beta/minimal"), ("bob", "alpha/minimal")):
+        await client(who).wait_ready(path)
+    ask = "/notebooks/quota-usage?workspace=alpha&workspace=beta&user=alice"
+    code, answer = admin_request(hub, "GET", ask)
+    assert code == 200, answer
+    small = {"servers": 1, "cpu": 1, "memory": 2 * 2**30, "gpus": 0}  # as placed: the image's default class
+    assert answer == {
+        "workspaces": {
+            "alpha": {"usage": small, "named": ["bob's alpha/minimal"]},
+            "beta": {"usage": small, "named": ["alice's beta/minimal"]},
+        },
+        "user": {"usage": small, "named": ["alice's beta/minimal"]},
+    }
+    # her own server left out (a restart counts itself once)
+    code, answer = admin_request(hub, "GET", ask + "&server=beta-minimal")
+    assert answer["workspaces"]["beta"]["usage"]["servers"] == 0 and answer["user"]["named"] == []
+    # a user's own token may not list users: refused, as the Hub refuses /users
+    status, _ = hub_api(hub.url, tokens["alice"], "GET", ask)
+    assert status == 403
+    code, answer = admin_request(
+        hub, "GET", "/notebooks/quota-usage?" + "&".join(f"workspace=w{i}" for i in range(101))
+    )
+    assert code == 400 and json.loads(answer) == {"status": 400, "message": "Ask about 100 workspaces at most."}
+
+
+def test_a_refusal_names_a_few_holders_and_counts_the_rest():
+    quotas = Quotas({"*": normalise_quota("*", {"servers": 12})}, {}, CLASSES)
+    crowd = [RunningServer(f"u{i:02d}", "alpha", "python", "small") for i in range(12)]
+    assert refusal(quotas, "bob", "alpha", "small", crowd) == (
+        "Workspace alpha allows 12 running servers: u00's alpha/python, u01's alpha/python, u02's alpha/python,"
+        " u03's alpha/python, u04's alpha/python and 7 more run. Stop one to start another."
+    )
+
+
+async def test_without_the_hubs_count_the_service_counts_from_the_active_users():
+    """A Hub whose configuration lacks the guard's endpoint answers 404: the list of active users
+    (paged) is counted instead, once the Hub has said so (it is not asked again)."""
+    from notebooks_service.hubusers import QuotaUsage
+
+    class OlderHub:
+        changes, usage_cache_seconds = 0, 0
+
+        def __init__(self):
+            self.asked = []
+
+        async def api_request(self, method, path, body=None, **kwargs):
+            self.asked.append(path)
+            return SimpleNamespace(code=404, body={"status": 404}, message="Not Found")
+
+        async def running_servers(self, fresh=False):
+            self.asked.append("active users")
+            return [RunningServer("alice", "beta", "python", None), RunningServer("bob", "alpha", "python", "large")]
+
+    older = OlderHub()
+    usage = QuotaUsage(older, Quotas({}, {}, CLASSES, normalise_catalogue({"python": "x/python"})))
+    for _ in range(2):
+        workspaces, alice = await usage.get(["beta"], "alice")
+        assert workspaces["beta"].usage.servers == 1 and alice.named == ("alice's beta/python",)
+    assert older.asked == ["/notebooks/quota-usage?workspace=beta&user=alice&server=", "active users", "active users"]
+
+
+# -- a restart keeps its room; waiting for the count keeps to the request's budget -------------------
+
+
+@pytest.mark.hub_version
+@pytest.mark.usefixtures("clean_servers")
+async def test_a_restart_in_a_full_workspace_keeps_its_room_from_its_stop_to_its_start(client, hub, tokens):
+    """beta holds one server. While alice's restart is between its stop and its start (the Hub slow
+    to answer the service), bob's start straight at the Hub is refused as hers holds the room; her
+    restart then runs. Twice: a room held is given back with the start that takes it."""
+    # (without the hold, bob's start is admitted in the gap, and her restart answers 403)
+    set_members(hub, {"alice": ["alpha", "beta"], "bob": ["alpha", "beta"]})
+    alice = client("alice")
+    assert (await alice.json("POST", "beta/minimal"))[0] in (201, 202)
+    await alice.wait_ready("beta/minimal")
+    for _ in range(2):
+        # the service's start of her server waits at the Hub's door: the restart's gap is long
+        hub.meter.delays[("POST", "/users/alice/servers/beta-minimal$")] = 3
+        try:
+            restart = asyncio.ensure_future(alice.json("POST", "beta/minimal/-/restart"))
+            await eventually(lambda: "beta-minimal" not in active(hub, "alice"), timeout=60, message="her stop")
+            refused = await start_around_the_service(hub, tokens["bob"], "bob", "beta-minimal", BETA_MINIMAL)
+            assert "Workspace beta allows 1 running server: alice's beta/minimal runs." in refused, refused
+        finally:
+            hub.meter.delays.clear()
+        code, body = await restart
+        assert code == 202, body
+        await alice.wait_ready("beta/minimal")
+        assert "beta-minimal" not in active(hub, "bob")
+
+
+BETA_MINIMAL = {"workspace": "beta", "image": "minimal"}
+
+
+async def test_a_start_waits_for_the_count_within_its_budget_and_a_failed_restart_says_it_stopped():
+    from notebooks_service.admission import Admission
+    from notebooks_service.deadline import time_budget
+    from notebooks_service.errors import ServiceUnavailable
+    from notebooks_service.servers import ServerRequest
+
+    class CountingHub:
+        changes, usage_cache_seconds = 0, 0
+
+        async def api_request(self, method, path, body=None, **kwargs):
+            if method == "POST":  # the room hold
+                return SimpleNamespace(code=204, body=None)
+            tally = {"usage": {"servers": 0, "cpu": 0, "memory": 0, "gpus": 0}, "named": []}
+            return SimpleNamespace(code=200, body={"workspaces": {"beta": tally}, "user": tally})
+
+    admission = Admission(CountingHub(), Quotas({"beta": {"servers": 1}}, {}, {}))
+    request = ServerRequest({"name": "alice", "servers": {}}, "beta", {"name": "minimal"}, None, "beta-minimal")
+    inside, leave = asyncio.Event(), asyncio.Event()
+
+    async def slow_start(request, options):
+        inside.set()
+        await leave.wait()
+        return {"ready": True}
+
+    first = asyncio.ensure_future(admission.start(request, {}, slow_start))
+    await inside.wait()
+    with time_budget(0.2):  # another start in beta, with 0.2 s left of its budget
+        with pytest.raises(ServiceUnavailable, match="Other starts in workspace beta are being counted"):
+            await admission.start(request, {}, slow_start)
+    leave.set()
+    assert await first == {"ready": True}
+
+    async def stopped(request):
+        return request
+
+    async def refused(request, options):
+        raise QuotaExceeded("Workspace beta allows 1 running server: carl's beta/python runs.")
+
+    with pytest.raises(Exception) as failed:
+        await admission.restart(request, {}, stopped, refused)
+    assert failed.value.status_code == 403 and failed.value.message == (
+        "Your server was stopped to restart it, but did not start again: "
+        "Workspace beta allows 1 running server: carl's beta/python runs."
+    )

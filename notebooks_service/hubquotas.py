@@ -1,0 +1,105 @@
+"""What the Hub tells the service about quotas: ``GET /hub/api/notebooks/quota-usage``.
+
+A quota check needs what a workspace's (and a user's) running servers hold, not every active
+user's model: listing those costs the Hub and the service bytes that grow with everyone's
+servers (140 KB per start at 2,000 users, 10% running). The Hub-side guard already counts
+every spawner the Hub holds, at every admission, from memory. This endpoint, which
+``setup_workspace_guard`` registers in the Hub, answers with that count, summed:
+
+    GET /hub/api/notebooks/quota-usage?workspace=alpha&workspace=beta&user=alice&server=alpha-python
+
+    {"workspaces": {"alpha": {"usage": {"servers": 3, "cpu": 3, "memory": ..., "gpus": 0},
+                              "named": ["alice's alpha/python", ...]}, "beta": {...}},
+     "user": {"usage": {...}, "named": [...]}}
+
+``server`` leaves the user's own server of that name out (a restart counts itself once). It
+needs the scope ``list:users`` (the service's role has it where quotas are set). It is a
+``JupyterHub.extra_handlers`` endpoint: deprecated by JupyterHub since 3.1 (it logs so at
+start-up) but in 5.x and 6.x; where it is missing, the service lists the active users instead.
+"""
+
+import json
+from typing import Any
+
+from jupyterhub.apihandlers.base import APIHandler
+from jupyterhub.scopes import needs_scope
+
+from .errors import ServiceError
+from .quotas import RunningServer, hold_room, hub_running_servers
+
+#: the routes, under the Hub's prefix
+ROUTE = r"/api/notebooks/quota-usage"
+HOLD_ROUTE = r"/api/notebooks/room-holds/([^/]+)/([^/]+)"
+#: workspaces one request may ask about
+MAX_WORKSPACES = 100
+
+
+def quota_usage(quotas: Any, running: list, workspaces: list[str], user: str, excluding: str) -> dict[str, Any]:
+    """The answer: each workspace's tally and the user's, without the user's server ``excluding``."""
+    from .naming import server_name
+
+    counted = [s for s in running if not (s.user == user and server_name(s.workspace, s.image) == excluding)]
+    return {
+        "workspaces": {w: quotas.tally([s for s in counted if s.workspace == w]).as_json() for w in workspaces},
+        "user": quotas.tally([s for s in counted if s.user == user]).as_json(),
+    }
+
+
+class QuotaUsageHandler(APIHandler):
+    """The guard's count of running workspace servers, summed per workspace and for one user."""
+
+    @needs_scope("list:users")
+    def get(self) -> None:
+        from .hubside import current_guard
+
+        workspaces = sorted(set(self.get_arguments("workspace")))
+        if len(workspaces) > MAX_WORKSPACES:
+            self.set_status(400)
+            self.write(json.dumps({"status": 400, "message": f"Ask about {MAX_WORKSPACES} workspaces at most."}))
+            return
+        try:
+            quotas = current_guard().quotas
+            running = hub_running_servers(None)
+        except ServiceError as e:
+            self.set_status(e.status_code)
+            self.write(json.dumps({"status": e.status_code, "message": e.message}))
+            return
+        answer = quota_usage(
+            quotas, running, workspaces, self.get_argument("user", ""), self.get_argument("server", "")
+        )
+        self.write(json.dumps(answer))
+
+
+class RoomHoldHandler(APIHandler):
+    """``POST /hub/api/notebooks/room-holds/<user>/<server>`` ``{"resource_class": ...}``: before a
+    restart stops the server, the guard counts it (at the class it will start with) until its next
+    admission or ``quotas.HOLD_SECONDS``, so that no other start takes its room meanwhile. Needs the
+    scope ``servers`` for that user (the service's role has it)."""
+
+    @needs_scope("servers")
+    def post(self, user_name: str, server_name: str) -> None:
+        from .hubside import current_guard
+
+        user = self.find_user(user_name)
+        spawner = user.spawners.get(server_name) if user is not None else None
+        options = (spawner.user_options or {}) if spawner is not None and spawner.active else None
+        if not options or not isinstance(options.get("workspace"), str) or not isinstance(options.get("image"), str):
+            self.set_status(404)
+            self.write(json.dumps({"status": 404, "message": "No such running workspace server."}))
+            return
+        try:
+            body = json.loads(self.request.body or b"{}")
+            resource_class = body.get("resource_class", options.get("resource_class"))
+            known = current_guard().quotas.resource_classes
+        except (ValueError, AttributeError):
+            body, resource_class, known = None, None, {}
+        except ServiceError as e:
+            self.set_status(e.status_code)
+            self.write(json.dumps({"status": e.status_code, "message": e.message}))
+            return
+        if not isinstance(body, dict) or (resource_class is not None and resource_class not in known):
+            self.set_status(400)
+            self.write(json.dumps({"status": 400, "message": 'Send {"resource_class": <a class, or null>}.'}))
+            return
+        hold_room(RunningServer(user.name, options["workspace"], options["image"], resource_class), server_name)
+        self.set_status(204)
