@@ -120,5 +120,5 @@ async def renew_identity(handler: Any) -> None:
         raise ServiceError("Cannot renew your login: the Hub answered with an error.", 502) from None
     if not model:
         raise Unauthorized("Your login has expired and could not be renewed: log in again.")
-    handler.hub.forget_user(caller.name)
+    handler.hub.forget_user(caller.name, servers_changed=False)
     log.info("Renewed the identity provider's tokens of %s through the Hub", caller.name)

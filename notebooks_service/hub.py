@@ -309,12 +309,13 @@ class HubClient(HubProgress, LoggingConfigurable):
         answer is kept for ``access_check_seconds`` (hubusers.ScopeChecks says how it is asked)."""
         return await self._scope_checks.holds(name, scope)
 
-    def forget_user(self, name: str) -> None:
-        """Drop what is cached of ``name`` (and of the active servers, which count theirs); a read
-        in flight still answers its callers, not the cache."""
+    def forget_user(self, name: str, *, servers_changed: bool = True) -> None:
+        """Drop what is cached of ``name``, and with ``servers_changed`` (a start, a stop) what quotas
+        counted too (hubusers.QuotaUsage); a read in flight still answers its callers, not the cache."""
         self._user_models.forget(name)
-        self._active.forget()
-        self.changes += 1  # what quotas counted (hubusers.QuotaUsage) is not current either
+        if servers_changed:
+            self._active.forget()
+            self.changes += 1
 
     async def running_servers(self, *, fresh: bool = False) -> list[RunningServer]:
         """Every active workspace server on the Hub, as quotas count them (hubusers.ActiveServers)."""
@@ -458,7 +459,7 @@ class HubClient(HubProgress, LoggingConfigurable):
         try:
             response = await self.api_request("POST", f"/users/{_quote(user)}/activity", body)
         finally:
-            self.forget_user(user)
+            self.forget_user(user, servers_changed=False)  # what runs is the same
         if response.code in (200, 204):
             return
         if response.code == 400 and "No such server" in response.message:
