@@ -87,6 +87,7 @@ _NAMED_AFTER = {
     "services": ("{service}",),
     "shares": ("{owner}", "{server}"),
     "shared": ("{owner}", "{server}"),
+    "room-holds": ("{name}", "{server}"),
 }
 
 

@@ -34,3 +34,16 @@ def test_a_member_removed_from_a_workspace_sees_their_server_stop_and_why(page, 
     page.goto(hub.service_url + "alpha/minimal")
     assert "not a member of workspace 'alpha'" in page.inner_text("main")
     screenshot(page, "left-workspace-refused.png")
+    # through the Hub's proxy: the Hub's own page says it is not running, and launching it from
+    # there is refused by the Hub itself (the guard), saying why, with the way to the service
+    page.goto(hub.url + "/user/alice/alpha-minimal/doc")
+    assert "Your server alpha-minimal is not running." in page.inner_text("body")
+    page.click("#start")
+    wait_for(
+        lambda: "not a member of workspace 'alpha'" in page.inner_text("body"),
+        timeout=30,
+        interval=0.5,
+        message="the Hub to refuse the launch and say why",
+    )
+    assert page.locator("a", has_text="Open the notebooks service").count() >= 1
+    screenshot(page, "left-workspace-launch-refused-by-the-hub.png")

@@ -160,6 +160,8 @@ async def test_metrics_count_requests_hub_calls_launches_and_time_to_ready(clien
         ("/shares/{0}?offset=0&limit=200", "/shares/{owner}"),
         ("/shares/{0}/{1}?offset=200&limit=200", "/shares/{owner}/{server}"),
         ("/groups/{0}/users", "/groups/{group}/users"),
+        ("/notebooks/room-holds/{0}/{1}", "/notebooks/room-holds/{name}/{server}"),
+        ("/notebooks/quota-usage?workspace={0}&user={1}", "/notebooks/quota-usage"),
     ],
 )
 def test_a_hub_endpoint_label_holds_no_name(template, expected):
