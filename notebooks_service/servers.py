@@ -252,14 +252,15 @@ class Launcher(LoggingConfigurable):
             LAUNCH_CLOCK.started(user, request.name)
         return self.model(request.name, server, request.notebook)
 
-    async def stop(self, user: str, workspace: str, image: str) -> bool:
-        """Stop and remove the user's server; True once stopped, False while stopping.
+    async def stop(self, user: str, workspace: str, image: str, *, remove: bool = False) -> bool:
+        """Stop the user's server, keeping it to start again (its options and shares stay), or with
+        ``remove`` remove it (the Hub deletes its shares); True once stopped, False while stopping.
 
         No membership or catalogue check: users may always stop their own servers,
         even after leaving the workspace or once the image is withdrawn.
         """
         check_workspace(workspace)
-        return await self.hub.stop_server(user, server_name(workspace, image))
+        return await self.hub.stop_server(user, server_name(workspace, image), remove=remove)
 
     # -- what there is --------------------------------------------------------
 

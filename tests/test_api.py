@@ -130,9 +130,14 @@ async def test_delete_stops_and_is_idempotent(client, hub):
         assert asyncio.get_running_loop().time() < deadline, "server did not stop"
         await asyncio.sleep(0.2)
     assert (await alice.json("DELETE", "alpha/minimal"))[0] == 204
-    # removed from the Hub, not only stopped
+    # stopped, not removed: kept in the Hub with its options, to start again
     _, model = admin_request(hub, "GET", "/users/alice?include_stopped_servers=1")
-    assert "alpha-minimal" not in model["servers"]
+    assert model["servers"]["alpha-minimal"]["user_options"]["workspace"] == "alpha"
+    # removed: gone from the Hub; again, nothing to remove is no error
+    for _ in range(2):
+        assert (await alice.json("DELETE", "alpha/minimal?remove=true"))[0] == 204
+        _, model = admin_request(hub, "GET", "/users/alice?include_stopped_servers=1")
+        assert "alpha-minimal" not in model["servers"]
 
 
 async def test_delete_of_a_pending_server(client, hub):

@@ -66,9 +66,19 @@ def test_start_watch_the_bar_land_in_jupyterlab_and_stop(page, hub):
 
     def stopped():
         page.reload()
-        return page.locator("#no-servers").count() == 1
+        return "stopped" in page.locator("tr[data-server=alpha-python] .state").inner_text()
 
-    wait_for(stopped, timeout=30, interval=0.5, message="the server list to be empty")
+    # Stop keeps it: listed, stopped, to start again or remove (which asks first, and says what goes)
+    wait_for(stopped, timeout=30, interval=0.5, message="the server to be listed as stopped")
+    row = page.locator("tr[data-server=alpha-python]")
+    assert row.locator("button").all_inner_texts() == ["Start", "Copy link", "Remove"]
+    screenshot(page, "server-list-stopped-by-stop.png")
+    remove = row.locator("button", has_text="Remove")
+    remove.click()
+    assert remove.inner_text() == "Remove alpha/python and its shares?"
+    remove.click()
+    page.wait_for_url(hub.service_url)
+    wait_for(lambda: page.reload() or page.locator("#no-servers").count() == 1, timeout=30, message="no server")
 
 
 def test_a_failed_start_says_why(page, hub):
@@ -94,7 +104,9 @@ def test_a_failed_start_says_why(page, hub):
     remove = page.locator("#stop")
     assert remove.inner_text() == "Remove"
     remove.click()
-    assert remove.inner_text() == "Remove alpha/minimal?" and page.url == hub.service_url + "alpha/minimal"
+    assert (
+        remove.inner_text() == "Remove alpha/minimal and its shares?" and page.url == hub.service_url + "alpha/minimal"
+    )
     remove.click()
     page.wait_for_url(hub.service_url)
     assert page.locator("tr[data-server=alpha-minimal]").count() == 0
@@ -205,8 +217,7 @@ def test_the_list_shows_names_and_times_and_keeps_up_without_a_reload(page, hub,
     wait_for(lambda: "ago" in row.locator("time.started").inner_text() or "just now" in row.inner_text(), timeout=10)
     wait_for(lambda: "running" in row.locator(".state").inner_text(), timeout=60, interval=0.5, message="running")
     screenshot(page, "server-list.png")
-    # stopped elsewhere: the list follows by itself
-    page.evaluate("window.notReloaded = true")
+    # stopped elsewhere: the list follows by itself (drawn anew: a stopped row's actions are others)
     stopped = requests.delete(
         f"{hub.url}/hub/api/users/alice/servers/alpha-minimal", headers={"Authorization": f"token {tokens['alice']}"}
     )
@@ -217,8 +228,7 @@ def test_the_list_shows_names_and_times_and_keeps_up_without_a_reload(page, hub,
         interval=0.5,
         message="the row to say stopped",
     )
-    assert page.evaluate("window.notReloaded === true")  # the row changed in place
-    page.reload()
+    wait_for(lambda: row.locator("button").all_inner_texts() == ["Start", "Copy link", "Remove"], timeout=15)
     assert row.locator(".last-activity").inner_text().startswith("stopped ")  # when it stopped
     assert row.locator("button[data-confirm]").inner_text() == "Remove"
     screenshot(page, "server-list-stopped.png")

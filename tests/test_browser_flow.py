@@ -93,10 +93,18 @@ def test_stop_form_stops_the_server(hub):
     )
     assert response.status_code == 303 and response.headers["Location"] == "/services/notebooks/"
 
-    def gone():
-        return browser.get(hub.service_url, headers={"Accept": "application/json"}).json() == []
+    def listed():
+        return [
+            (s["name"], s["stopped"])
+            for s in browser.get(hub.service_url, headers={"Accept": "application/json"}).json()
+        ]
 
-    wait_for(gone, timeout=30, message="the server to stop")
+    wait_for(lambda: listed() == [("alpha-minimal", True)], timeout=30, message="the server to stop, and stay")
+    # the list's Remove removes it
+    response = browser.post(
+        hub.service_url + "alpha/minimal", data={"_xsrf": xsrf, "action": "remove"}, allow_redirects=False
+    )
+    assert response.status_code == 303 and listed() == []
 
 
 def test_errors_are_html_pages_for_browsers(hub):

@@ -81,7 +81,7 @@ async def test_progress_stream_reports_a_failed_start(client, hub):
     # the failed server still takes a named-server slot in the Hub: the list says so, and it can be removed
     code, servers = await alice.json("GET", "")
     assert code == 200 and [(s["name"], s["stopped"], s["ready"]) for s in servers] == [("alpha-minimal", True, False)]
-    code, _ = await alice.json("DELETE", "alpha/minimal")
+    code, _ = await alice.json("DELETE", "alpha/minimal?remove=true")
     assert code == 204
     assert (await alice.json("GET", ""))[1] == []
 

@@ -181,14 +181,35 @@ async def test_a_hub_that_cannot_answer_about_a_recipient_takes_nothing_away(cli
     wait_for(lambda: group_members(hub, group) == ["alice"], timeout=30, message="bob to leave the group")
 
 
-async def test_removing_a_server_removes_its_shares(client, hub):
+async def test_stop_keeps_a_servers_shares_and_remove_removes_them(client, hub):
     alice, bob = client("alice"), client("bob")
     await alice.json("POST", "alpha/minimal")
     await alice.wait_ready("alpha/minimal")
     assert (await share(alice, "alpha/minimal", ["bob"]))[0] == 200
-    assert (await alice.json("DELETE", "alpha/minimal"))[0] in (202, 204)
+    for _ in range(2):  # stopped and started again, twice: still shared, with its options
+        assert (await alice.json("DELETE", "alpha/minimal"))[0] in (202, 204)
+        wait_for(lambda: not admin_request(hub, "GET", "/users/alice")[1]["servers"], message="stopped")
+        code, listed = await alice.json("GET", "")
+        assert code == 200 and [(s["name"], s["stopped"]) for s in listed] == [("alpha-minimal", True)]
+        assert hub_shares(hub, "alice") == ["bob/alpha-minimal"]
+        await alice.json("POST", "alpha/minimal")
+        await alice.wait_ready("alpha/minimal")
+        assert (await alice.json("GET", "alpha/minimal/-/shares")) == (200, {"users": ["bob"], "workspace": False})
+        code, shared = await bob.json("GET", "shared")
+        assert code == 200 and [s["name"] for s in shared] == ["alpha-minimal"]
+    # a bad remove changes nothing
+    code, body = await alice.json("DELETE", "alpha/minimal?remove=yes")
+    assert code == 400 and body["message"].startswith("remove must be true")
+    assert (await alice.json("GET", "alpha/minimal"))[1]["ready"] is True
+    # removed: gone from the Hub with its shares; started again, it is shared with nobody
+    assert (await alice.json("DELETE", "alpha/minimal?remove=true"))[0] in (202, 204)
     wait_for(lambda: hub_shares(hub, "alice") == [], timeout=15, message="the shares to go with the server")
-    # started again, it is shared with nobody
+
+    def removed() -> bool:
+        model = admin_request(hub, "GET", "/users/alice?include_stopped_servers=1")[1]
+        return "alpha-minimal" not in (model.get("servers") or {})
+
+    wait_for(removed, message="removed")
     await alice.json("POST", "alpha/minimal")
     await alice.wait_ready("alpha/minimal")
     assert (await alice.json("GET", "alpha/minimal/-/shares")) == (200, {"users": [], "workspace": False})

@@ -187,15 +187,22 @@ class ServerHandler(StartingHandler):
         )
 
     async def post(self, workspace: str, image: str, notebook: str | None = None) -> None:
-        # HTML forms cannot send DELETE: a form field asks for a stop instead
-        if self.get_body_argument("action", "start") == "stop":
-            await self.delete(workspace, image)
+        # HTML forms cannot send DELETE: a form field asks for a stop (or a removal) instead
+        action = self.get_body_argument("action", "start")
+        if action in ("stop", "remove"):
+            await self._stop(workspace, image, remove=action == "remove")
             return
         await self.start(workspace, image, notebook)
 
     async def delete(self, workspace: str, image: str) -> None:
         # (not <server>/<notebook>: routes.py refuses a DELETE that would stop the server, not delete the notebook)
-        stopped = await self.launcher.stop(self.current_user.name, workspace, image)
+        remove = self.get_query_argument("remove", "false")
+        if remove not in ("true", "false"):
+            raise InvalidRequest("remove must be true (remove the server) or false (stop it, the default).")
+        await self._stop(workspace, image, remove=remove == "true")
+
+    async def _stop(self, workspace: str, image: str, *, remove: bool) -> None:
+        stopped = await self.launcher.stop(self.current_user.name, workspace, image, remove=remove)
         if self.wants_json():
             if stopped:
                 self.set_status(204)
