@@ -39,8 +39,12 @@ def normalise_classes(classes: dict[str, Any]) -> dict[str, dict[str, Any]]:
         if unknown:
             raise ValueError(f"resource class {name!r} has unknown setting {unknown[0]!r}")
         for key in ("cpu_guarantee", "cpu_limit"):
-            if key in entry and not isinstance(entry[key], (int, float)):
-                raise ValueError(f"resource class {name!r}: {key} must be a number of CPUs")
+            value = entry.get(key, 1)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"resource class {name!r}: {key} must be a number of CPUs above 0, not {value!r}")
+        for key in ("mem_guarantee", "mem_limit"):
+            if key in entry:
+                check_memory(name, key, entry[key])
         if not isinstance(entry.get("gpus", 0), int) or entry.get("gpus", 0) < 0:
             raise ValueError(f"resource class {name!r}: gpus must be a whole number")
         checked[name] = {
@@ -54,6 +58,24 @@ def normalise_classes(classes: dict[str, Any]) -> dict[str, dict[str, Any]]:
             **{k: entry[k] for k in ("cpu_guarantee", "cpu_limit", "mem_guarantee", "mem_limit") if k in entry},
         }
     return checked
+
+
+def check_memory(name: str, key: str, value: Any) -> int:
+    """Bytes, read as KubeSpawner reads them (jupyterhub.traitlets.ByteSpecification: "2G", "512M", a number
+    of bytes), above 0; ValueError naming the class and the key otherwise (at start-up, not at a count)."""
+    from jupyterhub.traitlets import ByteSpecification
+    from traitlets import TraitError
+
+    try:
+        amount = ByteSpecification().validate(None, value) if not isinstance(value, bool) else None
+    except TraitError:
+        amount = None
+    if amount is None or amount <= 0:
+        raise ValueError(
+            f"resource class {name!r}: {key} {str(value)[:40]!r} is not an amount of memory above 0"
+            " as KubeSpawner reads it (e.g. '2G', '512M', or a number of bytes)"
+        )
+    return amount
 
 
 def check_catalogue_classes(images: dict[str, dict[str, Any]], classes: dict[str, dict[str, Any]]) -> None:

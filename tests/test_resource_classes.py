@@ -44,6 +44,14 @@ def test_the_default_the_choice_and_the_limits_of_a_workspace():
         ({"big": {"gpus": -1}}, "gpus must be a whole number"),
         ({"big": {"memory": "8G"}}, "unknown setting 'memory'"),
         ({"big one": {}}, "letters, digits and hyphens"),
+        # sizes are read when the configuration is, as KubeSpawner reads them: not at the first count (a 500)
+        ({"big": {"mem_limit": "4e9"}}, "big.*mem_limit '4e9' is not an amount of memory above 0"),
+        ({"big": {"mem_guarantee": "2Gi"}}, "mem_guarantee '2Gi' is not an amount of memory"),
+        ({"big": {"mem_limit": "-1G"}}, "mem_limit '-1G' is not an amount of memory above 0"),
+        ({"big": {"mem_limit": True}}, "mem_limit 'True' is not an amount of memory"),
+        ({"big": {"cpu_limit": -2}}, "cpu_limit must be a number of CPUs above 0, not -2"),
+        ({"big": {"cpu_guarantee": 0}}, "cpu_guarantee must be a number of CPUs above 0"),
+        ({"big": {"cpu_limit": True}}, "cpu_limit must be a number of CPUs above 0, not True"),
     ],
 )
 def test_a_bad_class_is_a_start_up_error(classes, says):
