@@ -25,7 +25,7 @@ from traitlets.config import Application
 from . import __version__
 from .components import Components, build_components
 from .config import SharedConfig, env
-from .limits import BodySizeLimit
+from .limits import DISCARD_LIMIT, BodySizeLimit
 from .log import SecretsFilter, json_log_formatter, log_request
 from .metrics import observe_request
 from .oauth import SharedStateHubOAuth
@@ -369,7 +369,8 @@ class NotebooksService(SharedConfig, Application):
 
     max_body_size = Integer(
         64 * 1024,
-        help="""Largest request body taken, in bytes; a larger declared one is answered 413 unread.
+        help="""Largest request body taken, in bytes; a larger one is answered 413, then read to its end
+        and dropped (up to 16 MiB, so that the Hub's proxy relays the 413 rather than meet a reset).
         The service's bodies are small forms (start, stop).""",
     ).tag(config=True)
 
@@ -439,7 +440,9 @@ class NotebooksService(SharedConfig, Application):
     async def _serve(self) -> None:
         app = self.make_app()
         # forwarded addresses are believed per request, from trusted proxies only (log.client_address)
-        server = HTTPServer(BodySizeLimit(app, self.max_body_size), xheaders=False, max_body_size=self.max_body_size)
+        server = HTTPServer(
+            BodySizeLimit(app, self.max_body_size), xheaders=False, max_body_size=max(DISCARD_LIMIT, self.max_body_size)
+        )
         server.listen(self.port, self.ip)
         self.log.info(
             "notebooks-service %s listening on http://%s:%i%s", __version__, self.ip, self.port, self.service_prefix

@@ -54,6 +54,7 @@ def send(hub, tokens):
         connection.close()
         return response.status, dict(response.getheaders()), payload
 
+    request.direct_service_url, request.token = hub.direct_service_url, tokens["bob"]
     return request
 
 
@@ -126,6 +127,44 @@ def test_a_body_larger_than_the_service_takes_is_413_unread(send):
     code, headers, body = send("POST", "alpha/python", body=b"x" * (64 * 1024 + 1))
     assert code == 413 and b"at most 65536" in body
     assert headers["Connection"] == "close"
+
+
+def test_an_oversized_body_through_the_hubs_proxy_is_the_413_every_time(hub, tokens):
+    """The proxy is still sending when the service answers: the service reads the rest and drops
+    it, so the proxy relays the 413 (before: its own 503 page 2 times in 10, after a reset)."""
+    headers = {"Authorization": f"token {tokens['bob']}", "Accept": "application/json"}
+    for size in [200 * 1024] * 8 + [4 * 1024 * 1024] * 2:
+        response = requests.post(hub.service_url + "alpha/python", data=b"x" * size, headers=headers, timeout=60)
+        assert response.status_code == 413, (size, response.status_code, response.text[:200])
+        assert response.json()["message"] == f"The request body is {size} bytes; this service takes at most 65536."
+
+
+def test_a_chunked_body_past_the_limit_is_a_413_and_none_of_it_is_kept(send):
+    def chunks():
+        for _ in range(40):
+            yield b"y" * 4096  # 160 KiB in all, no Content-Length
+
+    code, headers, body = send_chunked(send, chunks())
+    assert code == 413, body
+    assert json.loads(body)["message"] == "The request body is more than 65536 bytes; this service takes at most 65536."
+
+
+def send_chunked(send, chunks):
+    """POST alpha/python as bob with a chunked body (http.client sends Transfer-Encoding: chunked)."""
+    target = urlsplit(send.direct_service_url)
+    connection = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+    connection.request(
+        "POST",
+        target.path + "alpha/python",
+        body=chunks,
+        headers={"Authorization": f"token {send.token}", "Accept": "application/json"},
+        encode_chunked=True,
+    )
+    response = connection.getresponse()
+    try:
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
 
 
 def test_a_huge_declared_body_is_refused_before_it_is_sent(hub, tokens):
