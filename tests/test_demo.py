@@ -111,15 +111,14 @@ def test_ctrl_c_stops_once_and_quietly_and_the_next_start_lists_no_stale_servers
     browser = log_in(SimpleNamespace(url=demo.url, service_url=demo.service_url), "alice")
     headers = {"Accept": "application/json", "X-XSRFToken": hidden_field(browser.get(demo.service_url).text, "_xsrf")}
     assert browser.post(demo.service_url + "alpha/minimal", headers=headers).status_code in (201, 202)
-    # the workspaces' object storage runs with the rest, and stops with it
-    [storage] = [
-        p
-        for p in psutil.Process(demo.process.pid).children(recursive=True)
-        if "object_storage" in " ".join(p.cmdline())
-    ]
+    wait_for(lambda: browser.get(demo.service_url + "alpha/minimal", headers=headers).json()["ready"], timeout=60)
+    # the Hub, its proxy, the service, the reconciler, the culler, the object storage and the server
+    family = psutil.Process(demo.process.pid).children(recursive=True)
+    assert any("object_storage" in " ".join(p.cmdline()) for p in family)
+    assert any("jupyterhub-singleuser" in " ".join(p.cmdline()) for p in family)
 
     assert demo.ctrl_c() == 0
-    assert not storage.is_running() or storage.status() == psutil.STATUS_ZOMBIE
+    assert still_running(family) == []  # the demo exits after all of them, never before
     output = demo.output()
     assert not [noise for noise in NOISE if noise in output], output[-4000:]
     assert output.count("initiating shutdown") == 1  # the Hub was asked once
@@ -129,8 +128,26 @@ def test_ctrl_c_stops_once_and_quietly_and_the_next_start_lists_no_stale_servers
         browser = log_in(SimpleNamespace(url=again.url, service_url=again.service_url), "alice")
         listed = browser.get(again.service_url, headers={"Accept": "application/json"})
         assert listed.status_code == 200 and listed.json() == []  # no stopped row left from the last run
+        # stopped again, right after a start was asked (its server still starting)
+        headers["X-XSRFToken"] = hidden_field(browser.get(again.service_url).text, "_xsrf")
+        assert browser.post(again.service_url + "alpha/minimal", headers=headers).status_code in (201, 202)
+        family = psutil.Process(again.process.pid).children(recursive=True)  # the server's, if it began
+        assert again.ctrl_c() == 0
+        assert still_running(family) == []
     finally:
         again.kill()
+
+
+def still_running(processes: list) -> list[str]:
+    """The command lines of those of ``processes`` still running (a zombie has stopped)."""
+    alive = []
+    for process in processes:
+        try:
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(" ".join(process.cmdline())[:200])
+        except psutil.NoSuchProcess:
+            pass
+    return alive
 
 
 def as_hub_admin(browser: requests.Session, url: str, method: str, path: str, body=None) -> requests.Response:
