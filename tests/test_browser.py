@@ -296,10 +296,13 @@ def test_a_server_near_its_idle_stop_warns_and_keep_running_moves_the_stop(page,
     screenshot(page, "details-idle-warning.png")
 
     page.click("#keep-running-now")
-    page.wait_for_url(hub.service_url + "alpha/minimal/-/details")
+    page.wait_for_url(hub.service_url + "alpha/minimal/-/details?kept=1")
     assert not page.locator("#idle-warning").is_visible()  # an hour from now again
     moved = page.get_attribute("#culls-at", "datetime")
     assert moved > stops_at and page.inner_text("#last-activity") == "just now"
+    # and the page says it worked, with the new time
+    assert page.inner_text("#kept").startswith("Kept running: if it stays idle, the Hub now stops it at ")
+    assert page.get_attribute("#kept time", "datetime") == moved
     assert re.fullmatch(r"stops at \d\d:\d\d( [AP]M)?", page.inner_text("#idle-stop"))
     # where the workspace's data is, with the way into the file browser
     files = page.locator("#storage li[data-kind=files]")
@@ -311,6 +314,25 @@ def test_a_server_near_its_idle_stop_warns_and_keep_running_moves_the_stop(page,
     # and the list no longer warns either
     page.goto(hub.service_url)
     assert not page.locator("tr[data-server=alpha-minimal] .keep-running button").is_visible()
+
+
+def test_keep_running_on_the_list_says_it_worked_and_until_when(page, hub, tokens):
+    set_idle_minutes(hub, 55)
+    try:
+        start_as(hub, tokens["alice"], "alpha/python")
+    finally:
+        set_idle_minutes(hub, None)
+    log_in(page, hub, "alice")
+    row = page.locator("tr[data-server=alpha-python]")
+    before = row.locator(".idle-stop time").get_attribute("datetime")
+    row.locator(".keep-running button").click()
+    page.wait_for_url(hub.service_url + "?kept=alpha-python")
+    kept = page.locator("#kept")
+    assert kept.inner_text().startswith("alpha/python keeps running: if it stays idle, the Hub now stops it at ")
+    now_stops = row.locator(".idle-stop time").get_attribute("datetime")
+    assert now_stops > before and kept.locator("time").get_attribute("datetime") == now_stops
+    assert not row.locator(".keep-running button").is_visible()
+    screenshot(page, "server-list-kept-running.png")
 
 
 def test_start_in_another_class_offers_a_restart_and_the_page_restarts_after_a_confirmation(page, hub):
@@ -450,3 +472,35 @@ def test_sharing_from_the_servers_page_and_the_recipients_list(browser, page, hu
     page.click("#shared-with button")
     page.wait_for_url(hub.service_url + "alpha/minimal/-/details")
     assert page.locator("#shared-with-nobody").is_visible()
+
+
+def test_a_long_server_name_is_cut_and_the_details_log_waits_to_be_opened(page, hub, tokens):
+    """A display name the Hub took (255 characters, through its own API) does not stretch the list;
+    the details page keeps the server's start-up lines closed, and shows the last 50 when opened."""
+    long_name = "n" * 255
+    started = requests.post(
+        f"{hub.url}/hub/api/users/alice/servers/alpha-minimal",
+        headers={"Authorization": f"token {tokens['alice']}"},
+        json={"display_name": long_name, "user_options": {"workspace": "alpha", "image": "minimal"}},
+    )
+    assert started.status_code in (201, 202), started.text
+    wait_for(lambda: admin_request(hub, "GET", "/users/alice")[1]["servers"]["alpha-minimal"]["ready"])
+    output = local_log_path(os.path.join(hub.run_dir, "logs"), "alice", "alpha-minimal")
+    with open(output, "ab") as f:
+        f.writelines(b"start-up line %d\n" % i for i in range(300))
+    log_in(page, hub, "alice")
+    row = page.locator("tr[data-server=alpha-minimal]")
+    stop = row.locator("button", has_text="Stop")
+    stop.click()  # armed: it asks, naming the server, cut
+    assert stop.inner_text() == "Stop " + "n" * 23 + "…?"
+    assert stop.bounding_box()["width"] < 300
+    screenshot(page, "server-list-long-name.png")
+
+    page.goto(hub.service_url + "alpha/minimal/-/details")
+    panel = page.locator("#server-log-panel")
+    assert panel.get_attribute("open") is None and page.text_content("#server-log") == "…"  # not read yet
+    screenshot(page, "details-log-closed.png")
+    page.click("#server-log-panel summary")
+    wait_for(lambda: page.inner_text("#server-log") != "…", timeout=10, message="the log to load")
+    lines = page.inner_text("#server-log").rstrip("\n").split("\n")
+    assert len(lines) == 50 and lines[-1] == "start-up line 299"

@@ -117,6 +117,8 @@ class ServerListHandler(StartingHandler):
             shared=shared,  # other members' servers shared with the caller
             # those the culler stops soon if they stay idle: their rows offer "Keep running"
             warned={s["name"] for s in servers if near_idle_stop(s, warning)},
+            # Keep running was just pressed on this row: the page says until when it runs now
+            kept=next((s for s in servers if s["name"] == self.get_query_argument("kept", "")), None),
             idle_warning=warning,
             leaver_stops_within=self.components.leaver_stops_within,
             now=utc_now(),
@@ -252,6 +254,7 @@ class ServerDetailsHandler(BaseHandler):
             restart_offer=asked if asked in resource_classes and asked != current else None,
             idle_warning=warning,
             warn=near_idle_stop(model, warning),
+            kept=self.get_query_argument("kept", "") == "1",  # Keep running was just pressed
             now=utc_now(),
             logs_url=model["status_url"] + "/-/logs" if self.components.server_logs else None,
         )
@@ -287,10 +290,10 @@ class ServerActivityHandler(BaseHandler):
         if self.wants_json():
             self.set_status(204)
             self.finish()
-        elif self.get_body_argument("from", "") == "list":
-            self.redirect(self.prefix, status=303)
+        elif self.get_body_argument("from", "") == "list":  # the page says it worked, and until when
+            self.redirect(f"{self.prefix}?kept={request.name}", status=303)
         else:
-            self.redirect(self.launcher.details_url(workspace, image), status=303)
+            self.redirect(self.launcher.details_url(workspace, image) + "?kept=1", status=303)
 
 
 class WorkspacesHandler(BaseHandler):
