@@ -504,3 +504,23 @@ def test_a_long_server_name_is_cut_and_the_details_log_waits_to_be_opened(page, 
     wait_for(lambda: page.inner_text("#server-log") != "…", timeout=10, message="the log to load")
     lines = page.inner_text("#server-log").rstrip("\n").split("\n")
     assert len(lines) == 50 and lines[-1] == "start-up line 299"
+
+
+def test_a_refused_share_comes_back_as_the_form_with_the_reason_and_the_names_typed(page, hub, tokens):
+    start_as(hub, tokens["alice"], "alpha/minimal")
+    log_in(page, hub, "alice")
+    page.goto(hub.service_url + "alpha/minimal/-/details")
+    page.fill("#share-users", "bobb")  # a typo
+    page.click("#share")
+    error = page.locator("#share-error")
+    error.wait_for(state="visible", timeout=10_000)
+    assert error.inner_text() == (
+        "Only members of workspace alpha may be given a share: 'bobb' is not. Nothing changed."
+    )
+    assert page.input_value("#share-users") == "bobb"  # kept, to be mended
+    assert "Nobody else: only you can open it." in page.inner_text("#sharing")
+    screenshot(page, "share-refused.png")
+    page.fill("#share-users", "bob")
+    page.click("#share")
+    page.wait_for_url(hub.service_url + "alpha/minimal/-/details")
+    assert page.locator("#share-error").count() == 0 and "bob" in page.inner_text("#shared-with")

@@ -4,10 +4,13 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from ..errors import InvalidRequest, SpawnFailed, UnsupportedMediaType
+from ..errors import InvalidRequest, ServiceError, SpawnFailed, UnsupportedMediaType
 from ..naming import server_name
 from ..servers import ClassConflict, ServerRequest, near_idle_stop, not_running, utc_now
 from .base import BaseHandler
+
+#: characters of a refused share form's names field given back to it
+MAX_TYPED = 2000
 
 #: the fields of a JSON start body
 START_FIELDS = ("resource_class",)
@@ -236,28 +239,40 @@ class ServerDetailsHandler(BaseHandler):
         if self.wants_json():
             self.write_json(model)
             return
-        resource_classes, _ = self.launcher.classes_for(request)
-        shared = await self.components.sharing.shared_with(request)
-        asked = self.get_query_argument("resource_class", "")
-        current = model["resource_class"]
-        warning = self.components.idle_warning
-        self.render_template(
-            "details.html",
-            server=model,
-            workspace=workspace,
-            image=request.image,
-            resource_classes=resource_classes,
-            shared_with=shared["users"],
-            shared_with_workspace=shared["workspace"],
-            workspace_shares=self.components.sharing.workspace_group(workspace)[0] is not None,
-            # Start pressed with another class (or a link asking for one): offer that restart
-            restart_offer=asked if asked in resource_classes and asked != current else None,
-            idle_warning=warning,
-            warn=near_idle_stop(model, warning),
-            kept=self.get_query_argument("kept", "") == "1",  # Keep running was just pressed
-            now=utc_now(),
-            logs_url=model["status_url"] + "/-/logs" if self.components.server_logs else None,
-        )
+        await render_details(self, request, model)
+
+
+async def render_details(
+    handler: BaseHandler, request: Any, model: dict[str, Any], *, share_error: str = "", share_names: str = ""
+) -> None:
+    """The details page of the caller's running server; a share its form asked for and that was refused
+    comes back here, its message beside the field and the names typed kept."""
+    workspace, image = request.workspace, request.image
+    resource_classes, _ = handler.launcher.classes_for(request)
+    sharing = handler.components.sharing
+    shared = await sharing.shared_with(request)
+    asked = handler.get_query_argument("resource_class", "")
+    current = model["resource_class"]
+    warning = handler.components.idle_warning
+    handler.render_template(
+        "details.html",
+        server=model,
+        workspace=workspace,
+        image=image,
+        resource_classes=resource_classes,
+        shared_with=shared["users"],
+        shared_with_workspace=shared["workspace"],
+        workspace_shares=sharing.workspace_group(workspace)[0] is not None,
+        # Start pressed with another class (or a link asking for one): offer that restart
+        restart_offer=asked if asked in resource_classes and asked != current else None,
+        idle_warning=warning,
+        warn=near_idle_stop(model, warning),
+        kept=handler.get_query_argument("kept", "") == "1",  # Keep running was just pressed
+        share_error=share_error,
+        share_names=share_names,
+        now=utc_now(),
+        logs_url=model["status_url"] + "/-/logs" if handler.components.server_logs else None,
+    )
 
 
 class ServerRestartHandler(StartingHandler):
@@ -337,10 +352,21 @@ class ServerSharesHandler(BaseHandler):
         request = await self.launcher.check(self, workspace, image)
         sharing = self.components.sharing
         users, whole = self._recipients()
-        if self.get_body_argument("action", "share") == "revoke":
-            state = await sharing.revoke(request, users, whole)
-        else:
-            state = await sharing.share(request, users, whole)
+        try:
+            if self.get_body_argument("action", "share") == "revoke":
+                state = await sharing.revoke(request, users, whole)
+            else:
+                state = await sharing.share(request, users, whole)
+        except ServiceError as e:
+            if self.wants_json() or request.server is None:
+                raise
+            # a form: the page again, the message beside the field and the names typed kept (nothing changed)
+            self.set_status(e.status_code)
+            typed = self.get_body_argument("users", "")[:MAX_TYPED]
+            await render_details(
+                self, request, await self.launcher.status(request), share_error=e.message, share_names=typed
+            )
+            return
         if self.wants_json():
             self.write_json(state)
         else:
