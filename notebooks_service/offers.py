@@ -62,10 +62,17 @@ def room(limits: dict[str, float], usage: Usage) -> dict[str, Any] | None:
     return {"quota": dict(limits), "usage": used, "text": ", ".join(parts) + " in use"}
 
 
-def rooms(quotas: Quotas, workspaces: list[str], tallies: dict[str, Tally]) -> dict[str, str]:
-    """Workspace -> its room in words, for the start forms (only those with a quota)."""
-    found = {w: room(quotas.for_workspace(w), tallies[w].usage) for w in workspaces}
-    return {w: r["text"] for w, r in found.items() if r}
+def rooms(quotas: Quotas, workspaces: list[str], tallies: dict[str, Tally]) -> dict[str, dict[str, Any]]:
+    """Workspace -> its room, for the start forms (only those with a quota): in words, whether its
+    running servers are as many as it allows (``full``: no start can fit), and whose they are."""
+    found = {}
+    for w in workspaces:
+        limits, tally = quotas.for_workspace(w), tallies[w]
+        shown = room(limits, tally.usage)
+        if shown:
+            full = "servers" in limits and tally.usage.servers >= limits["servers"]
+            found[w] = {"text": shown["text"], "full": full, "held_by": list(tally.named) if full else []}
+    return found
 
 
 def workspace_offers(

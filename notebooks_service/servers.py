@@ -150,8 +150,8 @@ class Launcher(LoggingConfigurable):
         usage = await self.admission.usage.get(sorted(workspaces), user["name"]) if configured else None
         return workspace_offers(self, user, sorted(workspaces), usage)
 
-    async def rooms(self, workspaces: list[str]) -> dict[str, str]:
-        """Workspace -> how much of its quota is in use, in words (start forms); {} without quotas."""
+    async def rooms(self, workspaces: list[str]) -> dict[str, dict[str, Any]]:
+        """Workspace -> how much of its quota is in use (start forms: offers.rooms); {} without quotas."""
         if not self.quotas.configured:
             return {}
         return rooms(self.quotas, workspaces, (await self.admission.usage.get(workspaces, ""))[0])

@@ -19,6 +19,7 @@ from conftest import (
     forget_output,
     running_hub,
     set_idle_minutes,
+    set_members,
     set_spawn_delay,
     set_spawn_failure,
     stop_all_servers,
@@ -524,3 +525,26 @@ def test_a_refused_share_comes_back_as_the_form_with_the_reason_and_the_names_ty
     page.click("#share")
     page.wait_for_url(hub.service_url + "alpha/minimal/-/details")
     assert page.locator("#share-error").count() == 0 and "bob" in page.inner_text("#shared-with")
+
+
+def test_a_full_workspaces_form_says_whose_servers_hold_it_and_does_not_offer_start(page, hub, tokens):
+    start_as(hub, tokens["alice"], "beta/minimal")  # beta allows one running server
+    log_in(page, hub, "alice")
+    page.select_option("#workspace", "beta")
+    said = page.locator("#workspace-room")
+    assert said.inner_text() == (
+        "In beta: 1 of 1 running servers in use. No server can start there until one stops: your beta/minimal."
+    )
+    assert page.locator("#start-button").is_disabled()
+    assert said.locator("a").get_attribute("href") == hub.service_url.removeprefix(hub.url) + "beta/minimal/-/details"
+    screenshot(page, "start-form-full-workspace.png")
+    page.select_option("#workspace", "alpha")  # another workspace: room, and Start
+    assert not page.locator("#start-button").is_disabled()
+
+    # a colleague's view: whose server it is, no link into it
+    set_members(hub, {"alice": ["alpha", "beta"], "bob": ["alpha", "beta"]})
+    page.context.clear_cookies()
+    log_in(page, hub, "bob")
+    page.select_option("#workspace", "beta")
+    assert said.inner_text().endswith("No server can start there until one stops: alice's beta/minimal.")
+    assert said.locator("a").count() == 0 and page.locator("#start-button").is_disabled()

@@ -291,7 +291,7 @@ def test_workspaces_is_json_for_browsers_too_and_cors_as_the_api(hub, tokens):
     wait_for(
         lambda: (
             html.unescape(hidden_attr(browser.get(hub.service_url).text, "data-rooms"))
-            == '{"beta": "0 of 1 running servers in use"}'
+            == '{"beta": {"text": "0 of 1 running servers in use", "full": false, "held_by": [], "own": []}}'
         ),
         timeout=10,
         message="the start form's room",

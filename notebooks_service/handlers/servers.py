@@ -114,6 +114,12 @@ class ServerListHandler(StartingHandler):
         shared = await self.components.sharing.received(user, workspaces)
         warning = self.components.idle_warning
         rooms = await self.launcher.rooms(workspaces)
+        for workspace, room in rooms.items():  # a full workspace's form leads to the caller's own servers there
+            room["own"] = [
+                {"name": f"{s['workspace']}/{s['image']}", "url": s["details_url"]}
+                for s in servers
+                if room["full"] and s["workspace"] == workspace and not s["stopped"] and s["member"]
+            ]
         self.render_template(
             "servers.html",
             servers=servers,
