@@ -219,7 +219,7 @@ def test_a_running_servers_page_and_its_log_are_pages_for_people(hub):
         data={"_xsrf": hidden_field(page.text, "_xsrf"), "from": "list"},
         allow_redirects=False,
     )
-    assert kept.status_code == 303 and kept.headers["Location"] == "/services/notebooks/"
+    assert kept.status_code == 303 and kept.headers["Location"] == "/services/notebooks/?kept=alpha-python"
     # the list's start form now preselects what the server runs with
     assert '"alpha/python": "large"' in html.unescape(browser.get(hub.service_url).text)
 

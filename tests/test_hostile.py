@@ -258,3 +258,45 @@ def test_a_body_of_another_type_is_a_415_not_an_empty_one(send, method, path, co
             f"(application/x-www-form-urlencoded), not {said}.",
         },
     )
+
+
+# every route that reads a body, with bodies no client should send: never a 5xx, always the error shape
+BODY_ROUTES = [
+    ("POST", ""),
+    ("POST", "alpha/python"),
+    ("POST", "alpha/python/reports/a.ipynb"),
+    ("DELETE", "alpha/python"),
+    ("POST", "alpha/python/-/restart"),
+    ("POST", "alpha/python/-/activity"),
+    ("POST", "alpha/python/-/shares"),
+    ("DELETE", "alpha/python/-/shares"),
+]
+ODD_BODIES = {
+    "deep": DEEP,
+    "deep object": b'{"a":' * 20000 + b"1" + b"}" * 20000,
+    "huge string": b'{"users": ["' + b"x" * 60000 + b'"]}',
+    "many keys": b"{" + b",".join(b'"k%d": %d' % (i, i) for i in range(6000)) + b"}",
+    "null": b"null",
+    "a list": b"[]",
+    "a string": b'"x"',
+    "a huge number": b"1e999999",
+    "NaN": b"NaN",
+    "cut short": b'{"users": ["bob"',
+    "not UTF-8": b'{"users": ["\xff\xfe"]}',
+    "a byte-order mark": b'\xef\xbb\xbf{"users": []}',
+    "users not a list": b'{"users": {"bob": 1}}',
+    "users of numbers": b'{"users": [1, 2]}',
+    "a class that is a list": b'{"resource_class": []}',
+    "duplicate keys": b'{"workspace": true, "workspace": "yes"}',
+}
+
+
+@pytest.mark.parametrize(("method", "path"), BODY_ROUTES)
+def test_odd_bodies_on_every_body_route_are_clear_4xx(send, method, path):
+    wrong = {}
+    for name, body in ODD_BODIES.items():
+        code, headers, answer = send(method, path, body=body, headers={"Content-Type": "application/json"})
+        said = json.loads(answer) if headers.get("Content-Type") == "application/json" and answer else None
+        if not (400 <= code < 500 and said and said["status"] == code and 0 < len(said["message"]) < 500):
+            wrong[name] = (code, answer[:200])
+    assert wrong == {}

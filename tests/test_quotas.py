@@ -290,8 +290,8 @@ def test_workspaces_is_json_for_browsers_too_and_cors_as_the_api(hub, tokens):
     # (a stop made elsewhere, as the last test's clean-up, shows within HubClient.usage_cache_seconds)
     wait_for(
         lambda: (
-            html.unescape(hidden_attr(browser.get(hub.service_url).text, "data-rooms"))
-            == '{"beta": {"text": "0 of 1 running servers in use", "full": false, "held_by": [], "own": []}}'
+            json.loads(html.unescape(hidden_attr(browser.get(hub.service_url).text, "data-rooms")))
+            == {"beta": {"text": "0 of 1 running servers in use", "full": False, "held_by": [], "own": []}}
         ),
         timeout=10,
         message="the start form's room",

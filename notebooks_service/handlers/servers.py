@@ -210,6 +210,11 @@ class ServerHandler(StartingHandler):
         remove = self.get_query_argument("remove", "false")
         if remove not in ("true", "false"):
             raise InvalidRequest("remove must be true (remove the server) or false (stop it, the default).")
+        body = json_body(self.request)  # or as the Hub's own API takes it: {"remove": true}
+        if body is not None:
+            if set(body) - {"remove"} or not isinstance(body.get("remove", False), bool):
+                raise InvalidRequest('A stop takes only {"remove": true or false} (or ?remove=true).')
+            remove = "true" if body.get("remove") else remove
         await self._stop(workspace, image, remove=remove == "true")
 
     async def _stop(self, workspace: str, image: str, *, remove: bool) -> None:
