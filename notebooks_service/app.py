@@ -30,6 +30,7 @@ from .log import SecretsFilter, json_log_formatter, log_request
 from .metrics import observe_request
 from .oauth import SharedStateHubOAuth
 from .routes import metrics_port_routes, tornado_routes
+from .scopes import Settings, check_own_scopes
 
 #: what NotebooksService.security_headers sends unless told otherwise
 SECURITY_HEADERS = {
@@ -448,6 +449,7 @@ class NotebooksService(SharedConfig, Application):
             "notebooks-service %s listening on http://%s:%i%s", __version__, self.ip, self.port, self.service_prefix
         )
         self.log.info("Hub API at %s; %d image(s) in the catalogue", self.hub_api_url, len(self.images))
+        checking_scopes = asyncio.ensure_future(check_own_scopes(app.settings["components"].hub, Settings.of(self)))
         metrics_server = None
         if self.metrics_port:
             metrics_server = web.Application(metrics_port_routes(), log_function=_request_finished).listen(
@@ -459,6 +461,7 @@ class NotebooksService(SharedConfig, Application):
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
+        checking_scopes.cancel()
         if metrics_server is not None:
             metrics_server.stop()
         await self._drain(app, server)

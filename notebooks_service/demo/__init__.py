@@ -4,28 +4,17 @@ The demo data lives here once; both the Hub's and the service's demo
 configuration files import it.
 """
 
+from ..scopes import RECONCILER, SERVICE, Settings, scopes
+
 SERVICE_NAME = "notebooks"
 
-#: the Hub role the service needs, and nothing more (see docs/deploying.rst, "Registering with a Hub")
-SERVICE_SCOPES = [
-    "read:users",  # the caller's user model, groups and servers
-    "servers",  # start and stop users' servers, read their models and progress
-    "users:activity",  # "Keep running": record activity on a server, so the idle culler waits
-    "list:users",  # the active servers of everyone, which workspace quotas count
-    "shares",  # share a server with members of its workspace (JupyterHub's sharing)
-    "admin:groups",  # ... or with the whole workspace: a Hub group per workspace (Sharing.manage_workspace_groups)
-]
-
-#: the reconciler (notebooks-service reconcile, one per deployment, beside the Hub as the culler is):
-#: membership over time, a leaver's servers stopped and shares removed
+#: the Hub roles the service and the reconciler (notebooks-service reconcile, one per deployment, beside
+#: the Hub as the culler is) need for the demo's configuration, and nothing more: the table in
+#: notebooks_service/scopes.py says which scope is for what (docs/deploying.rst, "Registering with a Hub")
+_DEMO_SETTINGS = Settings(policy="hub-groups", quotas=True)
+SERVICE_SCOPES = scopes(SERVICE, _DEMO_SETTINGS)
 RECONCILER_NAME = "notebooks-reconciler"
-RECONCILER_SCOPES = [
-    "list:users",  # every active server, paged
-    "read:users",  # owners' and recipients' models (groups: the hub-groups policy)
-    "servers",  # stop a leaver's server (not remove it)
-    "shares",  # remove shares of and to leavers
-    "admin:groups",  # the kept workspace groups lose their leavers (Sharing.manage_workspace_groups)
-]
+RECONCILER_SCOPES = scopes(RECONCILER, _DEMO_SETTINGS)
 
 #: the demo's reconciler checks members every this many seconds (60 by default), and its servers
 #: ask the Hub again about open connections as often (NOTEBOOKS_ACCESS_RECHECK_SECONDS)
