@@ -277,12 +277,17 @@ def test_a_failed_start_page_says_what_kubernetes_said(page, hub, cluster):
 # -- day two: a running server's page, the culler's deadline, restart, its log ---------------------
 
 
-def test_a_server_near_its_idle_stop_warns_and_keep_running_moves_the_stop(page, hub, tokens):
-    set_idle_minutes(hub, 55)  # unused for 55 minutes; the demo's culler stops servers idle for 60
+def start_idle(hub, token: str, path: str) -> None:
+    """Start a server as one unused for 55 minutes: the demo's culler stops servers idle for 60."""
+    set_idle_minutes(hub, 55)
     try:
-        start_as(hub, tokens["alice"], "alpha/minimal")
+        start_as(hub, token, path)
     finally:
         set_idle_minutes(hub, None)
+
+
+def test_a_server_near_its_idle_stop_warns_and_keep_running_moves_the_stop(page, hub, tokens):
+    start_idle(hub, tokens["alice"], "alpha/minimal")
     log_in(page, hub, "alice")
     row = page.locator("tr[data-server=alpha-minimal]")
     assert re.fullmatch(r"stops at \d\d:\d\d( [AP]M)? if idle", row.locator(".idle-stop").inner_text())
@@ -318,11 +323,7 @@ def test_a_server_near_its_idle_stop_warns_and_keep_running_moves_the_stop(page,
 
 
 def test_keep_running_on_the_list_says_it_worked_and_until_when(page, hub, tokens):
-    set_idle_minutes(hub, 55)
-    try:
-        start_as(hub, tokens["alice"], "alpha/python")
-    finally:
-        set_idle_minutes(hub, None)
+    start_idle(hub, tokens["alice"], "alpha/python")
     log_in(page, hub, "alice")
     row = page.locator("tr[data-server=alpha-python]")
     before = row.locator(".idle-stop time").get_attribute("datetime")
