@@ -159,12 +159,17 @@ class ActiveServers:
     async def get(self, *, fresh: bool = False) -> list[RunningServer]:
         return (await self._listing.get("", fresh=fresh))["running"]
 
+    async def with_models(self, *, fresh: bool = False) -> tuple[list[RunningServer], dict[str, dict[str, Any]]]:
+        """The active servers, and their owners' models as the listing had them (groups, auth_state)."""
+        listing = await self._listing.get("", fresh=fresh)
+        return listing["running"], listing["users"]
+
     def forget(self) -> None:
         self._listing.forget("")
 
     async def _read(self, _: str) -> dict[str, Any]:
         users = await every_item(self.hub, "/users?state=active", "a list of active users")
-        return {"running": running_from_models(users)}
+        return {"running": running_from_models(users), "users": {u["name"]: u for u in users}}
 
 
 class QuotaUsage:

@@ -29,6 +29,7 @@ from traitlets.config import LoggingConfigurable
 from .app import NotebooksService
 from .errors import ServiceError
 from .hub import HubClient
+from .hubusers import ActiveServers
 from .metrics import SERVERS_STOPPED_FOR_LEAVING
 from .naming import server_name
 from .routes import metrics_port_routes
@@ -82,6 +83,7 @@ class Reconciler(LoggingConfigurable):
         super().__init__(**kwargs)
         self.hub = hub
         self.sharing = sharing
+        self.active = ActiveServers(hub)
         self._left_since: dict[tuple[str, str], float] = {}  # (owner, server) -> first found gone
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -105,11 +107,15 @@ class Reconciler(LoggingConfigurable):
             async with slots:
                 return await coroutine
 
-        active = await self.hub.running_servers(fresh=True)
+        # the owners' models come with the listing: their membership costs no call of its own (but
+        # auth_state, which the Hub never puts in a listing: read user by user)
+        active, models = await self.active.with_models(fresh=True)
         owners = sorted({(s.user, s.workspace) for s in active})
-        verdicts = dict(
-            zip(owners, await asyncio.gather(*(bounded(self.sharing.membership(*o)) for o in owners)), strict=True)
-        )
+        if self.sharing.policy.reads_auth_state:
+            asked = [bounded(self.sharing.membership(user, workspace)) for user, workspace in owners]
+        else:
+            asked = [self.sharing.membership_in(models.get(user), user, workspace) for user, workspace in owners]
+        verdicts = dict(zip(owners, await asyncio.gather(*asked), strict=True))
         now, gone = time.monotonic(), set()
         for server in active:
             verdict = verdicts[(server.user, server.workspace)]
@@ -125,7 +131,7 @@ class Reconciler(LoggingConfigurable):
         staying = sorted({s.user for s in active if not verdicts[(s.user, s.workspace)].left})
         await asyncio.gather(*(bounded(self._quietly(self.sharing.reconcile_owner(o))) for o in staying))
         if self.sharing.manage_workspace_groups:
-            directory = Directory(self.hub)  # read once, if a policy needs it, for every workspace
+            directory = Directory(self.hub, self.sharing.policy)  # read once, if needed, for every workspace
             for workspace in sorted({s.workspace for s in active}):
                 await self._quietly(self.sharing.keep_group(workspace, directory=directory))
 

@@ -202,7 +202,7 @@ class Sharing(LoggingConfigurable):
             joining, leaving = sorted(known - current), sorted(current - known)
         else:
             candidates = sorted(current | known)
-            directory = directory or Directory(self.hub)
+            directory = directory or Directory(self.hub, self.policy)
             verdicts = [await self.membership_in(await directory.model(n), n, workspace) for n in candidates]
             joining = [n for n, v in zip(candidates, verdicts, strict=True) if v.member and n not in current]
             leaving = [n for n, v in zip(candidates, verdicts, strict=True) if v.left and n in current]
@@ -326,14 +326,20 @@ def _require_server(request: Any) -> None:
 
 class Directory:
     """Every Hub user's model, read once (paged) when first asked and kept for one sweep: what
-    keeping a workspace group costs a policy that cannot name its members (O(users / page) calls)."""
+    keeping a workspace group costs a policy that cannot name its members (O(users / page) calls).
+    A policy that reads ``auth_state`` (claims), which the Hub's lists never hold, reads each user."""
 
-    def __init__(self, hub: Any):
-        self.hub = hub
+    def __init__(self, hub: Any, policy: Any):
+        self.hub, self.policy = hub, policy
         self._models: dict[str, dict[str, Any]] | None = None
         self._reading: asyncio.Lock = asyncio.Lock()
 
     async def model(self, name: str) -> dict[str, Any] | None:
+        if self.policy.reads_auth_state:
+            try:
+                return await self.hub.get_user(name)
+            except NotFound:
+                return None
         async with self._reading:
             if self._models is None:
                 users = await every_item(self.hub, "/users", "the list of users")

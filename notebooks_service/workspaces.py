@@ -80,6 +80,9 @@ class WorkspacePolicy(LoggingConfigurable):
     #: whether ``known_members`` names every member (the policy's own records, as the static one's):
     #: then a kept workspace group is kept from them, without reading any user
     knows_every_member = False
+    #: whether it reads ``auth_state``, which the Hub fills in a user's own model only, never in its
+    #: lists: then memberships are read user by user, never from a listing (reconciler, Directory)
+    reads_auth_state = False
 
     async def known_members(self, workspace: str) -> set[str]:
         """The members of ``workspace`` this policy can name without being asked about each user
@@ -145,6 +148,8 @@ class ClaimsWorkspacePolicy(WorkspacePolicy):
     scope), or the Bearer JWT the caller authenticated with. The identity
     provider (``IdentityProvider``: JWKS, issuer, audience) verifies it.
     """
+
+    reads_auth_state = True
 
     workspaces_claim = Unicode(
         "workspaces", help="Claim that lists the user's workspaces; a dotted path for nested claims."

@@ -11,6 +11,8 @@ import time
 import jwt
 import pytest
 
+from notebooks_service.demo.ports import free_port
+
 from conftest import (
     ServiceClient,
     Tokens,
@@ -19,8 +21,10 @@ from conftest import (
     start_around_the_service,
     start_body,
     stop_all_servers,
+    wait_for,
 )
 from identity_provider import AUDIENCE, ISSUER, tampered, unsigned
+from reconciler_metrics import member_checks
 
 pytestmark = pytest.mark.hub_version  # the second pass of `make test` runs it on z2jh 4.4.0's Hub too
 
@@ -28,6 +32,7 @@ pytestmark = pytest.mark.hub_version  # the second pass of `make test` runs it o
 @pytest.fixture(scope="module")
 def claims_hub(tmp_path_factory, idp):
     run_dir = tmp_path_factory.mktemp("claims-hub")
+    reconciler_metrics_port = free_port()
     service_config = run_dir / "notebooks_service_config.py"
     service_config.write_text(
         "from notebooks_service.demo import IMAGES, RESOURCE_CLASSES\n"
@@ -43,6 +48,9 @@ def claims_hub(tmp_path_factory, idp):
         "c.IdentityProvider.jwks_refetch_cooldown = 0\n"
         # these tests replace auth_state between two requests: the 1 s cache would show the old one
         "c.HubClient.user_cache_seconds = 0\n"
+        # the reconciler checks often, and counts where a test reads it
+        "c.Reconciler.membership_check_interval = 1\n"
+        f"c.Reconciler.metrics_port = {reconciler_metrics_port}\n"
     )
     with running_hub(
         run_dir,
@@ -50,6 +58,7 @@ def claims_hub(tmp_path_factory, idp):
         service_config=str(service_config),
         env={"JUPYTERHUB_CRYPT_KEY": secrets.token_hex(32), "NOTEBOOKS_TEST_IDP_TOKEN_URL": idp.token_url},
     ) as hub:
+        hub.reconciler_metrics = f"http://127.0.0.1:{reconciler_metrics_port}/metrics"
         yield hub
 
 
@@ -224,3 +233,22 @@ async def test_without_kubernetes_the_model_says_it_is_the_hubs_view(claims_hub,
     code, model = await alice.json("GET", "beta/minimal")
     assert code == 200
     assert model["status"]["kubernetes"] == "off" and "Hub's view only" in model["status"]["message"]
+
+
+async def test_the_reconciler_reads_each_owners_claims_and_stops_only_a_leavers_server(claims_hub, idp, as_user):
+    """The Hub's lists never hold auth_state: the reconciler reads each owner's own model for their
+    claims. A member's server runs on, check after check; once the token no longer lists the
+    workspace, it is stopped."""
+    give_token(claims_hub, "alice", idp.token(workspaces=["beta"]))
+    alice = as_user("alice")
+    assert (await alice.json("POST", "beta/minimal"))[0] in (201, 202)
+    await alice.wait_ready("beta/minimal")
+    before = member_checks(claims_hub)
+    wait_for(lambda: member_checks(claims_hub) >= before + 3, timeout=30, message="three checks of her membership")
+    assert (await alice.json("GET", "beta/minimal"))[1]["ready"] is True  # still running
+    give_token(claims_hub, "alice", idp.token(workspaces=["alpha"]))  # she has left beta
+    wait_for(
+        lambda: "beta-minimal" not in admin_request(claims_hub, "GET", "/users/alice")[1]["servers"],
+        timeout=30,
+        message="her beta server to stop",
+    )

@@ -7,16 +7,15 @@ start the server again.
 """
 
 import asyncio
-import urllib.request
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from traitlets.config import Config
 
 from notebooks_service.pages import in_words
 
 from conftest import ADMIN_TOKEN, admin_request, set_members, wait_for
 from hub_shares import hub_shares, share
+from reconciler_metrics import reconciler_counts
 
 pytestmark = [pytest.mark.hub_version, pytest.mark.usefixtures("clean_servers")]
 
@@ -31,18 +30,6 @@ def servers_of(hub, user: str) -> tuple[dict, dict]:
     active = {n: s for n, s in servers.items() if n and (s.get("ready") or s.get("pending"))}
     stopped = {n: s for n, s in servers.items() if n and n not in active}
     return active, stopped
-
-
-def reconciler_counts(hub) -> dict[tuple[str, tuple], float]:
-    """The reconciler's counters: (sample name, labels) -> value, from its metrics port."""
-    with urllib.request.urlopen(hub.reconciler_metrics, timeout=10) as r:
-        text = r.read().decode()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if s.name.endswith("_total")
-    }
 
 
 async def test_a_member_who_leaves_loses_their_server_and_their_shares_and_comes_back(client, hub):
@@ -114,13 +101,13 @@ async def test_a_hub_that_cannot_answer_about_an_owner_stops_nothing(client, hub
     alice = client("alice")
     await alice.json("POST", "alpha/minimal")
     await alice.wait_ready("alpha/minimal")
-    alice_model = r"/users/alice$"
-    hub.meter.refuse(alice_model, status)
+    listing = r"/users$"  # the active users, with their models: what the reconciler reads membership from
+    hub.meter.refuse(listing, status)
     try:
         set_members(hub, ALICE_LEFT_ALPHA)  # she has left, but nobody can tell
 
         def checked_for_long() -> bool:  # several checks, each refused
-            times = hub.meter.refused.get(alice_model, [])
+            times = hub.meter.refused.get(listing, [])
             return len(times) >= 10 and times[-1] - times[0] > 7
 
         wait_for(checked_for_long, timeout=60, interval=0.5, message="the reconciler to ask about alice")
