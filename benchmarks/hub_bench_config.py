@@ -9,6 +9,9 @@ import sys
 from jupyterhub.spawner import Spawner
 from tornado import web
 
+from notebooks_service.demo import RECONCILER_NAME, SERVICE_NAME
+from notebooks_service.scopes import Settings, roles
+
 c = get_config()  # noqa: F821
 run_dir = os.environ["NOTEBOOKS_DEMO_RUN_DIR"]
 USERS = [f"u{i:02d}" for i in range(int(os.environ["NOTEBOOKS_BENCH_USERS"]))]  # bench_hub.user_names
@@ -31,6 +34,9 @@ c.JupyterHub.services.append(
     }
 )
 c.JupyterHub.concurrent_spawn_limit = 0  # measure our crowd, not the Hub's throttle
+# the bench's service runs the static policy with kept groups and quotas: the roles that needs
+for role in roles(Settings(policy="static", quotas=True, kept_groups=True), SERVICE_NAME, RECONCILER_NAME, "bench"):
+    c.JupyterHub.load_roles.append(role)
 c.JupyterHub.log_level = "WARN"  # the Hub's access log would cost it more than the requests
 
 

@@ -91,6 +91,15 @@ def scopes(needs: list[Need], settings: Settings) -> list[str]:
     return [n.scope for n in needed(needs, settings)]
 
 
+def roles(settings: Settings, service: str, reconciler: str, prefix: str) -> list[dict[str, Any]]:
+    """``JupyterHub.load_roles`` entries that give the service and the reconciler what ``settings`` need
+    (roles add up: a Hub whose configuration differs from the demo's appends these)."""
+    return [
+        {"name": f"{prefix}-service", "scopes": scopes(SERVICE, settings), "services": [service]},
+        {"name": f"{prefix}-reconciler", "scopes": scopes(RECONCILER, settings), "services": [reconciler]},
+    ]
+
+
 def missing(needs: list[Need], settings: Settings, held: list[str]) -> list[Need]:
     """Those of the needed scopes ``held`` (a token's scopes as the Hub expands them) does not hold."""
     held_set = set(held)

@@ -63,12 +63,9 @@ c.Authenticator.refresh_pre_spawn = True  # as OAuthenticator deployments set it
 c.Spawner.environment.update({"NOTEBOOKS_ACCESS_RECHECK_SECONDS": "3"})
 
 # the test Hubs' service and reconciler run the static policy (changing_members.py) with groups the
-# service keeps (the demo's hub-groups policy needs none): what the scope table adds for that
+# service keeps (the demo's hub-groups policy needs none): the roles the scope table says that needs
 from notebooks_service.demo import RECONCILER_NAME, SERVICE_NAME  # noqa: E402
-from notebooks_service.scopes import RECONCILER, SERVICE, Settings, scopes  # noqa: E402
+from notebooks_service.scopes import Settings, roles  # noqa: E402
 
-_TESTS = Settings(policy="static", quotas=True, kept_groups=True)
-_DEMO = Settings(policy="hub-groups", quotas=True)
-for _name, _table, _who in (("service", SERVICE, SERVICE_NAME), ("reconciler", RECONCILER, RECONCILER_NAME)):
-    _extra = [s for s in scopes(_table, _TESTS) if s not in scopes(_table, _DEMO)]
-    c.JupyterHub.load_roles.append({"name": f"tests-{_name}", "scopes": _extra, "services": [_who]})
+for _role in roles(Settings(policy="static", quotas=True, kept_groups=True), SERVICE_NAME, RECONCILER_NAME, "tests"):
+    c.JupyterHub.load_roles.append(_role)

@@ -540,7 +540,7 @@ async def test_a_restart_in_a_full_workspace_keeps_its_room_from_its_stop_to_its
     await alice.wait_ready("beta/minimal")
     for _ in range(2):
         # the service's start of her server waits at the Hub's door: the restart's gap is long
-        hub.meter.delays[("POST", "/users/alice/servers/beta-minimal$")] = 3
+        hub.meter.delays[("POST", "/users/alice/servers/beta-minimal$")] = 2  # within the 5 s budget
         try:
             restart = asyncio.ensure_future(alice.json("POST", "beta/minimal/-/restart"))
             await eventually(lambda: "beta-minimal" not in active(hub, "alice"), timeout=60, message="her stop")
