@@ -19,7 +19,6 @@ start-up) but in 5.x and 6.x; where it is missing, the service lists the active 
 """
 
 import json
-from typing import Any
 
 from jupyterhub.apihandlers.base import APIHandler
 from jupyterhub.scopes import needs_scope
@@ -34,15 +33,10 @@ HOLD_ROUTE = r"/api/notebooks/room-holds/([^/]+)/([^/]+)"
 MAX_WORKSPACES = 100
 
 
-def quota_usage(quotas: Any, running: list, workspaces: list[str], user: str, excluding: str) -> dict[str, Any]:
-    """The answer: each workspace's tally and the user's, without the user's server ``excluding``."""
-    from .naming import server_name
-
-    counted = [s for s in running if not (s.user == user and server_name(s.workspace, s.image) == excluding)]
-    return {
-        "workspaces": {w: quotas.tally([s for s in counted if s.workspace == w]).as_json() for w in workspaces},
-        "user": quotas.tally([s for s in counted if s.user == user]).as_json(),
-    }
+def refuse(handler: APIHandler, status: int, message: str) -> None:
+    """Answer with the service's error shape (the service relays these messages as they are)."""
+    handler.set_status(status)
+    handler.write(json.dumps({"status": status, "message": message}))
 
 
 class QuotaUsageHandler(APIHandler):
@@ -54,20 +48,17 @@ class QuotaUsageHandler(APIHandler):
 
         workspaces = sorted(set(self.get_arguments("workspace")))
         if len(workspaces) > MAX_WORKSPACES:
-            self.set_status(400)
-            self.write(json.dumps({"status": 400, "message": f"Ask about {MAX_WORKSPACES} workspaces at most."}))
-            return
+            return refuse(self, 400, f"Ask about {MAX_WORKSPACES} workspaces at most.")
         try:
             quotas = current_guard().quotas
             running = hub_running_servers(None)
         except ServiceError as e:
-            self.set_status(e.status_code)
-            self.write(json.dumps({"status": e.status_code, "message": e.message}))
-            return
-        answer = quota_usage(
-            quotas, running, workspaces, self.get_argument("user", ""), self.get_argument("server", "")
+            return refuse(self, e.status_code, e.message)
+        user, excluding = self.get_argument("user", ""), self.get_argument("server", "")
+        in_workspaces, mine = quotas.tallies(running, workspaces, user, excluding)
+        self.write(
+            json.dumps({"workspaces": {w: t.as_json() for w, t in in_workspaces.items()}, "user": mine.as_json()})
         )
-        self.write(json.dumps(answer))
 
 
 class RoomHoldHandler(APIHandler):
@@ -84,22 +75,19 @@ class RoomHoldHandler(APIHandler):
         spawner = user.spawners.get(server_name) if user is not None else None
         options = (spawner.user_options or {}) if spawner is not None and spawner.active else None
         if not options or not isinstance(options.get("workspace"), str) or not isinstance(options.get("image"), str):
-            self.set_status(404)
-            self.write(json.dumps({"status": 404, "message": "No such running workspace server."}))
-            return
+            return refuse(self, 404, "No such running workspace server.")
         try:
             body = json.loads(self.request.body or b"{}")
-            resource_class = body.get("resource_class", options.get("resource_class"))
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return refuse(self, 400, 'Send {"resource_class": <a class, or null>}.')
+        resource_class = body.get("resource_class", options.get("resource_class"))
+        try:
             known = current_guard().quotas.resource_classes
-        except (ValueError, AttributeError):
-            body, resource_class, known = None, None, {}
         except ServiceError as e:
-            self.set_status(e.status_code)
-            self.write(json.dumps({"status": e.status_code, "message": e.message}))
-            return
-        if not isinstance(body, dict) or (resource_class is not None and resource_class not in known):
-            self.set_status(400)
-            self.write(json.dumps({"status": 400, "message": 'Send {"resource_class": <a class, or null>}.'}))
-            return
+            return refuse(self, e.status_code, e.message)
+        if resource_class is not None and resource_class not in known:
+            return refuse(self, 400, 'Send {"resource_class": <a class, or null>}.')
         hold_room(RunningServer(user.name, options["workspace"], options["image"], resource_class), server_name)
         self.set_status(204)

@@ -229,14 +229,5 @@ class QuotaUsage:
                 "quotas are counted from the list of every active user, which grows with them"
             )
             self._asks_the_hub = False
-        from .naming import server_name
-
-        running = [
-            s
-            for s in await self.hub.running_servers()
-            if not (s.user == user and server_name(s.workspace, s.image) == excluding)
-        ]
-        return {
-            "workspaces": {w: self.quotas.tally([s for s in running if s.workspace == w]) for w in workspaces},
-            "user": self.quotas.tally([s for s in running if s.user == user]),
-        }
+        in_workspaces, mine = self.quotas.tallies(await self.hub.running_servers(), workspaces, user, excluding)
+        return {"workspaces": in_workspaces, "user": mine}

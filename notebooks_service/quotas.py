@@ -220,6 +220,17 @@ class Quotas:
     def tally(self, servers: list[RunningServer]) -> Tally:
         return Tally(self.usage(servers), tuple(s.label for s in servers[:MAX_NAMED]))
 
+    def tallies(
+        self, running: list[RunningServer], workspaces: list[str], user: str, excluding: str = ""
+    ) -> tuple[dict[str, Tally], Tally]:
+        """({workspace: tally}, the user's tally) of ``running``, without the user's own server named
+        ``excluding`` (a restart counts itself once): what a quota check of a start reads."""
+        from .naming import server_name
+
+        counted = [s for s in running if not (s.user == user and server_name(s.workspace, s.image) == excluding)]
+        in_workspaces = {w: self.tally([s for s in counted if s.workspace == w]) for w in workspaces}
+        return in_workspaces, self.tally([s for s in counted if s.user == user])
+
     def check(self, user: str, workspace: str, resource_class: str | None, running: list[RunningServer]) -> None:
         """Raise QuotaExceeded if one more server of ``resource_class`` for ``user`` in ``workspace``
         would go over the workspace's or the user's quota (``running``: every other active server)."""
