@@ -64,13 +64,21 @@ class QuotaUsageHandler(APIHandler):
 class RoomHoldHandler(APIHandler):
     """``POST /hub/api/notebooks/room-holds/<user>/<server>`` ``{"resource_class": ...}``: before a
     restart stops the server, the guard counts it (at the class it will start with) until its next
-    admission or ``quotas.HOLD_SECONDS``, so that no other start takes its room meanwhile. Needs the
-    scope ``servers`` for that user (the service's role has it)."""
+    admission or ``quotas.HOLD_SECONDS``, so that no other start takes its room meanwhile. Only the
+    notebooks service may ask (with the scope ``servers``): a user's own token, which holds that scope
+    for their servers, could otherwise keep a room held with nothing running."""
 
     @needs_scope("servers")
     def post(self, user_name: str, server_name: str) -> None:
         from .hubside import current_guard
 
+        try:
+            service = current_guard().service.service_name
+        except ServiceError as e:
+            return refuse(self, e.status_code, e.message)
+        caller = self.current_user
+        if getattr(caller, "kind", "user") != "service" or caller.name != service:
+            return refuse(self, 403, f"Only the {service} service holds a restart's room.")
         user = self.find_user(user_name)
         spawner = user.spawners.get(server_name) if user is not None else None
         options = (spawner.user_options or {}) if spawner is not None and spawner.active else None
@@ -83,11 +91,8 @@ class RoomHoldHandler(APIHandler):
         if not isinstance(body, dict):
             return refuse(self, 400, 'Send {"resource_class": <a class, or null>}.')
         resource_class = body.get("resource_class", options.get("resource_class"))
-        try:
-            known = current_guard().quotas.resource_classes
-        except ServiceError as e:
-            return refuse(self, e.status_code, e.message)
-        if resource_class is not None and resource_class not in known:
+        known = current_guard().quotas.resource_classes
+        if resource_class is not None and (not isinstance(resource_class, str) or resource_class not in known):
             return refuse(self, 400, 'Send {"resource_class": <a class, or null>}.')
         hold_room(RunningServer(user.name, options["workspace"], options["image"], resource_class), server_name)
         self.set_status(204)

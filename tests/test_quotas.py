@@ -482,6 +482,9 @@ async def test_the_hub_counts_a_workspaces_servers_for_the_service_and_only_for_
     # a user's own token may not list users: refused, as the Hub refuses /users
     status, _ = hub_api(hub.url, tokens["alice"], "GET", ask)
     assert status == 403
+    # nor hold a room for her own server (she would keep it held with nothing running): the service only
+    status, said = hub_api(hub.url, tokens["alice"], "POST", "/notebooks/room-holds/alice/beta-minimal", {})
+    assert status == 403 and json.loads(said)["message"] == "Only the notebooks service holds a restart's room."
     code, answer = admin_request(
         hub, "GET", "/notebooks/quota-usage?" + "&".join(f"workspace=w{i}" for i in range(101))
     )
