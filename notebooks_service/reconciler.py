@@ -107,14 +107,11 @@ class Reconciler(LoggingConfigurable):
             async with slots:
                 return await coroutine
 
-        # the owners' models come with the listing: their membership costs no call of its own (but
-        # auth_state, which the Hub never puts in a listing: read user by user)
+        # the owners' models come with the listing: their membership costs no call of its own
         active, models = await self.active.with_models(fresh=True)
         owners = sorted({(s.user, s.workspace) for s in active})
-        if self.sharing.policy.reads_auth_state:
-            asked = [bounded(self.sharing.membership(user, workspace)) for user, workspace in owners]
-        else:
-            asked = [self.sharing.membership_in(models.get(user), user, workspace) for user, workspace in owners]
+        listed = Directory(self.sharing, models)
+        asked = [bounded(listed.membership(user, workspace)) for user, workspace in owners]
         verdicts = dict(zip(owners, await asyncio.gather(*asked), strict=True))
         now, gone = time.monotonic(), set()
         for server in active:
@@ -131,7 +128,7 @@ class Reconciler(LoggingConfigurable):
         staying = sorted({s.user for s in active if not verdicts[(s.user, s.workspace)].left})
         await asyncio.gather(*(bounded(self._quietly(self.sharing.reconcile_owner(o))) for o in staying))
         if self.sharing.manage_workspace_groups:
-            directory = Directory(self.hub, self.sharing.policy)  # read once, if needed, for every workspace
+            directory = Directory(self.sharing)  # every user, read once if needed, for every workspace
             for workspace in sorted({s.workspace for s in active}):
                 await self._quietly(self.sharing.keep_group(workspace, directory=directory))
 

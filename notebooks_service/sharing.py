@@ -202,8 +202,8 @@ class Sharing(LoggingConfigurable):
             joining, leaving = sorted(known - current), sorted(current - known)
         else:
             candidates = sorted(current | known)
-            directory = directory or Directory(self.hub, self.policy)
-            verdicts = [await self.membership_in(await directory.model(n), n, workspace) for n in candidates]
+            directory = directory or Directory(self)
+            verdicts = [await directory.membership(n, workspace) for n in candidates]
             joining = [n for n, v in zip(candidates, verdicts, strict=True) if v.member and n not in current]
             leaving = [n for n, v in zip(candidates, verdicts, strict=True) if v.left and n in current]
         now = time.monotonic()
@@ -325,23 +325,21 @@ def _require_server(request: Any) -> None:
 
 
 class Directory:
-    """Every Hub user's model, read once (paged) when first asked and kept for one sweep: what
-    keeping a workspace group costs a policy that cannot name its members (O(users / page) calls).
-    A policy that reads ``auth_state`` (claims), which the Hub's lists never hold, reads each user."""
+    """Memberships read from Hub users' models fetched once for a sweep: ``models`` given (the active
+    listing the reconciler has), else every user's, listed (paged) when first needed: what keeping a
+    workspace group costs a policy that cannot name its members (O(users / page) calls). A policy that
+    reads ``auth_state``, which the Hub's lists never hold (claims), is asked user by user."""
 
-    def __init__(self, hub: Any, policy: Any):
-        self.hub, self.policy = hub, policy
-        self._models: dict[str, dict[str, Any]] | None = None
+    def __init__(self, sharing: Sharing, models: dict[str, dict[str, Any]] | None = None):
+        self.sharing = sharing
+        self._models = models
         self._reading: asyncio.Lock = asyncio.Lock()
 
-    async def model(self, name: str) -> dict[str, Any] | None:
-        if self.policy.reads_auth_state:
-            try:
-                return await self.hub.get_user(name)
-            except NotFound:
-                return None
+    async def membership(self, name: str, workspace: str) -> Membership:
+        if self.sharing.policy.reads_auth_state:
+            return await self.sharing.membership(name, workspace)
         async with self._reading:
             if self._models is None:
-                users = await every_item(self.hub, "/users", "the list of users")
+                users = await every_item(self.sharing.hub, "/users", "the list of users")
                 self._models = {u["name"]: u for u in users if isinstance(u, dict) and "name" in u}
-        return self._models.get(name)
+        return await self.sharing.membership_in(self._models.get(name), name, workspace)
