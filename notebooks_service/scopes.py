@@ -58,6 +58,11 @@ class Need:
     when: Callable[[Settings], bool] = lambda s: True
 
 
+#: both roles, with the claims policy: it reads the identity provider's token in users' auth_state
+CLAIMS = Need(
+    "admin:auth_state", "the claims policy reads the identity provider's token", lambda s: s.policy == "claims"
+)
+
 #: the service's role (hub.loadRoles.notebooks-service)
 SERVICE = [
     Need("read:users", "the caller's user model, groups and servers"),
@@ -67,7 +72,7 @@ SERVICE = [
     Need("read:groups:name", "share with the whole workspace: its Hub group", lambda s: s.policy == "hub-groups"),
     Need("admin:groups", "share with the whole workspace: a Hub group it keeps", lambda s: s.kept_groups),
     Need("list:users", "quotas: count everyone's running servers", lambda s: s.quotas),
-    Need("admin:auth_state", "the claims policy reads the identity provider's token", lambda s: s.policy == "claims"),
+    CLAIMS,
     Need("tokens", "Bearer JWT callers: whether their user holds the access scope", lambda s: s.bearer_jwt),
 ]
 
@@ -77,7 +82,7 @@ RECONCILER = [
     Need("read:users", "owners' and recipients' models"),
     Need("servers", "stop a leaver's server (not remove it)"),
     Need("shares", "remove shares of and to leavers"),
-    Need("admin:auth_state", "the claims policy reads the identity provider's token", lambda s: s.policy == "claims"),
+    CLAIMS,
     Need("admin:groups", "the kept workspace groups lose their leavers", lambda s: s.kept_groups),
 ]
 
