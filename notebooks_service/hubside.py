@@ -237,6 +237,12 @@ class GuardLoader:
             raise self._refuse(f"{type(e).__name__}: {e}") from None
         return self.guard
 
+    def recent(self, seconds: float) -> WorkspaceGuard:
+        """The guard, as the file was read within ``seconds`` (else read again now)."""
+        if self.guard is not None and time.monotonic() - self.loaded_at < seconds:
+            return self.guard
+        return self()
+
     def _refuse(self, error: str) -> GuardConfigError:
         logging.getLogger(__name__).error("Workspace guard: %s: %s", self.path, error)
         return GuardConfigError(
@@ -253,10 +259,7 @@ GUARD_REUSE_SECONDS = 5.0
 
 def current_guard() -> "WorkspaceGuard":
     """The guard for the service's configuration as it is now, read again at most every few seconds."""
-    loader = _installed["get_guard"]
-    if loader.guard is not None and time.monotonic() - loader.loaded_at < GUARD_REUSE_SECONDS:
-        return loader.guard
-    return loader()
+    return _installed["get_guard"].recent(GUARD_REUSE_SECONDS)
 
 
 def setup_workspace_guard(c: Config, service_config: str) -> None:

@@ -51,8 +51,7 @@ class _Request(httputil.HTTPMessageDelegate):
             return self.inner.headers_received(start_line, headers)
         self._refuse(f"{length} bytes")
         if length > DISCARD_LIMIT:  # not read at all: tornado cuts the connection
-            self.connection_finished = True
-            self.connection.finish()
+            self._finish_connection()
         return None
 
     def _refuse(self, size: str) -> None:
@@ -83,7 +82,12 @@ class _Request(httputil.HTTPMessageDelegate):
     def finish(self) -> None:
         if not self.refused:
             self.inner.finish()
-        elif not self.connection_finished:
+        else:
+            self._finish_connection()
+
+    def _finish_connection(self) -> None:
+        """Finish the 413 (once): the connection closes once its data is sent."""
+        if not self.connection_finished:
             self.connection_finished = True
             self.connection.finish()
 
