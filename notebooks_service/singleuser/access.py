@@ -49,13 +49,16 @@ class RevocableAuthorizer(AllowAllAuthorizer):
         return getattr(self.identity_provider, "hub_auth", None)
 
     def is_authorized(self, handler, user, action, resource) -> bool:
+        connecting = isinstance(handler, WebSocketHandler)
+        if not connecting and not self._refused_until:
+            return True  # every REST call comes here: nothing to look up while no token is refused
         hub_auth = self._hub_auth
         token = hub_auth.get_token(handler) if hub_auth is not None else None
         if not token:
             return True  # not behind a Hub, or nothing to check again: as jupyter_server's own
         if self._refused(token):
             return False
-        if isinstance(handler, WebSocketHandler):
+        if connecting:
             self._open[handler] = (token, getattr(user, "username", "?"))
             if self._rechecking is None or self._rechecking.done():
                 self._rechecking = asyncio.get_running_loop().create_task(self._recheck_forever())
